@@ -1,0 +1,103 @@
+import { invalid } from "./errors.js";
+
+export const OverMaxDelay = { DeliverNow: "deliver-now", Reject: "reject" } as const;
+export type OverMaxDelay = (typeof OverMaxDelay)[keyof typeof OverMaxDelay];
+
+export const DAY_MS = 86_400_000;
+
+/** Everything the queue is tuned by. Parsed once from an injected env object; nothing reads process.env at import. */
+export interface QueueConfig {
+  /** DynamoDB table (required on AWS; the local runtime supplies its own). */
+  tableName: string;
+  /** Write shards per lane of the due index. */
+  shards: number;
+  /** Default visibility of a delivery when neither the call nor the group sets one. */
+  defaultVisibilitySeconds: number;
+  /** Maximum delay of a topic without its own setting. */
+  maxDelayMs: number;
+  overMaxDelay: OverMaxDelay;
+  /** How long a message is kept after its deliver time, acked or not. */
+  retentionMs: number;
+  /** How often an idle long poll re-checks the index for new arrivals. */
+  pollIntervalMs: number;
+  /** The longest a long poll holds a request (API Gateway's integration limit is 30 s). */
+  maxWaitMs: number;
+  /** Upper bound on the releases one sweeper run performs. */
+  sweepBudget: number;
+  /** Custom DynamoDB endpoint (DynamoDB Local); unset means the AWS service of the region. */
+  dynamoEndpoint: string | undefined;
+}
+
+export const ENV = {
+  tableName: "TABLE_NAME",
+  shards: "SHARDS",
+  defaultVisibilitySeconds: "DEFAULT_VISIBILITY_SECONDS",
+  maxDelayMs: "MAX_DELAY_MS",
+  overMaxDelay: "OVER_MAX_DELAY",
+  retentionMs: "RETENTION_MS",
+  pollIntervalMs: "POLL_INTERVAL_MS",
+  maxWaitMs: "MAX_WAIT_MS",
+  sweepBudget: "SWEEP_BUDGET",
+  dynamoEndpoint: "DYNAMODB_ENDPOINT",
+} as const;
+
+export const DEFAULTS = {
+  shards: 2,
+  defaultVisibilitySeconds: 30,
+  maxDelayMs: 40 * DAY_MS,
+  overMaxDelay: OverMaxDelay.DeliverNow,
+  retentionMs: 3 * DAY_MS,
+  pollIntervalMs: 1000,
+  maxWaitMs: 28_000,
+  sweepBudget: 2000,
+} as const;
+
+/** At most this many index queries per second per waiting consumer. */
+export const MAX_IDLE_REQUESTS_PER_SECOND = 5;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function int(env: Env, name: string, fallback: number, min: number, max: number, problems: string[]): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    problems.push(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
+    return fallback;
+  }
+  return Number(raw);
+}
+
+/** Parses the environment; throws one error naming every bad or missing key. */
+export function loadConfig(env: Env, overrides: Partial<QueueConfig> = {}): QueueConfig {
+  const problems: string[] = [];
+  const tableName = overrides.tableName ?? env[ENV.tableName] ?? "";
+  if (!tableName) problems.push(`${ENV.tableName} is required (the DynamoDB table name)`);
+  const over = env[ENV.overMaxDelay] ?? DEFAULTS.overMaxDelay;
+  if (over !== OverMaxDelay.DeliverNow && over !== OverMaxDelay.Reject) {
+    problems.push(`${ENV.overMaxDelay} must be "deliver-now" or "reject" (got "${over}")`);
+  }
+  const config: QueueConfig = {
+    tableName,
+    shards: int(env, ENV.shards, DEFAULTS.shards, 1, 64, problems),
+    defaultVisibilitySeconds: int(env, ENV.defaultVisibilitySeconds, DEFAULTS.defaultVisibilitySeconds, 1, 43_200, problems),
+    maxDelayMs: int(env, ENV.maxDelayMs, DEFAULTS.maxDelayMs, 0, 366 * DAY_MS, problems),
+    overMaxDelay: over as OverMaxDelay,
+    retentionMs: int(env, ENV.retentionMs, DEFAULTS.retentionMs, 60_000, 366 * DAY_MS, problems),
+    pollIntervalMs: int(env, ENV.pollIntervalMs, DEFAULTS.pollIntervalMs, 50, 60_000, problems),
+    maxWaitMs: int(env, ENV.maxWaitMs, DEFAULTS.maxWaitMs, 0, 29_500, problems),
+    sweepBudget: int(env, ENV.sweepBudget, DEFAULTS.sweepBudget, 1, 1_000_000, problems),
+    dynamoEndpoint: env[ENV.dynamoEndpoint] || undefined,
+    ...overrides,
+  };
+  if (problems.length > 0) throw invalid(`configuration: ${problems.join("; ")}`);
+  return config;
+}
+
+/**
+ * The idle re-check interval actually used: never so short that one waiting consumer makes more than
+ * MAX_IDLE_REQUESTS_PER_SECOND index queries (each check queries 2 lanes × `shards`).
+ */
+export function effectivePollIntervalMs(config: Pick<QueueConfig, "pollIntervalMs" | "shards">): number {
+  const floor = Math.ceil((2 * config.shards * 1000) / MAX_IDLE_REQUESTS_PER_SECOND);
+  return Math.max(config.pollIntervalMs, floor);
+}

@@ -1,0 +1,82 @@
+/** The message model. Times are epoch milliseconds unless a name says otherwise. */
+
+export const MessageState = {
+  /** Waiting in its topic's lane of the due index until its deliver time. */
+  Scheduled: "scheduled",
+  /** Handed to every group registered at release; consumers now work on per-group deliveries. */
+  Released: "released",
+} as const;
+export type MessageState = (typeof MessageState)[keyof typeof MessageState];
+
+/** What a publish stores: the immutable content and the schedule. */
+export interface NewMessage {
+  topic: string;
+  messageId: string;
+  body: string;
+  bodyMd5: string;
+  tag?: string;
+  key?: string;
+  properties: Record<string, string>;
+  publishedAtMs: number;
+  deliverAtMs: number;
+  /** Write shard of the due index this message (and each of its deliveries) lives in. */
+  shard: number;
+  /** After this the message is neither delivered nor kept (retention). */
+  expiresAtMs: number;
+}
+
+/** The immutable content of a message, as consumers read it. */
+export type MessageContent = Omit<NewMessage, "shard">;
+
+/** An index entry found due (or nearly due) in one lane. Index reads may be stale: every use is confirmed by a conditional write. */
+export interface DueEntry {
+  messageId: string;
+  shard: number;
+  dueAtMs: number;
+  deliverAtMs: number;
+  expiresAtMs: number;
+  tag?: string;
+  consumedTimes: number;
+}
+
+/** One group's copy of a message after a successful claim. */
+export interface Delivery {
+  messageId: string;
+  group: string;
+  receiptHandle: string;
+  consumedTimes: number;
+  firstConsumedAtMs: number;
+  nextVisibleAtMs: number;
+}
+
+/** What a consumer receives: the content plus this delivery's bookkeeping. */
+export type ReceivedMessage = MessageContent & Delivery;
+
+export interface PublishResult {
+  messageId: string;
+  bodyMd5: string;
+  deliverAtMs: number;
+}
+
+export interface AckFailure {
+  receiptHandle: string;
+  code: "ReceiptHandleError" | "MessageNotExist";
+  message: string;
+}
+
+export interface AckResult {
+  acked: number;
+  failed: AckFailure[];
+}
+
+export interface SweepReport {
+  topics: number;
+  released: number;
+  /** Due messages of topics that have no group yet: kept until the first group registers. */
+  held: number;
+  /** Deliveries whose visibility ran out without an ack: visible again, counted here. */
+  redeliverable: number;
+  lost: number;
+  budgetExhausted: boolean;
+  durationMs: number;
+}

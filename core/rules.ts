@@ -1,0 +1,180 @@
+import { OverMaxDelay } from "./config.js";
+import { QueueError, ErrorCode, invalid } from "./errors.js";
+
+/** Names of topics and groups (also RocketMQ instance ids). */
+export const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+export const LIMITS = {
+  bodyBytes: 256 * 1024,
+  propertiesBytes: 16 * 1024,
+  tagChars: 64,
+  keyChars: 128,
+  batchMax: 16,
+  waitSecondsMax: 30,
+  visibilitySecondsMax: 43_200,
+} as const;
+
+/** Separates an instance namespace from a topic name in a topic key (`ns~topic`); not allowed in names. */
+const NS_SEPARATOR = "~";
+
+export function assertName(kind: "topic" | "group" | "namespace", value: unknown): string {
+  if (typeof value !== "string" || !NAME_PATTERN.test(value)) {
+    throw invalid(`${kind} must match ${NAME_PATTERN.source} (1-64 letters, digits, '_', '.', '-'); got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** The key a topic is stored under: its name, or `namespace~name` for a RocketMQ instance's topic. */
+export function topicKey(name: string, namespace?: string): string {
+  assertName("topic", name);
+  if (namespace === undefined || namespace === "") return name;
+  return `${assertName("namespace", namespace)}${NS_SEPARATOR}${name}`;
+}
+
+export function assertTopicKey(key: string): string {
+  const parts = key.split(NS_SEPARATOR);
+  if (parts.length === 1) return topicKey(key);
+  if (parts.length === 2) return topicKey(parts[1] as string, parts[0]);
+  throw invalid(`topic ${JSON.stringify(key)} is not a valid topic`);
+}
+
+/** When to deliver, as the caller asked for it (already decoded from its wire form). */
+export type Timing =
+  | { kind: "now" }
+  | { kind: "delay"; delayMs: number; source: string }
+  | { kind: "at"; deliverAtMs: number; source: string };
+
+export interface DelayPolicy {
+  maxDelayMs: number;
+  overMaxDelay: OverMaxDelay;
+}
+
+/**
+ * The effective deliver time. A past instant means now; a delay beyond the topic's maximum is delivered
+ * at once (the documented behaviour of ApsaraMQ for RabbitMQ) unless the topic is set to reject it.
+ */
+export function resolveDeliverAt(timing: Timing, nowMs: number, policy: DelayPolicy): number {
+  if (timing.kind === "now") return nowMs;
+  const requested = timing.kind === "delay" ? nowMs + timing.delayMs : timing.deliverAtMs;
+  if (requested <= nowMs) return nowMs;
+  if (requested - nowMs > policy.maxDelayMs) {
+    if (policy.overMaxDelay === OverMaxDelay.Reject) {
+      throw invalid(
+        `${timing.source} asks for delivery ${requested - nowMs} ms from now, beyond this topic's maximum delay of ${policy.maxDelayMs} ms; send a shorter delay`,
+      );
+    }
+    return nowMs;
+  }
+  return requested;
+}
+
+/** A non-negative integer count of milliseconds, from a JSON number. */
+export function parseDelayNumber(value: unknown, source: string): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+    throw invalid(`${source} must be a non-negative integer number of milliseconds, e.g. 5000; got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** A non-negative integer count of milliseconds, from a header's text (`"5000"`). */
+export function parseDelayText(value: string, source: string): number {
+  const text = value.trim();
+  if (!/^\d{1,16}$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    throw invalid(`${source} must be a non-negative integer number of milliseconds, e.g. "5000"; got ${JSON.stringify(value)}`);
+  }
+  return Number(text);
+}
+
+const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** `deliverAt`: epoch ms (integer ≥ 0) or an ISO-8601 instant with an offset. */
+export function parseInstant(value: unknown, source: string): number {
+  if (typeof value === "number") {
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw invalid(`${source} must be epoch milliseconds (a non-negative integer) or an ISO-8601 instant with offset; got ${value}`);
+    }
+    return value;
+  }
+  if (typeof value === "string" && ISO_WITH_OFFSET.test(value)) {
+    const ms = Date.parse(value);
+    if (Number.isFinite(ms)) return ms;
+  }
+  throw invalid(
+    `${source} must be epoch milliseconds or an ISO-8601 instant with an offset, e.g. "2026-12-01T09:00:00+08:00"; got ${JSON.stringify(value)}`,
+  );
+}
+
+export function utf8Bytes(text: string): number {
+  return Buffer.byteLength(text, "utf8");
+}
+
+export function assertBody(body: unknown): string {
+  if (typeof body !== "string") throw invalid(`body is required and must be a string; got ${typeof body}`);
+  const bytes = utf8Bytes(body);
+  if (bytes > LIMITS.bodyBytes) {
+    throw new QueueError(ErrorCode.MessageTooLarge, `body is ${bytes} bytes; the limit is ${LIMITS.bodyBytes} bytes (256 KiB)`);
+  }
+  return body;
+}
+
+export function assertTag(tag: unknown): string | undefined {
+  if (tag === undefined || tag === null) return undefined;
+  if (typeof tag !== "string" || tag.length === 0 || tag.length > LIMITS.tagChars || tag.includes("|")) {
+    throw invalid(`tag must be a string of 1-${LIMITS.tagChars} characters without '|'; got ${JSON.stringify(tag)}`);
+  }
+  return tag;
+}
+
+export function assertKey(key: unknown): string | undefined {
+  if (key === undefined || key === null) return undefined;
+  if (typeof key !== "string" || key.length === 0 || key.length > LIMITS.keyChars) {
+    throw invalid(`key must be a string of 1-${LIMITS.keyChars} characters; got ${JSON.stringify(key)}`);
+  }
+  return key;
+}
+
+export function assertProperties(properties: unknown): Record<string, string> {
+  if (properties === undefined || properties === null) return {};
+  if (typeof properties !== "object" || Array.isArray(properties)) {
+    throw invalid("properties must be an object of string values");
+  }
+  let bytes = 0;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(properties as Record<string, unknown>)) {
+    if (typeof v !== "string") throw invalid(`properties.${k} must be a string; got ${typeof v}`);
+    bytes += utf8Bytes(k) + utf8Bytes(v);
+    out[k] = v;
+  }
+  if (bytes > LIMITS.propertiesBytes) {
+    throw invalid(`properties total ${bytes} bytes; the limit is ${LIMITS.propertiesBytes} bytes (16 KiB)`);
+  }
+  return out;
+}
+
+/** `a||b` → ["a","b"]; empty or `*` → undefined (no filter). */
+export function parseTagFilter(filter: unknown): string[] | undefined {
+  if (filter === undefined || filter === null || filter === "" || filter === "*") return undefined;
+  if (typeof filter !== "string") throw invalid(`tag filter must be a string like "a||b"; got ${typeof filter}`);
+  const tags = filter.split("||").map((t) => t.trim()).filter((t) => t.length > 0);
+  if (tags.length === 0 || tags.some((t) => t.length > LIMITS.tagChars)) {
+    throw invalid(`tag filter must be tags of at most ${LIMITS.tagChars} characters joined by "||"; got ${JSON.stringify(filter)}`);
+  }
+  return tags.includes("*") ? undefined : tags;
+}
+
+export function matchesTags(tag: string | undefined, filter: readonly string[] | undefined): boolean {
+  return filter === undefined || (tag !== undefined && filter.includes(tag));
+}
+
+export function assertIntInRange(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw invalid(`${name} must be an integer from ${min} to ${max}; got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** Shard of a message: stable, from the random part of its id. */
+export function shardOf(messageId: string, shards: number): number {
+  let h = 0;
+  for (let i = 0; i < messageId.length; i++) h = (h * 31 + messageId.charCodeAt(i)) >>> 0;
+  return h % shards;
+}
