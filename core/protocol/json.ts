@@ -1,0 +1,138 @@
+import { ErrorCode, QueueError, invalid } from "../errors.js";
+import type { AckResult, PublishResult, ReceivedMessage } from "../message.js";
+import type { AckInput, ConsumeInput, PublishInput } from "../queue.js";
+import { type Timing, parseDelayNumber, parseDelayText, parseInstant, parseTagFilter } from "../rules.js";
+
+/** The native JSON API's wire types and their pure codecs (see shared/API.md). */
+
+export interface PublishBody {
+  body?: unknown;
+  tag?: unknown;
+  key?: unknown;
+  properties?: unknown;
+  delayMs?: unknown;
+  deliverAt?: unknown;
+}
+
+export interface ConsumeBody {
+  max?: unknown;
+  waitSeconds?: unknown;
+  tag?: unknown;
+  visibilitySeconds?: unknown;
+}
+
+export interface MessageJson {
+  messageId: string;
+  receiptHandle: string;
+  body: string;
+  bodyMd5: string;
+  tag?: string;
+  key?: string;
+  properties: Record<string, string>;
+  publishedAt: number;
+  deliverAt: number;
+  firstConsumedAt: number;
+  nextVisibleAt: number;
+  consumedTimes: number;
+}
+
+export async function readJsonObject(request: Request): Promise<Record<string, unknown>> {
+  const text = await request.text();
+  if (text.trim() === "") return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new QueueError(ErrorCode.MalformedJson, "request body is not valid JSON; send a JSON object");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new QueueError(ErrorCode.MalformedJson, "request body must be a JSON object");
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
+ * Exactly one way of saying when: `delayMs`, `deliverAt`, the `delay` header (RabbitMQ on ApsaraMQ: a
+ * string of ms) or the `x-delay` header (the RabbitMQ plugin: an integer of ms). None means now.
+ */
+export function decodeTiming(body: PublishBody, headers: Headers): Timing {
+  const given: Timing[] = [];
+  const names: string[] = [];
+  if (body.delayMs !== undefined && body.delayMs !== null) {
+    given.push({ kind: "delay", delayMs: parseDelayNumber(body.delayMs, "delayMs"), source: "delayMs" });
+    names.push("delayMs");
+  }
+  if (body.deliverAt !== undefined && body.deliverAt !== null) {
+    given.push({ kind: "at", deliverAtMs: parseInstant(body.deliverAt, "deliverAt"), source: "deliverAt" });
+    names.push("deliverAt");
+  }
+  for (const header of ["delay", "x-delay"]) {
+    const value = headers.get(header);
+    if (value !== null) {
+      given.push({ kind: "delay", delayMs: parseDelayText(value, `header ${header}`), source: `header ${header}` });
+      names.push(`header ${header}`);
+    }
+  }
+  if (given.length > 1) {
+    throw invalid(`give the deliver time one way only; got ${names.join(" and ")}. Send either delayMs, deliverAt, or one delay header`);
+  }
+  return given[0] ?? { kind: "now" };
+}
+
+export function decodePublish(topic: string, body: PublishBody, headers: Headers): PublishInput {
+  return {
+    topic,
+    body: body.body,
+    tag: body.tag,
+    key: body.key,
+    properties: body.properties,
+    timing: decodeTiming(body, headers),
+  };
+}
+
+export function encodePublish(result: PublishResult): { messageId: string; bodyMd5: string; deliverAt: number } {
+  return { messageId: result.messageId, bodyMd5: result.bodyMd5, deliverAt: result.deliverAtMs };
+}
+
+export function decodeConsume(topic: string, group: string, body: ConsumeBody): ConsumeInput {
+  const num = (v: unknown, name: string): number | undefined => {
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== "number") throw invalid(`${name} must be an integer; got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const max = num(body.max, "max");
+  const waitSeconds = num(body.waitSeconds, "waitSeconds");
+  return {
+    topic,
+    group,
+    ...(max !== undefined && { max }),
+    ...(waitSeconds !== undefined && { waitSeconds }),
+    tags: parseTagFilter(body.tag),
+    visibilitySeconds: num(body.visibilitySeconds, "visibilitySeconds"),
+  };
+}
+
+export function encodeMessage(m: ReceivedMessage): MessageJson {
+  return {
+    messageId: m.messageId,
+    receiptHandle: m.receiptHandle,
+    body: m.body,
+    bodyMd5: m.bodyMd5,
+    ...(m.tag !== undefined && { tag: m.tag }),
+    ...(m.key !== undefined && { key: m.key }),
+    properties: m.properties,
+    publishedAt: m.publishedAtMs,
+    deliverAt: m.deliverAtMs,
+    firstConsumedAt: m.firstConsumedAtMs,
+    nextVisibleAt: m.nextVisibleAtMs,
+    consumedTimes: m.consumedTimes,
+  };
+}
+
+export function decodeAck(topic: string, group: string, body: Record<string, unknown>): AckInput {
+  return { topic, group, receiptHandles: body.receiptHandles };
+}
+
+export function encodeAck(result: AckResult): AckResult {
+  return result;
+}
