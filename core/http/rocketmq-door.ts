@@ -1,0 +1,170 @@
+import { systemClock } from "../clock.js";
+import { ErrorCode, QueueError } from "../errors.js";
+import type { CredentialProvider } from "../mq-credentials.js";
+import type { Clock, Logger } from "../ports.js";
+import { verifyContentMd5, verifyMqSignature } from "../protocol/mq-signature.js";
+import { MqErrorCode, MqProtocolError, mqInvalid } from "../protocol/rocketmq-errors.js";
+import {
+  MAX_REQUEST_BYTES,
+  decodeAckXml,
+  decodePublishXml,
+  decodeUtf8,
+  encodeAckErrorsXml,
+  encodeMessagesXml,
+  encodePublishXml,
+} from "../protocol/rocketmq-xml.js";
+import type { Queue } from "../queue.js";
+import { LIMITS, assertName, parseTagFilter, topicKey } from "../rules.js";
+import type { Door, RequestContext } from "./context.js";
+import { xmlError, xmlErrorResponse, xmlResponse } from "./rocketmq-errors.js";
+
+/** The service's documented retry interval for plain messages: a delivery stays hidden this long. */
+export const ROCKETMQ_DEFAULT_VISIBILITY_SECONDS = 300;
+
+export interface RocketmqDoorOptions {
+  /** Visibility of a delivery (the time until NextConsumeTime); default 300 s. */
+  visibilitySeconds?: number;
+  /** Clock the Date header is compared with. */
+  clock?: Clock;
+}
+
+const TRANS: Record<string, string> = {
+  order: "ordered consume (trans=order)",
+  pop: "transactional half-message check (trans=pop)",
+  commit: "transaction commit (trans=commit)",
+  rollback: "transaction rollback (trans=rollback)",
+};
+
+const PATH = /^\/topics\/([^/]+)\/messages$/;
+
+function decodeSegment(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    throw mqInvalid("the topic in the path is not valid percent-encoding");
+  }
+}
+
+function intParam(query: URLSearchParams, name: string, fallback: number, min: number, max: number): number {
+  const raw = query.get(name);
+  if (raw === null || raw === "") return fallback;
+  if (!/^\d{1,9}$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw mqInvalid(`${name} must be an integer from ${min} to ${max}; got ${JSON.stringify(raw)}`);
+  }
+  return Number(raw);
+}
+
+function requiredGroup(query: URLSearchParams): string {
+  const consumer = query.get("consumer");
+  if (consumer === null || consumer === "") throw mqInvalid("the consumer query parameter (the group id) is required");
+  return assertName("group", consumer);
+}
+
+/** Reads at most MAX_REQUEST_BYTES of the body; a DELETE carries a body too. */
+async function readBody(request: Request): Promise<Uint8Array> {
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (Number.isFinite(declared) && declared > MAX_REQUEST_BYTES) {
+    throw new MqProtocolError(MqErrorCode.RequestTooLarge, `request body is ${declared} bytes; the limit is ${MAX_REQUEST_BYTES} bytes`);
+  }
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > MAX_REQUEST_BYTES) {
+      await reader.cancel();
+      throw new MqProtocolError(MqErrorCode.RequestTooLarge, `request body is larger than ${MAX_REQUEST_BYTES} bytes`);
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+/**
+ * The RocketMQ-compatible XML API (ApsaraMQ for RocketMQ HTTP, x-mq-version 2015-06-06) at
+ * `/topics/{topic}/messages`: publish (POST), long-poll consume (GET), ack (DELETE), signed with the
+ * MQ signature over the raw request target.
+ */
+export function rocketmqDoor(queue: Queue, credentials: CredentialProvider, log: Logger, options: RocketmqDoorOptions = {}): Door {
+  const visibilitySeconds = options.visibilitySeconds ?? ROCKETMQ_DEFAULT_VISIBILITY_SECONDS;
+  const clock = options.clock ?? systemClock;
+
+  async function serve(request: Request, context: RequestContext, path: string, hostId: string): Promise<Response> {
+    await verifyMqSignature(
+      { method: request.method, headers: request.headers, rawPath: context.rawPath, rawQuery: context.rawQuery, nowMs: clock.nowMs() },
+      credentials,
+    );
+    const body = await readBody(request);
+    verifyContentMd5(request.headers.get("content-md5"), body);
+
+    const match = PATH.exec(path);
+    if (!match) throw new QueueError(ErrorCode.NotFound, `no resource ${path}; use /topics/{topic}/messages`);
+    const query = new URLSearchParams(context.rawQuery);
+    const trans = query.get("trans");
+    if (trans !== null && trans !== "") {
+      const what = TRANS[trans] ?? `trans=${trans}`;
+      throw mqInvalid(`${what} is not supported yet; only plain and scheduled messages are`);
+    }
+    const topic = topicKey(assertName("topic", decodeSegment(match[1] ?? "")), query.get("ns") ?? undefined);
+
+    switch (request.method) {
+      case "POST": {
+        const publish = decodePublishXml(decodeUtf8(body));
+        const result = await queue.publish({ topic, ...publish });
+        return xmlResponse(201, encodePublishXml(result), context.requestId);
+      }
+      case "GET": {
+        const group = requiredGroup(query);
+        const max = intParam(query, "numOfMessages", 1, 1, LIMITS.batchMax);
+        const waitSeconds = intParam(query, "waitseconds", 0, 0, LIMITS.waitSecondsMax);
+        const messages = await queue.consume(
+          {
+            topic,
+            group,
+            max,
+            waitSeconds,
+            tags: parseTagFilter(query.get("tag") ?? undefined),
+            defaultVisibilitySeconds: visibilitySeconds,
+            ...(context.answerByMs !== undefined && { answerByMs: context.answerByMs }),
+          },
+          context.signal,
+        );
+        if (messages.length === 0) {
+          return xmlErrorResponse(404, "MessageNotExist", `no message to consume in ${topic} for ${group}`, context.requestId, hostId);
+        }
+        return xmlResponse(200, encodeMessagesXml(messages), context.requestId);
+      }
+      case "DELETE": {
+        const group = requiredGroup(query);
+        const handles = decodeAckXml(decodeUtf8(body));
+        const result = await queue.ack({ topic, group, receiptHandles: handles });
+        if (result.failed.length > 0) return xmlResponse(404, encodeAckErrorsXml(result.failed), context.requestId);
+        return xmlResponse(204, null, context.requestId);
+      }
+      default:
+        throw new QueueError(ErrorCode.MethodNotAllowed, `${request.method} is not allowed on ${path}; use POST, GET or DELETE`);
+    }
+  }
+
+  return {
+    name: "rocketmq",
+    async handle(request, context) {
+      const url = new URL(request.url);
+      if (!url.pathname.startsWith("/topics/")) return undefined;
+      try {
+        return await serve(request, context, url.pathname, url.origin);
+      } catch (error) {
+        return xmlError(error, context.requestId, url.origin, log);
+      }
+    },
+  };
+}
