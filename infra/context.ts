@@ -1,0 +1,67 @@
+import { RemovalPolicy } from "aws-cdk-lib";
+import { RetentionDays } from "aws-cdk-lib/aws-logs";
+import type { Node } from "constructs";
+import { OverMaxDelay } from "../core/config.js";
+import { AuthMode, type DelayQueueProps } from "./delay-queue.js";
+
+/** CDK context keys (`cdk deploy -c delayq:shards=4`, or `context` in cdk.json) and the prop each sets. */
+export const CONTEXT_KEYS = {
+  stackName: "delayq:stackName",
+  shards: "delayq:shards",
+  defaultVisibilitySeconds: "delayq:defaultVisibilitySeconds",
+  maxDelayMs: "delayq:maxDelayMs",
+  overMaxDelay: "delayq:overMaxDelay",
+  retentionMs: "delayq:retentionMs",
+  logRetentionDays: "delayq:logRetentionDays",
+  removalPolicy: "delayq:removalPolicy",
+  authMode: "delayq:authMode",
+  throttleRateLimit: "delayq:throttleRateLimit",
+  throttleBurstLimit: "delayq:throttleBurstLimit",
+} as const;
+
+const REMOVAL_POLICIES: Record<string, RemovalPolicy> = {
+  retain: RemovalPolicy.RETAIN,
+  destroy: RemovalPolicy.DESTROY,
+  snapshot: RemovalPolicy.SNAPSHOT,
+};
+
+function oneOf<T extends string>(key: string, raw: unknown, allowed: readonly T[]): T | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw === "string" && (allowed as readonly string[]).includes(raw)) return raw as T;
+  throw new Error(`context ${key} must be one of ${allowed.join(", ")} (got ${JSON.stringify(raw)})`);
+}
+
+function integer(key: string, raw: unknown): number | undefined {
+  if (raw === undefined) return undefined;
+  // `-c key=value` arrives as a string, cdk.json values as numbers.
+  const value = typeof raw === "string" && /^\d+$/.test(raw) ? Number(raw) : raw;
+  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
+  throw new Error(`context ${key} must be a non-negative integer (got ${JSON.stringify(raw)})`);
+}
+
+/** Reads the queue's props from CDK context; absent keys keep the construct's defaults. */
+export function propsFromContext(node: Node): DelayQueueProps {
+  const get = (key: string): unknown => node.tryGetContext(key);
+  const removal = oneOf(CONTEXT_KEYS.removalPolicy, get(CONTEXT_KEYS.removalPolicy), Object.keys(REMOVAL_POLICIES));
+  const logRetentionDays = integer(CONTEXT_KEYS.logRetentionDays, get(CONTEXT_KEYS.logRetentionDays));
+  if (logRetentionDays !== undefined && !Object.values(RetentionDays).includes(logRetentionDays)) {
+    throw new Error(`context ${CONTEXT_KEYS.logRetentionDays} must be a CloudWatch Logs retention (1, 3, 5, 7, 14, 30, …)`);
+  }
+  const rateLimit = integer(CONTEXT_KEYS.throttleRateLimit, get(CONTEXT_KEYS.throttleRateLimit));
+  const burstLimit = integer(CONTEXT_KEYS.throttleBurstLimit, get(CONTEXT_KEYS.throttleBurstLimit));
+  const props: DelayQueueProps = {
+    shards: integer(CONTEXT_KEYS.shards, get(CONTEXT_KEYS.shards)),
+    defaultVisibilitySeconds: integer(CONTEXT_KEYS.defaultVisibilitySeconds, get(CONTEXT_KEYS.defaultVisibilitySeconds)),
+    maxDelayMs: integer(CONTEXT_KEYS.maxDelayMs, get(CONTEXT_KEYS.maxDelayMs)),
+    overMaxDelay: oneOf(CONTEXT_KEYS.overMaxDelay, get(CONTEXT_KEYS.overMaxDelay), Object.values(OverMaxDelay)),
+    retentionMs: integer(CONTEXT_KEYS.retentionMs, get(CONTEXT_KEYS.retentionMs)),
+    logRetention: logRetentionDays as RetentionDays | undefined,
+    removalPolicy: removal === undefined ? undefined : REMOVAL_POLICIES[removal],
+    authMode: oneOf(CONTEXT_KEYS.authMode, get(CONTEXT_KEYS.authMode), Object.values(AuthMode)),
+    throttling:
+      rateLimit === undefined && burstLimit === undefined
+        ? undefined
+        : { ...(rateLimit !== undefined && { rateLimit }), ...(burstLimit !== undefined && { burstLimit }) },
+  };
+  return Object.fromEntries(Object.entries(props).filter(([, value]) => value !== undefined)) as DelayQueueProps;
+}

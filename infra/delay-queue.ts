@@ -1,0 +1,356 @@
+import { Aws, type CfnResource, Duration, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
+import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
+import {
+  HttpApi,
+  HttpMethod,
+  HttpNoneAuthorizer,
+  HttpStage,
+  type IHttpRouteAuthorizer,
+  LogGroupLogDestination,
+  type ThrottleSettings,
+} from "aws-cdk-lib/aws-apigatewayv2";
+import { HttpIamAuthorizer } from "aws-cdk-lib/aws-apigatewayv2-authorizers";
+import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
+import { Alarm, ComparisonOperator, MathExpression, Metric, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
+import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from "aws-cdk-lib/aws-dynamodb";
+import { PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
+import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
+import { Schedule, ScheduleExpression } from "aws-cdk-lib/aws-scheduler";
+import { LambdaInvoke } from "aws-cdk-lib/aws-scheduler-targets";
+import { Secret } from "aws-cdk-lib/aws-secretsmanager";
+import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
+import { Construct } from "constructs";
+import { DEFAULTS, ENV, type OverMaxDelay } from "../core/config.js";
+import { TABLE_SCHEMA } from "../lambda/dynamo/schema.js";
+import { DYNAMO_ACCESS, HANDLER_SETTINGS, type HandlerName, iamActions } from "./handlers.js";
+import { QueueFunction } from "./queue-function.js";
+
+/** Environment variable naming the RocketMQ door's credentials secret (publish, consume and ack read it). */
+export const MQ_CREDENTIALS_SECRET_ENV = "MQ_CREDENTIALS_SECRET_ARN";
+
+export const AuthMode = { Iam: "iam", None: "none" } as const;
+export type AuthMode = (typeof AuthMode)[keyof typeof AuthMode];
+
+export interface DelayQueueProps {
+  /** Write shards per lane of the due index. @default 2 */
+  readonly shards?: number;
+  /** Visibility of a delivery when neither the consume call nor the group sets one. @default 30 */
+  readonly defaultVisibilitySeconds?: number;
+  /** Longest accepted delay. @default 40 days */
+  readonly maxDelayMs?: number;
+  /** What a longer delay does: deliver now, or reject the publish. @default "deliver-now" */
+  readonly overMaxDelay?: OverMaxDelay;
+  /** How long a message is kept after its deliver time. @default 3 days */
+  readonly retentionMs?: number;
+  /** Retention of the functions' and the API's log groups. @default one month */
+  readonly logRetention?: RetentionDays;
+  /**
+   * What `cdk destroy` does with the table, the secret and the log groups. The table also gets deletion
+   * protection unless this is DESTROY. @default RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Authorization of the native `/v1` routes: SigV4-signed IAM calls, or open (a sandbox only).
+   * `/healthz` is always open; the RocketMQ door checks its own signatures. @default "iam"
+   */
+  readonly authMode?: AuthMode;
+  /** Steady-state rate and burst limits of the API stage; a limit left out keeps its default. @default 100 requests/s, burst 200 */
+  readonly throttling?: ThrottleSettings;
+}
+
+export const DELAY_QUEUE_DEFAULTS = {
+  logRetention: RetentionDays.ONE_MONTH,
+  removalPolicy: RemovalPolicy.RETAIN,
+  authMode: AuthMode.Iam,
+  throttling: { rateLimit: 100, burstLimit: 200 },
+} as const;
+
+/** Routes of the HTTP API: the native JSON API, the RocketMQ-compatible door and the health check. */
+export const ROUTES: readonly { path: string; method: HttpMethod; handler: HandlerName; auth: "v1" | "open" }[] = [
+  { method: HttpMethod.POST, path: "/v1/topics/{topic}/messages", handler: "publish", auth: "v1" },
+  { method: HttpMethod.POST, path: "/v1/topics/{topic}/groups/{group}/consume", handler: "consume", auth: "v1" },
+  { method: HttpMethod.POST, path: "/v1/topics/{topic}/groups/{group}/ack", handler: "ack", auth: "v1" },
+  { method: HttpMethod.GET, path: "/healthz", handler: "publish", auth: "open" },
+  { method: HttpMethod.POST, path: "/topics/{topic}/messages", handler: "publish", auth: "open" },
+  { method: HttpMethod.GET, path: "/topics/{topic}/messages", handler: "consume", auth: "open" },
+  { method: HttpMethod.DELETE, path: "/topics/{topic}/messages", handler: "ack", auth: "open" },
+];
+
+/** Why a route may go without an API Gateway authorizer (cdk-nag AwsSolutions-APIG4). */
+const OPEN_ROUTE_REASON = {
+  open: "/healthz is a readiness probe that returns no data; the RocketMQ-compatible door's requests carry the RocketMQ HMAC signature, which the handlers verify against the MQ credentials secret.",
+  v1: "authMode 'none' was chosen explicitly for a sandbox deployment: the /v1 routes are open.",
+} as const;
+
+/**
+ * The whole delayed-message queue: DynamoDB table, one Lambda per handler, an HTTP API in front, the
+ * sweeper on EventBridge Scheduler, and alarms.
+ */
+export class DelayQueue extends Construct {
+  readonly table: Table;
+  readonly api: HttpApi;
+  readonly stage: HttpStage;
+  readonly functions: Record<HandlerName, QueueFunction>;
+  readonly mqCredentials: Secret;
+  readonly schedulerDeadLetterQueue: Queue;
+  readonly schedule: Schedule;
+  readonly alarms: Alarm[];
+
+  constructor(scope: Construct, id: string, props: DelayQueueProps = {}) {
+    super(scope, id);
+    const logRetention = props.logRetention ?? DELAY_QUEUE_DEFAULTS.logRetention;
+    const removalPolicy = props.removalPolicy ?? DELAY_QUEUE_DEFAULTS.removalPolicy;
+
+    this.table = this.createTable(removalPolicy);
+
+    this.mqCredentials = new Secret(this, "MqCredentials", {
+      description: "Access key of delayq's RocketMQ-compatible HTTP door",
+      generateSecretString: {
+        secretStringTemplate: JSON.stringify({ accessKeyId: "delayq" }),
+        generateStringKey: "accessKeySecret",
+        excludePunctuation: true,
+      },
+      removalPolicy,
+    });
+    Validations.of(this.mqCredentials).acknowledge({
+      id: "AwsSolutions-SMG4",
+      reason:
+        "The RocketMQ door's access key is a static credential configured in every client; rotating it needs a coordinated client rollout, so it is rotated by hand (README: Deploy to AWS).",
+    });
+
+    const environment: Record<string, string> = {
+      [ENV.tableName]: this.table.tableName,
+      [ENV.shards]: String(props.shards ?? DEFAULTS.shards),
+      [ENV.defaultVisibilitySeconds]: String(props.defaultVisibilitySeconds ?? DEFAULTS.defaultVisibilitySeconds),
+      [ENV.maxDelayMs]: String(props.maxDelayMs ?? DEFAULTS.maxDelayMs),
+      [ENV.overMaxDelay]: props.overMaxDelay ?? DEFAULTS.overMaxDelay,
+      [ENV.retentionMs]: String(props.retentionMs ?? DEFAULTS.retentionMs),
+      [ENV.maxWaitMs]: String(DEFAULTS.maxWaitMs),
+    };
+
+    const functions: Partial<Record<HandlerName, QueueFunction>> = {};
+    for (const name of Object.keys(HANDLER_SETTINGS) as HandlerName[]) {
+      const settings = HANDLER_SETTINGS[name];
+      const fn = new QueueFunction(this, pascal(name), {
+        entry: name,
+        description: settings.description,
+        memorySize: settings.memorySize,
+        timeout: settings.timeout,
+        environment: settings.readsMqCredentials
+          ? { ...environment, [MQ_CREDENTIALS_SECRET_ENV]: this.mqCredentials.secretArn }
+          : environment,
+        logRetention,
+        removalPolicy,
+      });
+      this.grantTableAccess(fn, name);
+      if (settings.readsMqCredentials) {
+        fn.role.addToPrincipalPolicy(
+          new PolicyStatement({ actions: ["secretsmanager:GetSecretValue"], resources: [this.mqCredentials.secretArn] }),
+        );
+      }
+      functions[name] = fn;
+    }
+    this.functions = functions as Record<HandlerName, QueueFunction>;
+
+    ({ api: this.api, stage: this.stage } = this.createApi(props, logRetention, removalPolicy));
+    ({ schedule: this.schedule, deadLetterQueue: this.schedulerDeadLetterQueue } = this.createSweeperSchedule());
+    this.alarms = this.createAlarms();
+  }
+
+  /** The stage's invoke URL (ends with a slash). */
+  get url(): string {
+    return this.stage.url;
+  }
+
+  private createTable(removalPolicy: RemovalPolicy): Table {
+    const { partitionKey, sortKey, ttlAttribute, dueIndex } = TABLE_SCHEMA;
+    const table = new Table(this, "Table", {
+      partitionKey: { name: partitionKey, type: AttributeType.STRING },
+      sortKey: { name: sortKey, type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      // A KMS key (the account's aws/dynamodb key) rather than the default AWS-owned key, so the key's
+      // use is visible in CloudTrail.
+      encryption: TableEncryption.AWS_MANAGED,
+      timeToLiveAttribute: ttlAttribute,
+      deletionProtection: removalPolicy !== RemovalPolicy.DESTROY,
+      removalPolicy,
+    });
+    table.addGlobalSecondaryIndex({
+      indexName: dueIndex.name,
+      partitionKey: { name: dueIndex.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: dueIndex.sortKey, type: AttributeType.NUMBER },
+      projectionType: ProjectionType.INCLUDE,
+      nonKeyAttributes: [...dueIndex.projectedAttributes],
+    });
+    return table;
+  }
+
+  /** The due index's ARN: `Query` on it is granted separately from the base table. */
+  private get dueIndexArn(): string {
+    return `${this.table.tableArn}/index/${TABLE_SCHEMA.dueIndex.name}`;
+  }
+
+  /** Grants a handler exactly the DynamoDB actions listed for it in DYNAMO_ACCESS. */
+  private grantTableAccess(fn: QueueFunction, name: HandlerName): void {
+    const actions = iamActions(DYNAMO_ACCESS[name]);
+    fn.role.addToPrincipalPolicy(new PolicyStatement({ actions: actions.table, resources: [this.table.tableArn] }));
+    if (actions.dueIndex.length > 0) {
+      fn.role.addToPrincipalPolicy(new PolicyStatement({ actions: actions.dueIndex, resources: [this.dueIndexArn] }));
+    }
+  }
+
+  private createApi(
+    props: DelayQueueProps,
+    logRetention: RetentionDays,
+    removalPolicy: RemovalPolicy,
+  ): { api: HttpApi; stage: HttpStage } {
+    const api = new HttpApi(this, "Api", {
+      description: "delayq: delayed and scheduled messages",
+      createDefaultStage: false,
+    });
+    const accessLogs = new LogGroup(this, "ApiAccessLogs", { retention: logRetention, removalPolicy });
+    const stage = new HttpStage(this, "ApiStage", {
+      httpApi: api,
+      stageName: "$default",
+      autoDeploy: true,
+      throttle: { ...DELAY_QUEUE_DEFAULTS.throttling, ...props.throttling },
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(accessLogs),
+        format: AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: "$context.requestId",
+            ip: "$context.identity.sourceIp",
+            caller: "$context.identity.userArn",
+            requestTime: "$context.requestTimeEpoch",
+            routeKey: "$context.routeKey",
+            status: "$context.status",
+            protocol: "$context.protocol",
+            responseLength: "$context.responseLength",
+            latencyMs: "$context.responseLatency",
+            integrationLatencyMs: "$context.integrationLatency",
+            integrationError: "$context.integrationErrorMessage",
+          }),
+        ),
+      },
+    });
+
+    const v1Authorizer: IHttpRouteAuthorizer =
+      (props.authMode ?? DELAY_QUEUE_DEFAULTS.authMode) === AuthMode.Iam
+        ? new HttpIamAuthorizer()
+        : new HttpNoneAuthorizer();
+    const openAuthorizer = new HttpNoneAuthorizer();
+    const integrations = new Map<HandlerName, HttpLambdaIntegration>();
+    for (const route of ROUTES) {
+      let integration = integrations.get(route.handler);
+      if (!integration) {
+        integration = new HttpLambdaIntegration(`${pascal(route.handler)}Integration`, this.functions[route.handler].function);
+        integrations.set(route.handler, integration);
+      }
+      const authorizer = route.auth === "v1" ? v1Authorizer : openAuthorizer;
+      const [httpRoute] = api.addRoutes({ path: route.path, methods: [route.method], integration, authorizer });
+      if (httpRoute && authorizer instanceof HttpNoneAuthorizer) {
+        Validations.of(httpRoute).acknowledge({ id: "AwsSolutions-APIG4", reason: OPEN_ROUTE_REASON[route.auth] });
+      }
+    }
+    return { api, stage };
+  }
+
+  private createSweeperSchedule(): { schedule: Schedule; deadLetterQueue: Queue } {
+    const deadLetterQueue = new Queue(this, "SweeperScheduleDlq", {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(deadLetterQueue).acknowledge({
+      id: "AwsSolutions-SQS3",
+      reason:
+        "This queue is itself a dead-letter queue: it holds the sweeper invocations EventBridge Scheduler gave up on, and an alarm watches its depth.",
+    });
+    // The role EventBridge Scheduler assumes; only schedules of this account may use it.
+    const role = new Role(this, "SweeperScheduleRole", {
+      assumedBy: new ServicePrincipal("scheduler.amazonaws.com", {
+        conditions: { StringEquals: { "aws:SourceAccount": Aws.ACCOUNT_ID } },
+      }),
+      description: "EventBridge Scheduler: invoke the delayq sweeper and dead-letter failed invocations",
+    });
+    const sweeper = this.functions.sweeper.function;
+    const target = new LambdaInvoke(sweeper, {
+      role,
+      deadLetterQueue,
+      // A sweep is only useful close to its minute; the next runs take over the backlog.
+      maxEventAge: Duration.minutes(5),
+      retryAttempts: 2,
+    });
+    const schedule = new Schedule(this, "SweeperSchedule", {
+      description: "delayq: release due messages when no consumer is polling",
+      schedule: ScheduleExpression.rate(Duration.minutes(1)),
+      target,
+    });
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(sweeper.node.defaultChild as CfnResource)}.Arn>:*]`,
+      reason:
+        "Function.grantInvoke also allows <sweeper ARN>:* so that the function's versions and aliases can be invoked; it still names the one sweeper function.",
+    });
+    return { schedule, deadLetterQueue };
+  }
+
+  private createAlarms(): Alarm[] {
+    const period = Duration.minutes(5);
+    const sweeperErrors = new Alarm(this, "SweeperErrorsAlarm", {
+      alarmDescription: "The sweeper failed: messages due with nobody polling may be late.",
+      metric: this.functions.sweeper.function.metricErrors({ period, statistic: "Sum" }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+
+    const throttleMetric = (metricName: string, index?: string): Metric =>
+      new Metric({
+        namespace: "AWS/DynamoDB",
+        metricName,
+        dimensionsMap: index
+          ? { TableName: this.table.tableName, GlobalSecondaryIndexName: index }
+          : { TableName: this.table.tableName },
+        statistic: "Sum",
+        period,
+      });
+    const dynamoThrottles = new Alarm(this, "DynamoThrottlesAlarm", {
+      alarmDescription:
+        "DynamoDB throttled reads or writes on the table or its due index (a hot lane: raise the shard count).",
+      metric: new MathExpression({
+        label: "Throttle events",
+        expression: "tableReads + tableWrites + indexReads + indexWrites",
+        usingMetrics: {
+          tableReads: throttleMetric("ReadThrottleEvents"),
+          tableWrites: throttleMetric("WriteThrottleEvents"),
+          indexReads: throttleMetric("ReadThrottleEvents", TABLE_SCHEMA.dueIndex.name),
+          indexWrites: throttleMetric("WriteThrottleEvents", TABLE_SCHEMA.dueIndex.name),
+        },
+        period,
+      }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+
+    const deadLetters = new Alarm(this, "SweeperScheduleDlqAlarm", {
+      alarmDescription: "EventBridge Scheduler gave up invoking the sweeper (see the dead-letter queue).",
+      metric: this.schedulerDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period,
+        statistic: "Maximum",
+      }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    return [sweeperErrors, dynamoThrottles, deadLetters];
+  }
+}
+
+function pascal(name: string): string {
+  return name.charAt(0).toUpperCase() + name.slice(1);
+}

@@ -1,0 +1,139 @@
+import { Duration } from "aws-cdk-lib";
+import { DEFAULTS } from "../core/config.js";
+
+/** The Lambda handlers the queue deploys; each is `lambda/<name>.ts` exporting `handler`. */
+export const HandlerName = {
+  Publish: "publish",
+  Consume: "consume",
+  Ack: "ack",
+  Sweeper: "sweeper",
+} as const;
+export type HandlerName = (typeof HandlerName)[keyof typeof HandlerName];
+
+/** DynamoDB API operations a handler's code path calls (the names of the SDK commands). */
+export type DynamoOperation =
+  | "GetItem"
+  | "PutItem"
+  | "UpdateItem"
+  | "DeleteItem"
+  | "BatchGetItem"
+  | "BatchWriteItem"
+  | "Query"
+  | "TransactWriteItems"
+  | "TransactGetItems";
+
+/** The kinds of item a `TransactWriteItems` request may carry. */
+export type TransactWriteItemKind = "Put" | "Update" | "Delete" | "ConditionCheck";
+
+export interface DynamoAccess {
+  /** Operations on the base table. */
+  readonly table: readonly DynamoOperation[];
+  /** Operations on the due index (`<table ARN>/index/due`). */
+  readonly dueIndex: readonly DynamoOperation[];
+  /**
+   * The item kinds inside this handler's `TransactWriteItems` calls. IAM has no action named after the
+   * transaction: each item is authorized by its underlying action (Put → dynamodb:PutItem, ConditionCheck →
+   * dynamodb:ConditionCheckItem, …), so the policy is derived from this list.
+   */
+  readonly transactWriteItems: readonly TransactWriteItemKind[];
+}
+
+/**
+ * What each handler calls on DynamoDB — the single list the IAM policies are generated from. A new store
+ * call (nack, cancel, …) is added here and nowhere else.
+ *
+ * The transactions are the store's `release` (the message item is updated to released and one delivery
+ * item is put per group); publish registers its topic and consume its group with a put.
+ */
+export const DYNAMO_ACCESS = {
+  publish: {
+    table: ["PutItem", "BatchWriteItem", "GetItem"],
+    dueIndex: [],
+    transactWriteItems: [],
+  },
+  consume: {
+    table: ["Query", "TransactWriteItems", "UpdateItem", "BatchGetItem", "PutItem", "GetItem"],
+    dueIndex: ["Query"],
+    transactWriteItems: ["Update", "Put"],
+  },
+  ack: {
+    table: ["UpdateItem", "GetItem"],
+    dueIndex: [],
+    transactWriteItems: [],
+  },
+  sweeper: {
+    table: ["Query", "TransactWriteItems", "GetItem"],
+    dueIndex: ["Query"],
+    transactWriteItems: ["Update", "Put"],
+  },
+} as const satisfies Record<HandlerName, DynamoAccess>;
+
+const TRANSACT_ITEM_ACTION: Record<TransactWriteItemKind, DynamoOperation | "ConditionCheckItem"> = {
+  Put: "PutItem",
+  Update: "UpdateItem",
+  Delete: "DeleteItem",
+  ConditionCheck: "ConditionCheckItem",
+};
+
+/** Operations that are not IAM actions themselves: their items are authorized one by one. */
+const TRANSACTIONS: ReadonlySet<DynamoOperation> = new Set(["TransactWriteItems", "TransactGetItems"]);
+
+function toActions(operations: Iterable<string>): string[] {
+  return [...new Set(operations)].sort().map((operation) => `dynamodb:${operation}`);
+}
+
+/** The IAM actions a handler needs on the table and on the due index, sorted and without duplicates. */
+export function iamActions(access: DynamoAccess): { table: string[]; dueIndex: string[] } {
+  const table = access.table.filter((operation) => !TRANSACTIONS.has(operation));
+  const transactItems = access.transactWriteItems.map((kind) => TRANSACT_ITEM_ACTION[kind]);
+  if (access.table.includes("TransactGetItems")) transactItems.push("GetItem");
+  return { table: toActions([...table, ...transactItems]), dueIndex: toActions(access.dueIndex) };
+}
+
+export interface HandlerSettings {
+  /**
+   * Memory in MB. Lambda allots CPU in proportion to memory (a full vCPU at 1,769 MB). These handlers
+   * are I/O bound — a few DynamoDB round trips per request — and the esbuild bundle is small (the AWS
+   * SDK comes from the runtime), so more CPU buys little after the cold start. 256 MB keeps cold starts
+   * short while a long poll, billed by duration × memory, stays cheap.
+   */
+  readonly memorySize: number;
+  readonly timeout: Duration;
+  /** Whether the handler serves the RocketMQ-compatible door and so reads its credentials secret. */
+  readonly readsMqCredentials: boolean;
+  readonly description: string;
+}
+
+/** Long enough for the longest long poll plus the response; API Gateway cuts the request at 30 s anyway. */
+export function consumeTimeout(maxWaitMs: number): Duration {
+  return Duration.seconds(Math.ceil(maxWaitMs / 1000) + 4);
+}
+
+export const HANDLER_SETTINGS = {
+  publish: {
+    memorySize: 256,
+    timeout: Duration.seconds(10),
+    readsMqCredentials: true,
+    description: "delayq: publish a message (also serves /healthz)",
+  },
+  consume: {
+    memorySize: 256,
+    timeout: consumeTimeout(DEFAULTS.maxWaitMs),
+    readsMqCredentials: true,
+    description: "delayq: receive messages (long poll)",
+  },
+  ack: {
+    memorySize: 256,
+    timeout: Duration.seconds(10),
+    readsMqCredentials: true,
+    description: "delayq: acknowledge deliveries",
+  },
+  sweeper: {
+    // A run releases up to SWEEP_BUDGET messages, each a transaction; the extra CPU shortens the run
+    // (marshalling, TLS, parallel writes) and a run must end well before the next one a minute later.
+    memorySize: 512,
+    timeout: Duration.seconds(55),
+    readsMqCredentials: false,
+    description: "delayq: release due messages every minute",
+  },
+} as const satisfies Record<HandlerName, HandlerSettings>;
