@@ -4,12 +4,14 @@ import { type QueueConfig, loadConfig } from "../core/config.js";
 import { createApp } from "../core/http/app.js";
 import type { App, Door } from "../core/http/context.js";
 import { jsonDoor } from "../core/http/json-door.js";
+import { rocketmqDoor, rocketmqDoorOptionsFromEnv } from "../core/http/rocketmq-door.js";
 import type { Clock, Logger, MessageStore } from "../core/ports.js";
 import { Queue } from "../core/queue.js";
 import { ArrivalSignals } from "../core/signals.js";
 import type { CapacityMeter } from "./dynamo/capacity.js";
 import { createDynamoClient } from "./dynamo/client.js";
 import { DynamoStore } from "./dynamo/store.js";
+import { mqCredentialsFor } from "./mq-credentials.js";
 
 export interface Runtime {
   config: QueueConfig;
@@ -31,8 +33,12 @@ export interface RuntimeOptions {
 }
 
 /** The doors every runtime serves, first match wins. */
-export function buildDoors(queue: Queue, _options: RuntimeOptions, log: Logger): Door[] {
-  return [jsonDoor(queue, log)];
+export function buildDoors(queue: Queue, options: RuntimeOptions, log: Logger): Door[] {
+  const mq = rocketmqDoor(queue, mqCredentialsFor(options.env, log), log, {
+    ...rocketmqDoorOptionsFromEnv(options.env),
+    ...(options.clock && { clock: options.clock }),
+  });
+  return [jsonDoor(queue, log), mq];
 }
 
 /** The one composition root: config, store, queue and app, for Lambda and the local runtime alike. */

@@ -1,5 +1,5 @@
 import { systemClock } from "../clock.js";
-import { ErrorCode, QueueError } from "../errors.js";
+import { ErrorCode, QueueError, invalid } from "../errors.js";
 import type { CredentialProvider } from "../mq-credentials.js";
 import type { Clock, Logger } from "../ports.js";
 import { verifyContentMd5, verifyMqSignature } from "../protocol/mq-signature.js";
@@ -26,6 +26,18 @@ export interface RocketmqDoorOptions {
   visibilitySeconds?: number;
   /** Clock the Date header is compared with. */
   clock?: Clock;
+}
+
+/** Environment variable overriding the door's visibility (seconds, 1..43200). */
+export const MQ_VISIBILITY_ENV = "MQ_VISIBILITY_SECONDS";
+
+export function rocketmqDoorOptionsFromEnv(env: Readonly<Record<string, string | undefined>>): RocketmqDoorOptions {
+  const raw = env[MQ_VISIBILITY_ENV];
+  if (raw === undefined || raw === "") return {};
+  if (!/^\d{1,5}$/.test(raw) || Number(raw) < 1 || Number(raw) > LIMITS.visibilitySecondsMax) {
+    throw invalid(`configuration: ${MQ_VISIBILITY_ENV} must be an integer from 1 to ${LIMITS.visibilitySecondsMax} (got "${raw}")`);
+  }
+  return { visibilitySeconds: Number(raw) };
 }
 
 const TRANS: Record<string, string> = {
