@@ -90,10 +90,13 @@ export class DelayQueue extends Construct {
   readonly table: Table;
   readonly api: HttpApi;
   readonly stage: HttpStage;
+  readonly accessLogGroup: LogGroup;
   readonly functions: Record<HandlerName, QueueFunction>;
   readonly mqCredentials: Secret;
   readonly schedulerDeadLetterQueue: Queue;
   readonly schedule: Schedule;
+  /** The role EventBridge Scheduler assumes to invoke the sweeper. */
+  readonly schedulerRole: Role;
   readonly alarms: Alarm[];
 
   constructor(scope: Construct, id: string, props: DelayQueueProps = {}) {
@@ -152,8 +155,16 @@ export class DelayQueue extends Construct {
     }
     this.functions = functions as Record<HandlerName, QueueFunction>;
 
-    ({ api: this.api, stage: this.stage } = this.createApi(props, logRetention, removalPolicy));
-    ({ schedule: this.schedule, deadLetterQueue: this.schedulerDeadLetterQueue } = this.createSweeperSchedule());
+    ({ api: this.api, stage: this.stage, accessLogGroup: this.accessLogGroup } = this.createApi(
+      props,
+      logRetention,
+      removalPolicy,
+    ));
+    ({
+      schedule: this.schedule,
+      role: this.schedulerRole,
+      deadLetterQueue: this.schedulerDeadLetterQueue,
+    } = this.createSweeperSchedule());
     this.alarms = this.createAlarms();
   }
 
@@ -204,19 +215,19 @@ export class DelayQueue extends Construct {
     props: DelayQueueProps,
     logRetention: RetentionDays,
     removalPolicy: RemovalPolicy,
-  ): { api: HttpApi; stage: HttpStage } {
+  ): { api: HttpApi; stage: HttpStage; accessLogGroup: LogGroup } {
     const api = new HttpApi(this, "Api", {
       description: "delayq: delayed and scheduled messages",
       createDefaultStage: false,
     });
-    const accessLogs = new LogGroup(this, "ApiAccessLogs", { retention: logRetention, removalPolicy });
+    const accessLogGroup = new LogGroup(this, "ApiAccessLogs", { retention: logRetention, removalPolicy });
     const stage = new HttpStage(this, "ApiStage", {
       httpApi: api,
       stageName: "$default",
       autoDeploy: true,
       throttle: { ...DELAY_QUEUE_DEFAULTS.throttling, ...props.throttling },
       accessLogSettings: {
-        destination: new LogGroupLogDestination(accessLogs),
+        destination: new LogGroupLogDestination(accessLogGroup),
         format: AccessLogFormat.custom(
           JSON.stringify({
             requestId: "$context.requestId",
@@ -253,10 +264,10 @@ export class DelayQueue extends Construct {
         Validations.of(httpRoute).acknowledge({ id: "AwsSolutions-APIG4", reason: OPEN_ROUTE_REASON[route.auth] });
       }
     }
-    return { api, stage };
+    return { api, stage, accessLogGroup };
   }
 
-  private createSweeperSchedule(): { schedule: Schedule; deadLetterQueue: Queue } {
+  private createSweeperSchedule(): { schedule: Schedule; role: Role; deadLetterQueue: Queue } {
     const deadLetterQueue = new Queue(this, "SweeperScheduleDlq", {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
@@ -292,7 +303,7 @@ export class DelayQueue extends Construct {
       reason:
         "Function.grantInvoke also allows <sweeper ARN>:* so that the function's versions and aliases can be invoked; it still names the one sweeper function.",
     });
-    return { schedule, deadLetterQueue };
+    return { schedule, role, deadLetterQueue };
   }
 
   private createAlarms(): Alarm[] {

@@ -1,0 +1,374 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { Stack } from "aws-cdk-lib";
+import { Match } from "aws-cdk-lib/assertions";
+import type { IConstruct } from "constructs";
+import { afterAll, describe, expect, it } from "vitest";
+import { DEFAULTS, ENV } from "../../core/config.js";
+import { TABLE_SCHEMA, createTableInput } from "../../lambda/dynamo/schema.js";
+import type { HandlerName } from "../../infra/handlers.js";
+import { synthesize } from "./synth.js";
+
+// Prepare: one synthesis with real esbuild bundles, shared by every test of this file.
+const synthesized = synthesize({ bundle: true });
+const { stack, template, outdir } = synthesized;
+const queue = stack.queue;
+afterAll(() => synthesized.cleanup());
+
+type Json = Record<string, any>;
+const HANDLERS: HandlerName[] = ["publish", "consume", "ack", "sweeper"];
+
+const id = (construct: IConstruct): string =>
+  Stack.of(construct).getLogicalId((construct.node.defaultChild ?? construct) as never);
+const ref = (construct: IConstruct) => ({ Ref: id(construct) });
+const arn = (construct: IConstruct) => ({ "Fn::GetAtt": [id(construct), "Arn"] });
+const resource = (logicalId: string): Json => template.toJSON().Resources[logicalId];
+const fnId = (name: HandlerName) => id(queue.functions[name].function);
+const tableArn = arn(queue.table);
+const dueIndexArn = { "Fn::Join": ["", [tableArn, `/index/${TABLE_SCHEMA.dueIndex.name}`]] };
+
+/** Every statement granted to a role: its inline policies and the policies attached to it. */
+function statementsOf(roleId: string): Json[] {
+  const resources = template.toJSON().Resources as Record<string, Json>;
+  const inline = (resources[roleId]?.Properties.Policies ?? []).flatMap((p: Json) => p.PolicyDocument.Statement);
+  const attached = Object.values(resources)
+    .filter((r) => r.Type === "AWS::IAM::Policy" && JSON.stringify(r.Properties.Roles).includes(`"${roleId}"`))
+    .flatMap((r) => r.Properties.PolicyDocument.Statement);
+  return [...inline, ...attached].map((s) => ({ ...s, Action: [s.Action].flat().sort() }));
+}
+
+describe("DynamoDB table", () => {
+  it("has the store's keys, TTL attribute and due index, from TABLE_SCHEMA", () => {
+    // Prepare: the shape the local runtime creates DynamoDB Local tables with.
+    const expected = createTableInput("unused");
+    // Assess
+    template.resourceCountIs("AWS::DynamoDB::Table", 1);
+    const table = resource(id(queue.table)).Properties;
+    expect(table.KeySchema).toEqual(expected.KeySchema);
+    expect(table.AttributeDefinitions).toEqual(expect.arrayContaining(expected.AttributeDefinitions ?? []));
+    expect(table.AttributeDefinitions).toHaveLength(expected.AttributeDefinitions?.length ?? 0);
+    expect(table.GlobalSecondaryIndexes).toEqual(
+      expected.GlobalSecondaryIndexes?.map((gsi) => ({ ...gsi, Projection: { ...gsi.Projection } })),
+    );
+    expect(table.TimeToLiveSpecification).toEqual({ AttributeName: TABLE_SCHEMA.ttlAttribute, Enabled: true });
+  });
+
+  it("is on-demand, point-in-time recoverable, encrypted with KMS, retained and deletion-protected", () => {
+    template.hasResource("AWS::DynamoDB::Table", {
+      DeletionPolicy: "Retain",
+      UpdateReplacePolicy: "Retain",
+      Properties: Match.objectLike({
+        BillingMode: "PAY_PER_REQUEST",
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { SSEEnabled: true },
+        DeletionProtectionEnabled: true,
+      }),
+    });
+  });
+});
+
+describe("Lambda functions", () => {
+  const commonEnv = {
+    NODE_OPTIONS: "--enable-source-maps",
+    [ENV.tableName]: ref(queue.table),
+    [ENV.shards]: String(DEFAULTS.shards),
+    [ENV.defaultVisibilitySeconds]: String(DEFAULTS.defaultVisibilitySeconds),
+    [ENV.maxDelayMs]: String(DEFAULTS.maxDelayMs),
+    [ENV.overMaxDelay]: DEFAULTS.overMaxDelay,
+    [ENV.retentionMs]: String(DEFAULTS.retentionMs),
+    [ENV.maxWaitMs]: String(DEFAULTS.maxWaitMs),
+  };
+  const secretEnv = { MQ_CREDENTIALS_SECRET_ARN: ref(queue.mqCredentials) };
+  const expected: Record<HandlerName, { memory: number; timeout: number; env: Json }> = {
+    publish: { memory: 256, timeout: 10, env: { ...commonEnv, ...secretEnv } },
+    consume: { memory: 256, timeout: 32, env: { ...commonEnv, ...secretEnv } },
+    ack: { memory: 256, timeout: 10, env: { ...commonEnv, ...secretEnv } },
+    sweeper: { memory: 512, timeout: 55, env: commonEnv },
+  };
+
+  it("are four: publish, consume, ack and sweeper", () => {
+    template.resourceCountIs("AWS::Lambda::Function", 4);
+  });
+
+  it.each(HANDLERS)("%s runs Node.js 22 on ARM64 with its own role, log group, memory, timeout and env", (name) => {
+    const fn = queue.functions[name];
+    expect(resource(fnId(name)).Properties).toEqual(
+      expect.objectContaining({
+        Runtime: "nodejs22.x",
+        Architectures: ["arm64"],
+        Handler: "index.handler",
+        MemorySize: expected[name].memory,
+        Timeout: expected[name].timeout,
+        Role: arn(fn.role),
+        LoggingConfig: { LogGroup: ref(fn.logGroup) },
+        Environment: { Variables: expected[name].env },
+      }),
+    );
+  });
+
+  it("consume outlives the longest long poll, and API Gateway's 30 s limit", () => {
+    expect(resource(fnId("consume")).Properties.Timeout * 1000).toBeGreaterThan(Math.max(DEFAULTS.maxWaitMs, 30_000));
+  });
+
+  it("log to groups with one month's retention (four functions and the API's access log)", () => {
+    template.resourcePropertiesCountIs("AWS::Logs::LogGroup", { RetentionInDays: 30 }, 5);
+    template.resourceCountIs("AWS::Logs::LogGroup", 5);
+  });
+
+  it("have roles without managed policies, assumable by Lambda only", () => {
+    for (const name of HANDLERS) {
+      const role = resource(id(queue.functions[name].role)).Properties;
+      expect(role.ManagedPolicyArns).toBeUndefined();
+      expect(role.AssumeRolePolicyDocument.Statement).toEqual([
+        { Action: "sts:AssumeRole", Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" } },
+      ]);
+    }
+  });
+});
+
+describe("IAM: each role's statements, exactly", () => {
+  const logs = (name: HandlerName) => ({
+    Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+    Effect: "Allow",
+    Resource: arn(queue.functions[name].logGroup),
+  });
+  const table = (...actions: string[]) => ({ Action: actions, Effect: "Allow", Resource: tableArn });
+  const index = { Action: ["dynamodb:Query"], Effect: "Allow", Resource: dueIndexArn };
+  const secret = { Action: ["secretsmanager:GetSecretValue"], Effect: "Allow", Resource: ref(queue.mqCredentials) };
+
+  // TransactWriteItems is authorized per item: the release transaction's Update and Put items need
+  // dynamodb:UpdateItem and dynamodb:PutItem.
+  const expected: Record<HandlerName, Json[]> = {
+    publish: [logs("publish"), table("dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:PutItem"), secret],
+    consume: [
+      logs("consume"),
+      table("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"),
+      index,
+      secret,
+    ],
+    ack: [logs("ack"), table("dynamodb:GetItem", "dynamodb:UpdateItem"), secret],
+    sweeper: [logs("sweeper"), table("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"), index],
+  };
+
+  it.each(HANDLERS)("%s", (name) => {
+    expect(statementsOf(id(queue.functions[name].role))).toEqual(expected[name]);
+  });
+
+  it("the scheduler role invokes the sweeper and writes to its dead-letter queue, for this account only", () => {
+    const roleId = id(queue.schedulerRole);
+    const sweeperArn = arn(queue.functions.sweeper.function);
+    expect(statementsOf(roleId)).toEqual([
+      {
+        Action: ["lambda:InvokeFunction"],
+        Effect: "Allow",
+        Resource: [sweeperArn, { "Fn::Join": ["", [sweeperArn, ":*"]] }],
+      },
+      { Action: ["sqs:SendMessage"], Effect: "Allow", Resource: arn(queue.schedulerDeadLetterQueue) },
+    ]);
+    expect(resource(roleId).Properties.AssumeRolePolicyDocument.Statement).toEqual([
+      {
+        Action: "sts:AssumeRole",
+        Effect: "Allow",
+        Principal: { Service: "scheduler.amazonaws.com" },
+        Condition: { StringEquals: { "aws:SourceAccount": { Ref: "AWS::AccountId" } } },
+      },
+    ]);
+  });
+
+  it("has no role beyond the four functions' and the scheduler's, and no wildcard action", () => {
+    template.resourceCountIs("AWS::IAM::Role", 5);
+    const policies = JSON.stringify(template.findResources("AWS::IAM::Policy"));
+    expect(policies).not.toMatch(/"[a-z0-9-]+:\*"/);
+  });
+});
+
+describe("HTTP API", () => {
+  const routes: [routeKey: string, handler: HandlerName, auth: "AWS_IAM" | "NONE"][] = [
+    ["POST /v1/topics/{topic}/messages", "publish", "AWS_IAM"],
+    ["POST /v1/topics/{topic}/groups/{group}/consume", "consume", "AWS_IAM"],
+    ["POST /v1/topics/{topic}/groups/{group}/ack", "ack", "AWS_IAM"],
+    ["GET /healthz", "publish", "NONE"],
+    ["POST /topics/{topic}/messages", "publish", "NONE"],
+    ["GET /topics/{topic}/messages", "consume", "NONE"],
+    ["DELETE /topics/{topic}/messages", "ack", "NONE"],
+  ];
+
+  it("is one HTTP API with exactly these routes", () => {
+    template.resourcePropertiesCountIs("AWS::ApiGatewayV2::Api", { ProtocolType: "HTTP" }, 1);
+    const keys = Object.values(template.findResources("AWS::ApiGatewayV2::Route")).map((r) => r.Properties.RouteKey);
+    expect(keys.sort()).toEqual(routes.map(([key]) => key).sort());
+  });
+
+  it.each(routes)("%s → %s (authorization %s)", (routeKey, handler, auth) => {
+    // Act: follow the route to its integration.
+    const [route] = Object.values(template.findResources("AWS::ApiGatewayV2::Route", { Properties: { RouteKey: routeKey } }));
+    const integrationId = route?.Properties.Target["Fn::Join"][1][1].Ref;
+    // Assess
+    expect(route?.Properties.AuthorizationType).toBe(auth);
+    expect(resource(integrationId).Properties).toEqual({
+      ApiId: ref(queue.api),
+      IntegrationType: "AWS_PROXY",
+      IntegrationUri: arn(queue.functions[handler].function),
+      PayloadFormatVersion: "2.0",
+    });
+  });
+
+  it("lets API Gateway invoke each function only from its own routes", () => {
+    const permissions = Object.values(template.findResources("AWS::Lambda::Permission"));
+    expect(permissions).toHaveLength(routes.length);
+    for (const p of permissions) {
+      expect(p.Properties.Principal).toBe("apigateway.amazonaws.com");
+      expect(p.Properties.Action).toBe("lambda:InvokeFunction");
+    }
+  });
+
+  it("has a $default stage with throttling and JSON access logs", () => {
+    template.hasResourceProperties("AWS::ApiGatewayV2::Stage", {
+      StageName: "$default",
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 },
+      AccessLogSettings: {
+        DestinationArn: arn(queue.accessLogGroup),
+        Format: Match.serializedJson(Match.objectLike({ requestId: "$context.requestId", status: "$context.status" })),
+      },
+    });
+  });
+});
+
+describe("sweeper schedule", () => {
+  it("invokes the sweeper every minute with a retry policy and a dead-letter queue", () => {
+    template.hasResourceProperties("AWS::Scheduler::Schedule", {
+      ScheduleExpression: "rate(1 minute)",
+      State: "ENABLED",
+      FlexibleTimeWindow: { Mode: "OFF" },
+      Target: {
+        Arn: arn(queue.functions.sweeper.function),
+        RoleArn: arn(queue.schedulerRole),
+        RetryPolicy: { MaximumEventAgeInSeconds: 300, MaximumRetryAttempts: 2 },
+        DeadLetterConfig: { Arn: arn(queue.schedulerDeadLetterQueue) },
+      },
+    });
+  });
+
+  it("dead-letters into an encrypted queue that refuses requests without TLS", () => {
+    template.hasResourceProperties("AWS::SQS::Queue", { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1_209_600 });
+    template.hasResourceProperties("AWS::SQS::QueuePolicy", {
+      Queues: [ref(queue.schedulerDeadLetterQueue)],
+      PolicyDocument: {
+        Statement: [
+          Match.objectLike({ Effect: "Deny", Action: "sqs:*", Condition: { Bool: { "aws:SecureTransport": "false" } } }),
+        ],
+      },
+    });
+  });
+});
+
+describe("RocketMQ door credentials", () => {
+  it("are a generated secret: accessKeyId delayq and a punctuation-free accessKeySecret", () => {
+    template.hasResource("AWS::SecretsManager::Secret", {
+      DeletionPolicy: "Retain",
+      Properties: Match.objectLike({
+        GenerateSecretString: {
+          SecretStringTemplate: JSON.stringify({ accessKeyId: "delayq" }),
+          GenerateStringKey: "accessKeySecret",
+          ExcludePunctuation: true,
+        },
+      }),
+    });
+  });
+});
+
+describe("alarms", () => {
+  const alarms = () => Object.values(template.findResources("AWS::CloudWatch::Alarm")).map((a) => a.Properties);
+
+  it("are three", () => {
+    template.resourceCountIs("AWS::CloudWatch::Alarm", 3);
+  });
+
+  it("watch the sweeper's errors", () => {
+    template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      Namespace: "AWS/Lambda",
+      MetricName: "Errors",
+      Dimensions: [{ Name: "FunctionName", Value: ref(queue.functions.sweeper.function) }],
+      Statistic: "Sum",
+      Threshold: 1,
+      ComparisonOperator: "GreaterThanOrEqualToThreshold",
+      TreatMissingData: "notBreaching",
+    });
+  });
+
+  it("watch read and write throttles of the table and its due index", () => {
+    const throttle = alarms().find((a) => a.Metrics);
+    const metrics = throttle?.Metrics.filter((m: Json) => m.MetricStat).map((m: Json) => ({
+      name: m.MetricStat.Metric.MetricName,
+      dimensions: m.MetricStat.Metric.Dimensions,
+    }));
+    const tableDim = { Name: "TableName", Value: ref(queue.table) };
+    const indexDim = { Name: "GlobalSecondaryIndexName", Value: TABLE_SCHEMA.dueIndex.name };
+    expect(metrics).toEqual(
+      expect.arrayContaining([
+        { name: "ReadThrottleEvents", dimensions: [tableDim] },
+        { name: "WriteThrottleEvents", dimensions: [tableDim] },
+        { name: "ReadThrottleEvents", dimensions: expect.arrayContaining([tableDim, indexDim]) },
+        { name: "WriteThrottleEvents", dimensions: expect.arrayContaining([tableDim, indexDim]) },
+      ]),
+    );
+    expect(throttle?.Threshold).toBe(1);
+  });
+
+  it("watch the scheduler dead-letter queue's depth", () => {
+    template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      Namespace: "AWS/SQS",
+      MetricName: "ApproximateNumberOfMessagesVisible",
+      Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [id(queue.schedulerDeadLetterQueue), "QueueName"] } }],
+      Threshold: 1,
+    });
+  });
+});
+
+describe("outputs", () => {
+  it("name the API URL and the table", () => {
+    template.hasOutput("ApiUrl", {
+      Value: {
+        "Fn::Join": [
+          "",
+          ["https://", ref(queue.api), ".execute-api.", { Ref: "AWS::Region" }, ".", { Ref: "AWS::URLSuffix" }, "/"],
+        ],
+      },
+    });
+    template.hasOutput("TableName", { Value: ref(queue.table) });
+    template.hasOutput("MqCredentialsSecretArn", { Value: ref(queue.mqCredentials) });
+  });
+});
+
+describe("bundles", () => {
+  const assetDir = (name: HandlerName): string => {
+    const key: string = resource(fnId(name)).Properties.Code.S3Key;
+    return join(outdir, `asset.${key.replace(/\.zip$/, "")}`);
+  };
+
+  it.each(HANDLERS)("%s: an ESM bundle of lambda/%s.ts with a source map, AWS SDK left external", (name) => {
+    const dir = assetDir(name);
+    const code = readFileSync(join(dir, "index.mjs"), "utf8");
+    const map = JSON.parse(readFileSync(join(dir, "index.mjs.map"), "utf8")) as { sources: string[] };
+    expect(code.startsWith("import { createRequire as __delayqCreateRequire }")).toBe(true);
+    expect(map.sources.some((source) => source.endsWith(`lambda/${name}.ts`))).toBe(true);
+    expect(map.sources.some((source) => source.includes("node_modules/@aws-sdk/"))).toBe(false);
+    expect(existsSync(join(dir, "node_modules"))).toBe(false);
+  });
+
+  it.each(HANDLERS)("%s: the bundle loads and exports handler", async (name) => {
+    // Act: the asset directory sits inside the repository, so `@aws-sdk/*` resolves as the runtime's would.
+    const module = (await import(pathToFileURL(join(assetDir(name), "index.mjs")).href)) as { handler?: unknown };
+    // Assess
+    expect(typeof module.handler).toBe("function");
+  });
+});
+
+describe("snapshot", () => {
+  it("matches, asset hashes normalized", () => {
+    const json = JSON.stringify(template.toJSON(), null, 2).replace(/[0-9a-f]{64}(\.zip)?/g, "[asset-hash]$1");
+    expect(JSON.parse(json)).toMatchSnapshot();
+  });
+});
