@@ -1,6 +1,6 @@
-import { ErrorCode, QueueError } from "../errors.js";
+import { type ErrorCode, QueueError } from "../errors.js";
 import type { Logger } from "../ports.js";
-import { MqErrorCode, MqProtocolError } from "../protocol/rocketmq-errors.js";
+import { type MqErrorCode, MqProtocolError } from "../protocol/rocketmq-errors.js";
 import { MQ_VERSION, XML_CONTENT_TYPE, encodeErrorXml } from "../protocol/rocketmq-xml.js";
 
 /** The one status table of the XML door: core and protocol codes → status and the `Code` the SDKs read. */
