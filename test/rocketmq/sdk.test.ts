@@ -2,11 +2,12 @@ import { createHash, randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { MQClient, MessageProperties, type MqMessage } from "@aliyunmq/mq-http-sdk";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { silentLogger } from "../../core/ports.js";
+import { type MessageStore, silentLogger } from "../../core/ports.js";
 import { MemoryStore } from "../../core/memory-store.js";
 import { signature, stringToSign } from "../../core/protocol/mq-signature.js";
 import { buildRuntime } from "../../lambda/composition.js";
 import { closeServer, startHttpServer } from "../../local/server.js";
+import { freshTable } from "../support/dynamo.js";
 
 const AK = "test-ak";
 const SECRET = "test-secret";
@@ -17,8 +18,8 @@ interface Running {
 }
 
 /** The local runtime (in-memory store) on a free port, configured like `npm start` through env. */
-async function startRuntime(env: Record<string, string>): Promise<Running> {
-  const runtime = buildRuntime({ env: { TABLE_NAME: "t", MQ_CREDENTIALS: `${AK}:${SECRET},other-ak:other-secret`, ...env }, log: silentLogger, store: new MemoryStore() });
+async function startRuntime(env: Record<string, string>, store: MessageStore = new MemoryStore()): Promise<Running> {
+  const runtime = buildRuntime({ env: { TABLE_NAME: "t", MQ_CREDENTIALS: `${AK}:${SECRET},other-ak:other-secret`, ...env }, log: silentLogger, store });
   const server = await startHttpServer(runtime.app, 0);
   const { port } = server.address() as AddressInfo;
   return { url: `http://127.0.0.1:${port}`, close: () => closeServer(server) };
@@ -44,6 +45,59 @@ async function subscribe(consumer: { consumeMessage(n: number, w?: number): Prom
 
 const md5Upper = (text: string) => createHash("md5").update(text, "utf8").digest("hex").toUpperCase();
 
+/** The Go SDK's scheduled-message sample, step for step, through the Node SDK. */
+async function goSampleFlow(sdk: MQClient, leadMs: number): Promise<void> {
+  // Prepare
+  const instance = "MQ_INST_sample";
+  const topic = unique("TopicSample");
+  const producer = sdk.getProducer(instance, topic);
+  const consumer = sdk.getConsumer(instance, topic, "GID_sample");
+  const startDeliverTime = Date.now() + leadMs;
+  const published: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    const props = new MessageProperties();
+    props.putProperty("a", String(i));
+    props.messageKey(`MessageKey${i}`);
+    props.startDeliverTime(startDeliverTime);
+    const res = await producer.publishMessage(`hello mq timer! ${i}`, "", props);
+    expect(res.code).toBe(201);
+    expect(res.body.MessageBodyMD5).toBe(md5Upper(`hello mq timer! ${i}`));
+    published.push(res.body.MessageId);
+  }
+
+  // Act
+  const received: { message: MqMessage; atMs: number }[] = [];
+  const tooEarly = await errorOf(consumer.consumeMessage(3));
+  while (received.length < 4 && Date.now() < startDeliverTime + 10_000) {
+    try {
+      const res = await consumer.consumeMessage(3, 5);
+      const atMs = Date.now();
+      for (const message of res.body) received.push({ message, atMs });
+      const ack = await consumer.ackMessage(res.body.map((m) => m.ReceiptHandle));
+      expect(ack.code).toBe(204);
+    } catch (error) {
+      if ((error as { Code?: string }).Code !== "MessageNotExist") throw error;
+    }
+  }
+  const after = await errorOf(consumer.consumeMessage(3));
+
+  // Assess
+  expect(tooEarly.Code).toBe("MessageNotExist");
+  expect(received.map((r) => r.message.MessageId).sort()).toEqual([...published].sort());
+  for (const { message, atMs } of received) {
+    expect(atMs).toBeGreaterThanOrEqual(startDeliverTime);
+    expect(Number(message.FirstConsumeTime)).toBeGreaterThanOrEqual(startDeliverTime);
+    expect(message.StartDeliverTime).toBe(startDeliverTime);
+    expect(message.ConsumedTimes).toBe("1");
+    const i = message.MessageBody.slice(-1);
+    expect(message.MessageKey).toBe(`MessageKey${i}`);
+    expect(message.Properties).toEqual({ a: i });
+    expect(Number(message.NextConsumeTime) - Number(message.FirstConsumeTime)).toBe(300_000);
+  }
+  expect(after.Code).toBe("MessageNotExist");
+  expect(after.message).toMatch(/failed with 404/);
+}
+
 let main: Running;
 let client: MQClient;
 
@@ -57,55 +111,7 @@ afterAll(async () => {
 
 describe("RocketMQ HTTP door with the real Node SDK", () => {
   it("runs the Go scheduled-message sample: 4 messages, delivered no earlier than StartDeliverTime, acked, then MessageNotExist", async () => {
-    // Prepare
-    const instance = "MQ_INST_sample";
-    const topic = unique("TopicSample");
-    const producer = client.getProducer(instance, topic);
-    const consumer = client.getConsumer(instance, topic, "GID_sample");
-    const startDeliverTime = Date.now() + 3000;
-    const published: string[] = [];
-    for (let i = 0; i < 4; i++) {
-      const props = new MessageProperties();
-      props.putProperty("a", String(i));
-      props.messageKey(`MessageKey${i}`);
-      props.startDeliverTime(startDeliverTime);
-      const res = await producer.publishMessage(`hello mq timer! ${i}`, "", props);
-      expect(res.code).toBe(201);
-      expect(res.body.MessageBodyMD5).toBe(md5Upper(`hello mq timer! ${i}`));
-      published.push(res.body.MessageId);
-    }
-
-    // Act
-    const received: { message: MqMessage; atMs: number }[] = [];
-    const tooEarly = await errorOf(consumer.consumeMessage(3));
-    while (received.length < 4 && Date.now() < startDeliverTime + 10_000) {
-      try {
-        const res = await consumer.consumeMessage(3, 5);
-        const atMs = Date.now();
-        for (const message of res.body) received.push({ message, atMs });
-        const ack = await consumer.ackMessage(res.body.map((m) => m.ReceiptHandle));
-        expect(ack.code).toBe(204);
-      } catch (error) {
-        if ((error as { Code?: string }).Code !== "MessageNotExist") throw error;
-      }
-    }
-    const after = await errorOf(consumer.consumeMessage(3));
-
-    // Assess
-    expect(tooEarly.Code).toBe("MessageNotExist");
-    expect(received.map((r) => r.message.MessageId).sort()).toEqual([...published].sort());
-    for (const { message, atMs } of received) {
-      expect(atMs).toBeGreaterThanOrEqual(startDeliverTime);
-      expect(Number(message.FirstConsumeTime)).toBeGreaterThanOrEqual(startDeliverTime);
-      expect(message.StartDeliverTime).toBe(startDeliverTime);
-      expect(message.ConsumedTimes).toBe("1");
-      const i = message.MessageBody.slice(-1);
-      expect(message.MessageKey).toBe(`MessageKey${i}`);
-      expect(message.Properties).toEqual({ a: i });
-      expect(Number(message.NextConsumeTime) - Number(message.FirstConsumeTime)).toBe(300_000);
-    }
-    expect(after.Code).toBe("MessageNotExist");
-    expect(after.message).toMatch(/failed with 404/);
+    await goSampleFlow(client, 3000);
   });
 
   it("round-trips body, tag, key and properties, and filters by tag", async () => {
@@ -362,5 +368,22 @@ describe("RocketMQ HTTP door: raw requests", () => {
     const res = await send(signed("DELETE", `/topics/${unique("TopicEmpty")}/messages?consumer=G`, "<ReceiptHandles></ReceiptHandles>"));
     expect(res.status).toBe(400);
     expect(res.text).toContain("<Code>MissingReceiptHandle</Code>");
+  });
+});
+
+describe("RocketMQ HTTP door over DynamoDB Local", () => {
+  let dynamo: Running;
+  let sdk: MQClient;
+  beforeAll(async () => {
+    const table = await freshTable();
+    dynamo = await startRuntime({}, table.store);
+    sdk = new MQClient(dynamo.url, AK, SECRET);
+  });
+  afterAll(async () => {
+    await dynamo?.close();
+  });
+
+  it("runs the Go scheduled-message sample on the DynamoDB store", async () => {
+    await goSampleFlow(sdk, 2000);
   });
 });
