@@ -45,13 +45,18 @@ export function propsFromContext(node: Node): DelayQueueProps {
   const removal = oneOf(CONTEXT_KEYS.removalPolicy, get(CONTEXT_KEYS.removalPolicy), Object.keys(REMOVAL_POLICIES));
   const logRetentionDays = integer(CONTEXT_KEYS.logRetentionDays, get(CONTEXT_KEYS.logRetentionDays));
   if (logRetentionDays !== undefined && !Object.values(RetentionDays).includes(logRetentionDays)) {
-    throw new Error(`context ${CONTEXT_KEYS.logRetentionDays} must be a CloudWatch Logs retention (1, 3, 5, 7, 14, 30, …)`);
+    throw new Error(
+      `context ${CONTEXT_KEYS.logRetentionDays} must be a CloudWatch Logs retention (1, 3, 5, 7, 14, 30, …)`,
+    );
   }
   const rateLimit = integer(CONTEXT_KEYS.throttleRateLimit, get(CONTEXT_KEYS.throttleRateLimit));
   const burstLimit = integer(CONTEXT_KEYS.throttleBurstLimit, get(CONTEXT_KEYS.throttleBurstLimit));
   const props: DelayQueueProps = {
     shards: integer(CONTEXT_KEYS.shards, get(CONTEXT_KEYS.shards)),
-    defaultVisibilitySeconds: integer(CONTEXT_KEYS.defaultVisibilitySeconds, get(CONTEXT_KEYS.defaultVisibilitySeconds)),
+    defaultVisibilitySeconds: integer(
+      CONTEXT_KEYS.defaultVisibilitySeconds,
+      get(CONTEXT_KEYS.defaultVisibilitySeconds),
+    ),
     maxDelayMs: integer(CONTEXT_KEYS.maxDelayMs, get(CONTEXT_KEYS.maxDelayMs)),
     overMaxDelay: oneOf(CONTEXT_KEYS.overMaxDelay, get(CONTEXT_KEYS.overMaxDelay), Object.values(OverMaxDelay)),
     retentionMs: integer(CONTEXT_KEYS.retentionMs, get(CONTEXT_KEYS.retentionMs)),
@@ -61,7 +66,10 @@ export function propsFromContext(node: Node): DelayQueueProps {
     throttling:
       rateLimit === undefined && burstLimit === undefined
         ? undefined
-        : { ...(rateLimit !== undefined && { rateLimit }), ...(burstLimit !== undefined && { burstLimit }) },
+        : {
+            ...(rateLimit !== undefined && { rateLimit }),
+            ...(burstLimit !== undefined && { burstLimit }),
+          },
   };
   return Object.fromEntries(Object.entries(props).filter(([, value]) => value !== undefined)) as DelayQueueProps;
 }

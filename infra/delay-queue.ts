@@ -1,4 +1,4 @@
-import { Aws, type CfnResource, Duration, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
+import { Aws, type CfnResource, Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
 import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
 import {
   HttpApi,
@@ -22,6 +22,7 @@ import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import { DEFAULTS, ENV, type OverMaxDelay } from "../core/config.js";
 import { TABLE_SCHEMA } from "../lambda/dynamo/schema.js";
+import { acknowledgeAwsSolutions } from "./acknowledge.js";
 import { DYNAMO_ACCESS, HANDLER_SETTINGS, type HandlerName, iamActions } from "./handlers.js";
 import { QueueFunction } from "./queue-function.js";
 
@@ -66,14 +67,54 @@ export const DELAY_QUEUE_DEFAULTS = {
 } as const;
 
 /** Routes of the HTTP API: the native JSON API, the RocketMQ-compatible door and the health check. */
-export const ROUTES: readonly { path: string; method: HttpMethod; handler: HandlerName; auth: "v1" | "open" }[] = [
-  { method: HttpMethod.POST, path: "/v1/topics/{topic}/messages", handler: "publish", auth: "v1" },
-  { method: HttpMethod.POST, path: "/v1/topics/{topic}/groups/{group}/consume", handler: "consume", auth: "v1" },
-  { method: HttpMethod.POST, path: "/v1/topics/{topic}/groups/{group}/ack", handler: "ack", auth: "v1" },
-  { method: HttpMethod.GET, path: "/healthz", handler: "publish", auth: "open" },
-  { method: HttpMethod.POST, path: "/topics/{topic}/messages", handler: "publish", auth: "open" },
-  { method: HttpMethod.GET, path: "/topics/{topic}/messages", handler: "consume", auth: "open" },
-  { method: HttpMethod.DELETE, path: "/topics/{topic}/messages", handler: "ack", auth: "open" },
+export const ROUTES: readonly {
+  path: string;
+  method: HttpMethod;
+  handler: HandlerName;
+  auth: "v1" | "open";
+}[] = [
+  {
+    method: HttpMethod.POST,
+    path: "/v1/topics/{topic}/messages",
+    handler: "publish",
+    auth: "v1",
+  },
+  {
+    method: HttpMethod.POST,
+    path: "/v1/topics/{topic}/groups/{group}/consume",
+    handler: "consume",
+    auth: "v1",
+  },
+  {
+    method: HttpMethod.POST,
+    path: "/v1/topics/{topic}/groups/{group}/ack",
+    handler: "ack",
+    auth: "v1",
+  },
+  {
+    method: HttpMethod.GET,
+    path: "/healthz",
+    handler: "publish",
+    auth: "open",
+  },
+  {
+    method: HttpMethod.POST,
+    path: "/topics/{topic}/messages",
+    handler: "publish",
+    auth: "open",
+  },
+  {
+    method: HttpMethod.GET,
+    path: "/topics/{topic}/messages",
+    handler: "consume",
+    auth: "open",
+  },
+  {
+    method: HttpMethod.DELETE,
+    path: "/topics/{topic}/messages",
+    handler: "ack",
+    auth: "open",
+  },
 ];
 
 /** Why a route may go without an API Gateway authorizer (cdk-nag AwsSolutions-APIG4). */
@@ -115,11 +156,11 @@ export class DelayQueue extends Construct {
       },
       removalPolicy,
     });
-    Validations.of(this.mqCredentials).acknowledge({
-      id: "AwsSolutions-SMG4",
-      reason:
-        "The RocketMQ door's access key is a static credential configured in every client; rotating it needs a coordinated client rollout, so it is rotated by hand (README: Deploy to AWS).",
-    });
+    acknowledgeAwsSolutions(
+      this.mqCredentials,
+      "AwsSolutions-SMG4",
+      "The RocketMQ door's access key is a static credential configured in every client; rotating it needs a coordinated client rollout, so it is rotated by hand (README: Deploy to AWS).",
+    );
 
     const environment: Record<string, string> = {
       [ENV.tableName]: this.table.tableName,
@@ -140,7 +181,10 @@ export class DelayQueue extends Construct {
         memorySize: settings.memorySize,
         timeout: settings.timeout,
         environment: settings.readsMqCredentials
-          ? { ...environment, [MQ_CREDENTIALS_SECRET_ENV]: this.mqCredentials.secretArn }
+          ? {
+              ...environment,
+              [MQ_CREDENTIALS_SECRET_ENV]: this.mqCredentials.secretArn,
+            }
           : environment,
         logRetention,
         removalPolicy,
@@ -148,18 +192,21 @@ export class DelayQueue extends Construct {
       this.grantTableAccess(fn, name);
       if (settings.readsMqCredentials) {
         fn.role.addToPrincipalPolicy(
-          new PolicyStatement({ actions: ["secretsmanager:GetSecretValue"], resources: [this.mqCredentials.secretArn] }),
+          new PolicyStatement({
+            actions: ["secretsmanager:GetSecretValue"],
+            resources: [this.mqCredentials.secretArn],
+          }),
         );
       }
       functions[name] = fn;
     }
     this.functions = functions as Record<HandlerName, QueueFunction>;
 
-    ({ api: this.api, stage: this.stage, accessLogGroup: this.accessLogGroup } = this.createApi(
-      props,
-      logRetention,
-      removalPolicy,
-    ));
+    ({
+      api: this.api,
+      stage: this.stage,
+      accessLogGroup: this.accessLogGroup,
+    } = this.createApi(props, logRetention, removalPolicy));
     ({
       schedule: this.schedule,
       role: this.schedulerRole,
@@ -205,9 +252,19 @@ export class DelayQueue extends Construct {
   /** Grants a handler exactly the DynamoDB actions listed for it in DYNAMO_ACCESS. */
   private grantTableAccess(fn: QueueFunction, name: HandlerName): void {
     const actions = iamActions(DYNAMO_ACCESS[name]);
-    fn.role.addToPrincipalPolicy(new PolicyStatement({ actions: actions.table, resources: [this.table.tableArn] }));
+    fn.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: actions.table,
+        resources: [this.table.tableArn],
+      }),
+    );
     if (actions.dueIndex.length > 0) {
-      fn.role.addToPrincipalPolicy(new PolicyStatement({ actions: actions.dueIndex, resources: [this.dueIndexArn] }));
+      fn.role.addToPrincipalPolicy(
+        new PolicyStatement({
+          actions: actions.dueIndex,
+          resources: [this.dueIndexArn],
+        }),
+      );
     }
   }
 
@@ -220,7 +277,10 @@ export class DelayQueue extends Construct {
       description: "delayq: delayed and scheduled messages",
       createDefaultStage: false,
     });
-    const accessLogGroup = new LogGroup(this, "ApiAccessLogs", { retention: logRetention, removalPolicy });
+    const accessLogGroup = new LogGroup(this, "ApiAccessLogs", {
+      retention: logRetention,
+      removalPolicy,
+    });
     const stage = new HttpStage(this, "ApiStage", {
       httpApi: api,
       stageName: "$default",
@@ -255,29 +315,41 @@ export class DelayQueue extends Construct {
     for (const route of ROUTES) {
       let integration = integrations.get(route.handler);
       if (!integration) {
-        integration = new HttpLambdaIntegration(`${pascal(route.handler)}Integration`, this.functions[route.handler].function);
+        integration = new HttpLambdaIntegration(
+          `${pascal(route.handler)}Integration`,
+          this.functions[route.handler].function,
+        );
         integrations.set(route.handler, integration);
       }
       const authorizer = route.auth === "v1" ? v1Authorizer : openAuthorizer;
-      const [httpRoute] = api.addRoutes({ path: route.path, methods: [route.method], integration, authorizer });
+      const [httpRoute] = api.addRoutes({
+        path: route.path,
+        methods: [route.method],
+        integration,
+        authorizer,
+      });
       if (httpRoute && authorizer instanceof HttpNoneAuthorizer) {
-        Validations.of(httpRoute).acknowledge({ id: "AwsSolutions-APIG4", reason: OPEN_ROUTE_REASON[route.auth] });
+        acknowledgeAwsSolutions(httpRoute, "AwsSolutions-APIG4", OPEN_ROUTE_REASON[route.auth]);
       }
     }
     return { api, stage, accessLogGroup };
   }
 
-  private createSweeperSchedule(): { schedule: Schedule; role: Role; deadLetterQueue: Queue } {
+  private createSweeperSchedule(): {
+    schedule: Schedule;
+    role: Role;
+    deadLetterQueue: Queue;
+  } {
     const deadLetterQueue = new Queue(this, "SweeperScheduleDlq", {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
-    Validations.of(deadLetterQueue).acknowledge({
-      id: "AwsSolutions-SQS3",
-      reason:
-        "This queue is itself a dead-letter queue: it holds the sweeper invocations EventBridge Scheduler gave up on, and an alarm watches its depth.",
-    });
+    acknowledgeAwsSolutions(
+      deadLetterQueue,
+      "AwsSolutions-SQS3",
+      "This queue is itself a dead-letter queue: it holds the sweeper invocations EventBridge Scheduler gave up on, and an alarm watches its depth.",
+    );
     // The role EventBridge Scheduler assumes; only schedules of this account may use it.
     const role = new Role(this, "SweeperScheduleRole", {
       assumedBy: new ServicePrincipal("scheduler.amazonaws.com", {
@@ -298,11 +370,11 @@ export class DelayQueue extends Construct {
       schedule: ScheduleExpression.rate(Duration.minutes(1)),
       target,
     });
-    Validations.of(role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(sweeper.node.defaultChild as CfnResource)}.Arn>:*]`,
-      reason:
-        "Function.grantInvoke also allows <sweeper ARN>:* so that the function's versions and aliases can be invoked; it still names the one sweeper function.",
-    });
+    acknowledgeAwsSolutions(
+      role,
+      `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(sweeper.node.defaultChild as CfnResource)}.Arn>:*]`,
+      "Function.grantInvoke also allows <sweeper ARN>:* so that the function's versions and aliases can be invoked; it still names the one sweeper function.",
+    );
     return { schedule, role, deadLetterQueue };
   }
 
@@ -310,7 +382,10 @@ export class DelayQueue extends Construct {
     const period = Duration.minutes(5);
     const sweeperErrors = new Alarm(this, "SweeperErrorsAlarm", {
       alarmDescription: "The sweeper failed: messages due with nobody polling may be late.",
-      metric: this.functions.sweeper.function.metricErrors({ period, statistic: "Sum" }),
+      metric: this.functions.sweeper.function.metricErrors({
+        period,
+        statistic: "Sum",
+      }),
       threshold: 1,
       evaluationPeriods: 1,
       comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

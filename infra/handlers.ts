@@ -83,11 +83,17 @@ function toActions(operations: Iterable<string>): string[] {
 }
 
 /** The IAM actions a handler needs on the table and on the due index, sorted and without duplicates. */
-export function iamActions(access: DynamoAccess): { table: string[]; dueIndex: string[] } {
+export function iamActions(access: DynamoAccess): {
+  table: string[];
+  dueIndex: string[];
+} {
   const table = access.table.filter((operation) => !TRANSACTIONS.has(operation));
   const transactItems = access.transactWriteItems.map((kind) => TRANSACT_ITEM_ACTION[kind]);
   if (access.table.includes("TransactGetItems")) transactItems.push("GetItem");
-  return { table: toActions([...table, ...transactItems]), dueIndex: toActions(access.dueIndex) };
+  return {
+    table: toActions([...table, ...transactItems]),
+    dueIndex: toActions(access.dueIndex),
+  };
 }
 
 export interface HandlerSettings {

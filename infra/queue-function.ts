@@ -1,10 +1,11 @@
 import { fileURLToPath } from "node:url";
-import { type Duration, type RemovalPolicy, Validations } from "aws-cdk-lib";
+import type { Duration, RemovalPolicy } from "aws-cdk-lib";
 import { PolicyDocument, PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import { Architecture, Runtime } from "aws-cdk-lib/aws-lambda";
 import { LogLevel, NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
+import { acknowledgeAwsSolutions } from "./acknowledge.js";
 
 /** The repository root: entries, the lockfile and tsconfig are resolved from here, not from the cwd. */
 export const PROJECT_ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -70,7 +71,10 @@ export class QueueFunction extends Construct {
       timeout: props.timeout,
       role: this.role,
       logGroup: this.logGroup,
-      environment: { NODE_OPTIONS: "--enable-source-maps", ...props.environment },
+      environment: {
+        NODE_OPTIONS: "--enable-source-maps",
+        ...props.environment,
+      },
       bundling: {
         forceDockerBundling: false,
         format: OutputFormat.ESM,
@@ -84,10 +88,10 @@ export class QueueFunction extends Construct {
         logLevel: LogLevel.WARNING,
       },
     });
-    Validations.of(this.function).acknowledge({
-      id: "AwsSolutions-L1",
-      reason:
-        "Pinned to the Node.js 22 LTS runtime the handlers are built (target node22) and tested for; moving to a newer runtime is a deliberate upgrade, not a drift.",
-    });
+    acknowledgeAwsSolutions(
+      this.function,
+      "AwsSolutions-L1",
+      "Pinned to the Node.js 22 LTS runtime the handlers are built (target node22) and tested for; moving to a newer runtime is a deliberate upgrade, not a drift.",
+    );
   }
 }

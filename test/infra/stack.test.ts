@@ -6,8 +6,8 @@ import { Match } from "aws-cdk-lib/assertions";
 import type { IConstruct } from "constructs";
 import { afterAll, describe, expect, it } from "vitest";
 import { DEFAULTS, ENV } from "../../core/config.js";
-import { TABLE_SCHEMA, createTableInput } from "../../lambda/dynamo/schema.js";
 import type { HandlerName } from "../../infra/handlers.js";
+import { createTableInput, TABLE_SCHEMA } from "../../lambda/dynamo/schema.js";
 import { synthesize } from "./synth.js";
 
 // Prepare: one synthesis with real esbuild bundles, shared by every test of this file.
@@ -16,17 +16,22 @@ const { stack, template, outdir } = synthesized;
 const queue = stack.queue;
 afterAll(() => synthesized.cleanup());
 
+// biome-ignore lint/suspicious/noExplicitAny: a synthesized CloudFormation template is untyped JSON.
 type Json = Record<string, any>;
 const HANDLERS: HandlerName[] = ["publish", "consume", "ack", "sweeper"];
 
 const id = (construct: IConstruct): string =>
   Stack.of(construct).getLogicalId((construct.node.defaultChild ?? construct) as never);
 const ref = (construct: IConstruct) => ({ Ref: id(construct) });
-const arn = (construct: IConstruct) => ({ "Fn::GetAtt": [id(construct), "Arn"] });
+const arn = (construct: IConstruct) => ({
+  "Fn::GetAtt": [id(construct), "Arn"],
+});
 const resource = (logicalId: string): Json => template.toJSON().Resources[logicalId];
 const fnId = (name: HandlerName) => id(queue.functions[name].function);
 const tableArn = arn(queue.table);
-const dueIndexArn = { "Fn::Join": ["", [tableArn, `/index/${TABLE_SCHEMA.dueIndex.name}`]] };
+const dueIndexArn = {
+  "Fn::Join": ["", [tableArn, `/index/${TABLE_SCHEMA.dueIndex.name}`]],
+};
 
 /** Every statement granted to a role: its inline policies and the policies attached to it. */
 function statementsOf(roleId: string): Json[] {
@@ -35,7 +40,10 @@ function statementsOf(roleId: string): Json[] {
   const attached = Object.values(resources)
     .filter((r) => r.Type === "AWS::IAM::Policy" && JSON.stringify(r.Properties.Roles).includes(`"${roleId}"`))
     .flatMap((r) => r.Properties.PolicyDocument.Statement);
-  return [...inline, ...attached].map((s) => ({ ...s, Action: [s.Action].flat().sort() }));
+  return [...inline, ...attached].map((s) => ({
+    ...s,
+    Action: [s.Action].flat().sort(),
+  }));
 }
 
 describe("DynamoDB table", () => {
@@ -49,9 +57,15 @@ describe("DynamoDB table", () => {
     expect(table.AttributeDefinitions).toEqual(expect.arrayContaining(expected.AttributeDefinitions ?? []));
     expect(table.AttributeDefinitions).toHaveLength(expected.AttributeDefinitions?.length ?? 0);
     expect(table.GlobalSecondaryIndexes).toEqual(
-      expected.GlobalSecondaryIndexes?.map((gsi) => ({ ...gsi, Projection: { ...gsi.Projection } })),
+      expected.GlobalSecondaryIndexes?.map((gsi) => ({
+        ...gsi,
+        Projection: { ...gsi.Projection },
+      })),
     );
-    expect(table.TimeToLiveSpecification).toEqual({ AttributeName: TABLE_SCHEMA.ttlAttribute, Enabled: true });
+    expect(table.TimeToLiveSpecification).toEqual({
+      AttributeName: TABLE_SCHEMA.ttlAttribute,
+      Enabled: true,
+    });
   });
 
   it("is on-demand, point-in-time recoverable, encrypted with KMS, retained and deletion-protected", () => {
@@ -121,7 +135,11 @@ describe("Lambda functions", () => {
       const role = resource(id(queue.functions[name].role)).Properties;
       expect(role.ManagedPolicyArns).toBeUndefined();
       expect(role.AssumeRolePolicyDocument.Statement).toEqual([
-        { Action: "sts:AssumeRole", Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" } },
+        {
+          Action: "sts:AssumeRole",
+          Effect: "Allow",
+          Principal: { Service: "lambda.amazonaws.com" },
+        },
       ]);
     }
   });
@@ -133,9 +151,21 @@ describe("IAM: each role's statements, exactly", () => {
     Effect: "Allow",
     Resource: arn(queue.functions[name].logGroup),
   });
-  const table = (...actions: string[]) => ({ Action: actions, Effect: "Allow", Resource: tableArn });
-  const index = { Action: ["dynamodb:Query"], Effect: "Allow", Resource: dueIndexArn };
-  const secret = { Action: ["secretsmanager:GetSecretValue"], Effect: "Allow", Resource: ref(queue.mqCredentials) };
+  const table = (...actions: string[]) => ({
+    Action: actions,
+    Effect: "Allow",
+    Resource: tableArn,
+  });
+  const index = {
+    Action: ["dynamodb:Query"],
+    Effect: "Allow",
+    Resource: dueIndexArn,
+  };
+  const secret = {
+    Action: ["secretsmanager:GetSecretValue"],
+    Effect: "Allow",
+    Resource: ref(queue.mqCredentials),
+  };
 
   // TransactWriteItems is authorized per item: the release transaction's Update and Put items need
   // dynamodb:UpdateItem and dynamodb:PutItem.
@@ -148,7 +178,11 @@ describe("IAM: each role's statements, exactly", () => {
       secret,
     ],
     ack: [logs("ack"), table("dynamodb:GetItem", "dynamodb:UpdateItem"), secret],
-    sweeper: [logs("sweeper"), table("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"), index],
+    sweeper: [
+      logs("sweeper"),
+      table("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"),
+      index,
+    ],
   };
 
   it.each(HANDLERS)("%s", (name) => {
@@ -164,14 +198,20 @@ describe("IAM: each role's statements, exactly", () => {
         Effect: "Allow",
         Resource: [sweeperArn, { "Fn::Join": ["", [sweeperArn, ":*"]] }],
       },
-      { Action: ["sqs:SendMessage"], Effect: "Allow", Resource: arn(queue.schedulerDeadLetterQueue) },
+      {
+        Action: ["sqs:SendMessage"],
+        Effect: "Allow",
+        Resource: arn(queue.schedulerDeadLetterQueue),
+      },
     ]);
     expect(resource(roleId).Properties.AssumeRolePolicyDocument.Statement).toEqual([
       {
         Action: "sts:AssumeRole",
         Effect: "Allow",
         Principal: { Service: "scheduler.amazonaws.com" },
-        Condition: { StringEquals: { "aws:SourceAccount": { Ref: "AWS::AccountId" } } },
+        Condition: {
+          StringEquals: { "aws:SourceAccount": { Ref: "AWS::AccountId" } },
+        },
       },
     ]);
   });
@@ -202,7 +242,11 @@ describe("HTTP API", () => {
 
   it.each(routes)("%s → %s (authorization %s)", (routeKey, handler, auth) => {
     // Act: follow the route to its integration.
-    const [route] = Object.values(template.findResources("AWS::ApiGatewayV2::Route", { Properties: { RouteKey: routeKey } }));
+    const [route] = Object.values(
+      template.findResources("AWS::ApiGatewayV2::Route", {
+        Properties: { RouteKey: routeKey },
+      }),
+    );
     const integrationId = route?.Properties.Target["Fn::Join"][1][1].Ref;
     // Assess
     expect(route?.Properties.AuthorizationType).toBe(auth);
@@ -227,10 +271,18 @@ describe("HTTP API", () => {
     template.hasResourceProperties("AWS::ApiGatewayV2::Stage", {
       StageName: "$default",
       AutoDeploy: true,
-      DefaultRouteSettings: { ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 },
+      DefaultRouteSettings: {
+        ThrottlingRateLimit: 100,
+        ThrottlingBurstLimit: 200,
+      },
       AccessLogSettings: {
         DestinationArn: arn(queue.accessLogGroup),
-        Format: Match.serializedJson(Match.objectLike({ requestId: "$context.requestId", status: "$context.status" })),
+        Format: Match.serializedJson(
+          Match.objectLike({
+            requestId: "$context.requestId",
+            status: "$context.status",
+          }),
+        ),
       },
     });
   });
@@ -252,12 +304,19 @@ describe("sweeper schedule", () => {
   });
 
   it("dead-letters into an encrypted queue that refuses requests without TLS", () => {
-    template.hasResourceProperties("AWS::SQS::Queue", { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1_209_600 });
+    template.hasResourceProperties("AWS::SQS::Queue", {
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 1_209_600,
+    });
     template.hasResourceProperties("AWS::SQS::QueuePolicy", {
       Queues: [ref(queue.schedulerDeadLetterQueue)],
       PolicyDocument: {
         Statement: [
-          Match.objectLike({ Effect: "Deny", Action: "sqs:*", Condition: { Bool: { "aws:SecureTransport": "false" } } }),
+          Match.objectLike({
+            Effect: "Deny",
+            Action: "sqs:*",
+            Condition: { Bool: { "aws:SecureTransport": "false" } },
+          }),
         ],
       },
     });
@@ -305,13 +364,22 @@ describe("alarms", () => {
       dimensions: m.MetricStat.Metric.Dimensions,
     }));
     const tableDim = { Name: "TableName", Value: ref(queue.table) };
-    const indexDim = { Name: "GlobalSecondaryIndexName", Value: TABLE_SCHEMA.dueIndex.name };
+    const indexDim = {
+      Name: "GlobalSecondaryIndexName",
+      Value: TABLE_SCHEMA.dueIndex.name,
+    };
     expect(metrics).toEqual(
       expect.arrayContaining([
         { name: "ReadThrottleEvents", dimensions: [tableDim] },
         { name: "WriteThrottleEvents", dimensions: [tableDim] },
-        { name: "ReadThrottleEvents", dimensions: expect.arrayContaining([tableDim, indexDim]) },
-        { name: "WriteThrottleEvents", dimensions: expect.arrayContaining([tableDim, indexDim]) },
+        {
+          name: "ReadThrottleEvents",
+          dimensions: expect.arrayContaining([tableDim, indexDim]),
+        },
+        {
+          name: "WriteThrottleEvents",
+          dimensions: expect.arrayContaining([tableDim, indexDim]),
+        },
       ]),
     );
     expect(throttle?.Threshold).toBe(1);
@@ -321,7 +389,14 @@ describe("alarms", () => {
     template.hasResourceProperties("AWS::CloudWatch::Alarm", {
       Namespace: "AWS/SQS",
       MetricName: "ApproximateNumberOfMessagesVisible",
-      Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [id(queue.schedulerDeadLetterQueue), "QueueName"] } }],
+      Dimensions: [
+        {
+          Name: "QueueName",
+          Value: {
+            "Fn::GetAtt": [id(queue.schedulerDeadLetterQueue), "QueueName"],
+          },
+        },
+      ],
       Threshold: 1,
     });
   });
@@ -338,7 +413,9 @@ describe("outputs", () => {
       },
     });
     template.hasOutput("TableName", { Value: ref(queue.table) });
-    template.hasOutput("MqCredentialsSecretArn", { Value: ref(queue.mqCredentials) });
+    template.hasOutput("MqCredentialsSecretArn", {
+      Value: ref(queue.mqCredentials),
+    });
   });
 });
 

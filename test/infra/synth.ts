@@ -1,6 +1,6 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { App, type IPolicyValidationPluginBeta1, Validations } from "aws-cdk-lib";
+import { App, type IPolicyValidationPlugin, Validations } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
 import type { DelayQueueProps } from "../../infra/delay-queue.js";
 import { DelayQueueStack } from "../../infra/delay-queue-stack.js";
@@ -12,7 +12,7 @@ export interface SynthOptions {
   /** Run esbuild for every function (slow-ish); off, the assets are staged unbundled. */
   bundle?: boolean;
   /** Policy-validation plugins (cdk-nag packs) run during synthesis. */
-  plugins?: IPolicyValidationPluginBeta1[];
+  plugins?: IPolicyValidationPlugin[];
 }
 
 export interface Synthesized {
@@ -26,7 +26,9 @@ export interface Synthesized {
 
 /** The context `cdk synth` uses (cdk.json), so the tested template is the deployed one. */
 export function cdkJsonContext(): Record<string, unknown> {
-  const cdkJson = JSON.parse(readFileSync(join(PROJECT_ROOT, "cdk.json"), "utf8")) as { context?: Record<string, unknown> };
+  const cdkJson = JSON.parse(readFileSync(join(PROJECT_ROOT, "cdk.json"), "utf8")) as {
+    context?: Record<string, unknown>;
+  };
   return cdkJson.context ?? {};
 }
 
@@ -37,10 +39,19 @@ export function synthesize(options: SynthOptions = {}): Synthesized {
   const outdir = mkdtempSync(join(parent, "infra-"));
   const app = new App({
     outdir,
-    context: { ...cdkJsonContext(), ...(options.bundle ? {} : { "aws:cdk:bundling-stacks": [] }) },
+    context: {
+      ...cdkJsonContext(),
+      ...(options.bundle ? {} : { "aws:cdk:bundling-stacks": [] }),
+    },
   });
   const stack = new DelayQueueStack(app, "DelayQueue", options.queue ? { queue: options.queue } : {});
   if (options.plugins) Validations.of(app).addPlugins(...options.plugins);
   const template = Template.fromStack(stack);
-  return { app, stack, template, outdir, cleanup: () => rmSync(outdir, { recursive: true, force: true }) };
+  return {
+    app,
+    stack,
+    template,
+    outdir,
+    cleanup: () => rmSync(outdir, { recursive: true, force: true }),
+  };
 }

@@ -1,0 +1,139 @@
+import { App, RemovalPolicy, Stack } from "aws-cdk-lib";
+import { Template } from "aws-cdk-lib/assertions";
+import { RetentionDays } from "aws-cdk-lib/aws-logs";
+import { afterAll, describe, expect, it } from "vitest";
+import { ENV } from "../../core/config.js";
+import { CONTEXT_KEYS, propsFromContext } from "../../infra/context.js";
+import { AuthMode, DelayQueue } from "../../infra/delay-queue.js";
+import { DYNAMO_ACCESS, iamActions } from "../../infra/handlers.js";
+import { synthesize } from "./synth.js";
+
+// These synthesize without bundling: they look at configuration, not at the bundles.
+
+describe("propsFromContext", () => {
+  const read = (context: Record<string, unknown>) => propsFromContext(new App({ context }).node);
+
+  it("keeps the construct's defaults when no key is set", () => {
+    expect(read({})).toEqual({});
+  });
+
+  it("reads numbers given as strings (-c key=value) or as JSON numbers (cdk.json)", () => {
+    // Act
+    const props = read({
+      [CONTEXT_KEYS.shards]: "8",
+      [CONTEXT_KEYS.defaultVisibilitySeconds]: 60,
+      [CONTEXT_KEYS.maxDelayMs]: "86400000",
+      [CONTEXT_KEYS.overMaxDelay]: "reject",
+      [CONTEXT_KEYS.retentionMs]: 3_600_000,
+      [CONTEXT_KEYS.logRetentionDays]: "7",
+      [CONTEXT_KEYS.removalPolicy]: "destroy",
+      [CONTEXT_KEYS.authMode]: "none",
+      [CONTEXT_KEYS.throttleRateLimit]: "50",
+    });
+    // Assess
+    expect(props).toEqual({
+      shards: 8,
+      defaultVisibilitySeconds: 60,
+      maxDelayMs: 86_400_000,
+      overMaxDelay: "reject",
+      retentionMs: 3_600_000,
+      logRetention: RetentionDays.ONE_WEEK,
+      removalPolicy: RemovalPolicy.DESTROY,
+      authMode: AuthMode.None,
+      throttling: { rateLimit: 50 },
+    });
+  });
+
+  it.each([
+    [CONTEXT_KEYS.shards, "two"],
+    [CONTEXT_KEYS.shards, -1],
+    [CONTEXT_KEYS.authMode, "cognito"],
+    [CONTEXT_KEYS.overMaxDelay, "later"],
+    [CONTEXT_KEYS.removalPolicy, "keep"],
+    [CONTEXT_KEYS.logRetentionDays, "2"],
+  ])("rejects %s = %j, naming the key", (key, value) => {
+    expect(() => read({ [key]: value })).toThrow(key);
+  });
+});
+
+describe("DelayQueue props", () => {
+  const { template, stack, cleanup } = synthesize({
+    queue: {
+      shards: 8,
+      defaultVisibilitySeconds: 60,
+      maxDelayMs: 86_400_000,
+      overMaxDelay: "reject",
+      retentionMs: 3_600_000,
+      logRetention: RetentionDays.ONE_WEEK,
+      removalPolicy: RemovalPolicy.DESTROY,
+      authMode: AuthMode.None,
+      throttling: { rateLimit: 50 },
+    },
+  });
+  afterAll(cleanup);
+
+  it("map onto the handlers' configuration variables", () => {
+    const functions = Object.values(template.findResources("AWS::Lambda::Function"));
+    expect(functions).toHaveLength(4);
+    for (const fn of functions) {
+      expect(fn.Properties.Environment.Variables).toMatchObject({
+        [ENV.shards]: "8",
+        [ENV.defaultVisibilitySeconds]: "60",
+        [ENV.maxDelayMs]: "86400000",
+        [ENV.overMaxDelay]: "reject",
+        [ENV.retentionMs]: "3600000",
+      });
+    }
+  });
+
+  it("authMode none opens the /v1 routes", () => {
+    const routes = Object.values(template.findResources("AWS::ApiGatewayV2::Route"));
+    expect(routes.map((r) => r.Properties.AuthorizationType)).toEqual(routes.map(() => "NONE"));
+  });
+
+  it("a partial throttling prop keeps the other limit's default", () => {
+    template.hasResourceProperties("AWS::ApiGatewayV2::Stage", {
+      DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 200 },
+    });
+  });
+
+  it("removal policy DESTROY deletes the table, secret and logs, and lifts deletion protection", () => {
+    template.hasResource("AWS::DynamoDB::Table", {
+      DeletionPolicy: "Delete",
+      Properties: { DeletionProtectionEnabled: false },
+    });
+    template.hasResource("AWS::SecretsManager::Secret", { DeletionPolicy: "Delete" });
+    template.allResources("AWS::Logs::LogGroup", { DeletionPolicy: "Delete", Properties: { RetentionInDays: 7 } });
+    expect(stack.queue.alarms).toHaveLength(3);
+  });
+});
+
+describe("embedding", () => {
+  it("takes a few lines in another app's stack", () => {
+    // Prepare
+    const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
+    const stack = new Stack(app, "Theirs");
+    // Act
+    const queue = new DelayQueue(stack, "Jobs", { shards: 4 });
+    // Assess
+    const template = Template.fromStack(stack);
+    template.resourceCountIs("AWS::Lambda::Function", 4);
+    template.resourceCountIs("AWS::DynamoDB::Table", 1);
+    expect(queue.url).toContain("execute-api");
+  });
+});
+
+describe("DYNAMO_ACCESS → IAM actions", () => {
+  it("authorizes TransactWriteItems through the actions of its items", () => {
+    expect(iamActions(DYNAMO_ACCESS.sweeper)).toEqual({
+      table: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+      dueIndex: ["dynamodb:Query"],
+    });
+  });
+
+  it("maps a ConditionCheck item to dynamodb:ConditionCheckItem", () => {
+    expect(
+      iamActions({ table: ["TransactWriteItems"], dueIndex: [], transactWriteItems: ["ConditionCheck", "Delete"] }),
+    ).toEqual({ table: ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem"], dueIndex: [] });
+  });
+});

@@ -1,0 +1,96 @@
+import { type App, Validations } from "aws-cdk-lib";
+import { HttpMethod } from "aws-cdk-lib/aws-apigatewayv2";
+import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
+import { AwsSolutionsChecks } from "cdk-nag";
+import { afterAll, describe, expect, it } from "vitest";
+import { AuthMode } from "../../infra/delay-queue.js";
+import { type Synthesized, synthesize } from "./synth.js";
+
+/** Every acknowledged rule in the app: construct path → rule id → reason. */
+function acknowledgments(app: App): Map<string, Record<string, string>> {
+  const found = new Map<string, Record<string, string>>();
+  for (const construct of app.node.findAll()) {
+    for (const entry of construct.node.metadata) {
+      if (entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY) {
+        found.set(construct.node.path, {
+          ...found.get(construct.node.path),
+          ...(entry.data as Record<string, string>),
+        });
+      }
+    }
+  }
+  return found;
+}
+
+const variants = {
+  "IAM-authorized API (default)": {},
+  "open sandbox API (authMode none)": { authMode: AuthMode.None },
+} as const;
+
+describe.each(Object.entries(variants))("cdk-nag AwsSolutions on the stack with %s", (_label, queue) => {
+  // Prepare + Act: the pack runs as a policy-validation plugin during synthesis, which throws on any
+  // unacknowledged finding; it is also run directly to read its report.
+  const synthesized: Synthesized = synthesize({
+    queue,
+    plugins: [new AwsSolutionsChecks()],
+  });
+  afterAll(() => synthesized.cleanup());
+
+  it("reports zero unacknowledged findings, errors or warnings", () => {
+    const report = new AwsSolutionsChecks().validateScope(synthesized.app);
+    expect(report.violations).toEqual([]);
+    expect(report.success).toBe(true);
+  });
+
+  it("acknowledges only known findings, each with a reason", () => {
+    const rules = new Set<string>();
+    for (const byRule of acknowledgments(synthesized.app).values()) {
+      for (const [rule, reason] of Object.entries(byRule)) {
+        rules.add(
+          rule.replace(/^Annotation::/, "").replace(/\[Resource::<\w+\.Arn>:\*\]$/, "[Resource::<sweeper>.Arn:*]"),
+        );
+        expect(reason.length, rule).toBeGreaterThan(40);
+      }
+    }
+    expect([...rules].sort()).toEqual([
+      "AwsSolutions-APIG4", // open routes: /healthz, the RocketMQ door (signed), /v1 in a sandbox
+      "AwsSolutions-IAM5[Resource::<sweeper>.Arn:*]", // grantInvoke's versions/aliases of one function
+      "AwsSolutions-L1", // Node.js 22 pinned
+      "AwsSolutions-SMG4", // static RocketMQ access key, rotated by hand
+      "AwsSolutions-SQS3", // the dead-letter queue itself
+    ]);
+  });
+
+  it("leaves an API route open only where a reason says why", () => {
+    const acknowledged = acknowledgments(synthesized.app);
+    const openRoutes = Object.entries(synthesized.template.findResources("AWS::ApiGatewayV2::Route"))
+      .filter(([, route]) => route.Properties.AuthorizationType === "NONE")
+      .map(([logicalId]) =>
+        synthesized.stack.node
+          .findAll()
+          .find(
+            (c) => c.node.defaultChild && synthesized.stack.getLogicalId(c.node.defaultChild as never) === logicalId,
+          ),
+      );
+    expect(openRoutes.length).toBe("authMode" in queue ? 7 : 4);
+    for (const route of openRoutes) {
+      expect(acknowledged.get(route?.node.path ?? "?")?.["Annotation::AwsSolutions-APIG4"]).toBeTruthy();
+    }
+  });
+});
+
+describe("cdk-nag AwsSolutions, checked against a change that should fail", () => {
+  it("reports a route added without an authorizer or a reason", () => {
+    // Prepare
+    const { app, stack, cleanup } = synthesize();
+    const integration = new HttpLambdaIntegration("Extra", stack.queue.functions.publish.function);
+    stack.queue.api.addRoutes({ path: "/extra", methods: [HttpMethod.GET], integration });
+    // Act
+    const report = new AwsSolutionsChecks().validateScope(app);
+    cleanup();
+    // Assess
+    expect(report.violations.map((v) => [v.ruleName, v.violatingResources.map((r) => r.constructPath)])).toEqual([
+      ["AwsSolutions-APIG4", ["DelayQueue/Queue/Api/GET--extra/Resource"]],
+    ]);
+  });
+});
