@@ -10,6 +10,7 @@ import {
   encodeErrorXml,
   encodeMessagesXml,
   encodePublishXml,
+  escapeXml,
   parseProperties,
 } from "../../core/protocol/rocketmq-xml.js";
 
@@ -168,6 +169,10 @@ describe("RocketMQ XML codec: responses", () => {
   it("encodes an Error with the namespace without trailing slash", () => {
     const xml = encodeErrorXml({ code: "MessageNotExist", message: "no message to consume", requestId: "req-1", hostId: "http://127.0.0.1:8080" });
     expect(xml).toBe(fixture("error-response.xml"));
+  });
+
+  it("writes characters XML 1.0 cannot carry (from the JSON door) as U+FFFD", () => {
+    expect(escapeXml("a\u0001b\uFFFEc")).toBe("a\uFFFDb\uFFFDc");
   });
 
   it("round-trips an encoded body through the request decoder", () => {

@@ -364,6 +364,17 @@ describe("RocketMQ HTTP door: raw requests", () => {
     expect(res.text).toContain("<MessageTag>a b</MessageTag>");
   });
 
+  it("answers trans=pop, commit and rollback with 400 InvalidArgument naming the transaction step", async () => {
+    const topic = unique("TopicTrans");
+    for (const [method, trans] of [["GET", "pop"], ["DELETE", "commit"], ["DELETE", "rollback"]] as const) {
+      const body = method === "DELETE" ? "<ReceiptHandles><ReceiptHandle>h</ReceiptHandle></ReceiptHandles>" : undefined;
+      const res = await send(signed(method, `/topics/${topic}/messages?consumer=GID_t&trans=${trans}&numOfMessages=1`, body));
+      expect(res.status, trans).toBe(400);
+      expect(res.text, trans).toContain("<Code>InvalidArgument</Code>");
+      expect(res.text, trans).toContain(`trans=${trans}`);
+    }
+  });
+
   it("answers an empty ack with 400 MissingReceiptHandle", async () => {
     const res = await send(signed("DELETE", `/topics/${unique("TopicEmpty")}/messages?consumer=G`, "<ReceiptHandles></ReceiptHandles>"));
     expect(res.status).toBe(400);
