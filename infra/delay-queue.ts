@@ -22,12 +22,10 @@ import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
 import { DEFAULTS, ENV, type OverMaxDelay } from "../core/config.js";
 import { TABLE_SCHEMA } from "../lambda/dynamo/schema.js";
+import { MQ_CREDENTIALS_SECRET_ENV } from "../lambda/mq-credentials.js";
 import { acknowledgeAwsSolutions } from "./acknowledge.js";
 import { DYNAMO_ACCESS, HANDLER_SETTINGS, type HandlerName, iamActions } from "./handlers.js";
 import { QueueFunction } from "./queue-function.js";
-
-/** Environment variable naming the RocketMQ door's credentials secret (publish, consume and ack read it). */
-export const MQ_CREDENTIALS_SECRET_ENV = "MQ_CREDENTIALS_SECRET_ARN";
 
 export const AuthMode = { Iam: "iam", None: "none" } as const;
 export type AuthMode = (typeof AuthMode)[keyof typeof AuthMode];

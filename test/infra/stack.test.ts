@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { DEFAULTS, ENV } from "../../core/config.js";
 import type { HandlerName } from "../../infra/handlers.js";
 import { createTableInput, TABLE_SCHEMA } from "../../lambda/dynamo/schema.js";
+import { MQ_CREDENTIALS_SECRET_ENV } from "../../lambda/mq-credentials.js";
 import { synthesize } from "./synth.js";
 
 // Prepare: one synthesis with real esbuild bundles, shared by every test of this file.
@@ -93,7 +94,7 @@ describe("Lambda functions", () => {
     [ENV.retentionMs]: String(DEFAULTS.retentionMs),
     [ENV.maxWaitMs]: String(DEFAULTS.maxWaitMs),
   };
-  const secretEnv = { MQ_CREDENTIALS_SECRET_ARN: ref(queue.mqCredentials) };
+  const secretEnv = { [MQ_CREDENTIALS_SECRET_ENV]: ref(queue.mqCredentials) };
   const expected: Record<HandlerName, { memory: number; timeout: number; env: Json }> = {
     publish: { memory: 256, timeout: 10, env: { ...commonEnv, ...secretEnv } },
     consume: { memory: 256, timeout: 32, env: { ...commonEnv, ...secretEnv } },
