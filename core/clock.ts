@@ -40,26 +40,19 @@ export class ManualClock implements Clock {
     });
   }
 
-  /** Moves time forward, waking sleepers in deadline order and letting each run before the next. */
-  async advance(ms: number): Promise<void> {
-    const target = this.now + ms;
-    for (;;) {
-      await flush();
-      const next = this.sleepers.filter((s) => s.untilMs <= target).sort((a, b) => a.untilMs - b.untilMs)[0];
-      if (!next) break;
-      this.now = Math.max(this.now, next.untilMs);
-      this.sleepers = this.sleepers.filter((s) => s !== next);
-      next.resolve();
-    }
-    this.now = target;
-    await flush();
+  /** Moves time forward and wakes every sleeper whose deadline has passed. */
+  advance(ms: number): void {
+    this.now += ms;
+    const due = this.sleepers.filter((s) => s.untilMs <= this.now);
+    this.sleepers = this.sleepers.filter((s) => s.untilMs > this.now);
+    for (const s of due) s.resolve();
+  }
+
+  set(nowMs: number): void {
+    this.advance(nowMs - this.now);
   }
 
   get pendingSleepers(): number {
     return this.sleepers.length;
   }
-}
-
-async function flush(): Promise<void> {
-  for (let i = 0; i < 20; i++) await new Promise<void>((r) => setImmediate(r));
 }

@@ -1,0 +1,27 @@
+import { randomUUID } from "node:crypto";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { inject } from "vitest";
+import { CapacityMeter } from "../../lambda/dynamo/capacity.js";
+import { createDynamoClient, ensureTable } from "../../lambda/dynamo/client.js";
+import { DynamoStore } from "../../lambda/dynamo/store.js";
+import { type FaultOptions, type FaultStats, injectFaults } from "./faults.js";
+
+export interface TestTable {
+  client: DynamoDBClient;
+  tableName: string;
+  endpoint: string;
+  store: DynamoStore;
+  meter: CapacityMeter;
+  faults?: FaultStats;
+}
+
+/** A fresh table on the run's shared DynamoDB Local (started by globalSetup). */
+export async function freshTable(faults?: FaultOptions): Promise<TestTable> {
+  const endpoint = inject("dynamoEndpoint");
+  const tableName = `t-${randomUUID()}`;
+  await ensureTable(createDynamoClient(endpoint), tableName);
+  const client = createDynamoClient(endpoint);
+  const stats = faults ? injectFaults(client, faults) : undefined;
+  const meter = new CapacityMeter();
+  return { client, tableName, endpoint, store: new DynamoStore({ client, tableName, meter }), meter, ...(stats && { faults: stats }) };
+}

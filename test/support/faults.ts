@@ -1,0 +1,77 @@
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+
+export interface FaultOptions {
+  seed: number;
+  /** Chance that a request is throttled before it reaches DynamoDB (the SDK retries it). */
+  throttle: number;
+  /** Chance that a write succeeds but its response is lost (the SDK retries the already-applied write). */
+  lostResponse: number;
+  /** Chance that an index query is answered with an earlier answer to the same query (a lagging GSI). */
+  staleIndex: number;
+}
+
+export interface FaultStats {
+  throttled: number;
+  lostResponses: number;
+  staleReads: number;
+}
+
+const WRITES = new Set(["PutItemCommand", "UpdateItemCommand", "TransactWriteItemsCommand", "DeleteItemCommand"]);
+
+/** Small deterministic PRNG (mulberry32) so a failing run can be replayed by its seed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function retryable(name: string, message: string): Error {
+  return Object.assign(new Error(message), { name, $metadata: { httpStatusCode: 500 }, $fault: "server", $retryable: {} });
+}
+
+/**
+ * Makes a DynamoDB client behave as the real service may and DynamoDB Local never does: throttled
+ * requests, writes applied but answered with an error (so the SDK sends them again), and index reads
+ * that lag behind the table. Installed per attempt, inside the SDK's retry loop.
+ */
+export function injectFaults(client: DynamoDBClient, options: FaultOptions): FaultStats {
+  const random = prng(options.seed);
+  const stats: FaultStats = { throttled: 0, lostResponses: 0, staleReads: 0 };
+  const previousAnswers = new Map<string, unknown[]>();
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const command = context.commandName ?? "";
+      const input = args.input as Record<string, unknown>;
+      if (random() < options.throttle) {
+        stats.throttled++;
+        throw retryable("InternalServerError", "injected: throttled before reaching DynamoDB");
+      }
+      if (command === "QueryCommand" && input.IndexName) {
+        const key = JSON.stringify(input.ExpressionAttributeValues);
+        const history = previousAnswers.get(key) ?? [];
+        if (history.length > 0 && random() < options.staleIndex) {
+          stats.staleReads++;
+          return history[Math.floor(random() * history.length)] as Awaited<ReturnType<typeof next>>;
+        }
+        const result = await next(args);
+        history.push(result);
+        if (history.length > 5) history.shift();
+        previousAnswers.set(key, history);
+        return result;
+      }
+      const result = await next(args);
+      if (WRITES.has(command) && random() < options.lostResponse) {
+        stats.lostResponses++;
+        throw retryable("InternalServerError", "injected: write applied, response lost");
+      }
+      return result;
+    },
+    { step: "deserialize", name: "injectFaults", priority: "low" },
+  );
+  return stats;
+}
