@@ -2,7 +2,6 @@ import { randomUUID } from "node:crypto";
 import {
   type AttributeValue,
   BatchGetItemCommand,
-  BatchWriteItemCommand,
   ConditionalCheckFailedException,
   type DynamoDBClient,
   GetItemCommand,
@@ -11,7 +10,6 @@ import {
   TransactWriteItemsCommand,
   TransactionCanceledException,
   UpdateItemCommand,
-  type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
 import { marshall, unmarshall } from "@aws-sdk/util-dynamodb";
 import { StoreUnavailableError } from "../../core/errors.js";
@@ -119,15 +117,24 @@ export class DynamoStore implements MessageStore {
       cnt: 0,
       [TTL]: expAt,
     };
-    let requests: WriteRequest[] = [{ PutRequest: { Item: m(content) } }, { PutRequest: { Item: m(schedule) } }];
-    for (let attempt = 0; requests.length > 0; attempt++) {
-      if (attempt > 0) await backoff(attempt);
-      if (attempt > 8) throw new StoreUnavailableError("DynamoDB kept returning unprocessed items; retry the publish");
-      const out = await this.send(
-        "insertMessage",
-        new BatchWriteItemCommand({ RequestItems: { [this.table]: requests }, ReturnConsumedCapacity: "TOTAL" }),
+    // Content first, then the schedule record that makes it findable: a consumer never finds a message
+    // without its content. The schedule's put is conditional so that a retried put (its first attempt
+    // having succeeded) cannot reset a message that was released meanwhile.
+    await this.send("insertContent", new PutItemCommand({ TableName: this.table, Item: m(content), ReturnConsumedCapacity: "TOTAL" }));
+    try {
+      await this.send(
+        "insertSchedule",
+        new PutItemCommand({
+          TableName: this.table,
+          Item: m(schedule),
+          ConditionExpression: "attribute_not_exists(#pk)",
+          ExpressionAttributeNames: { "#pk": PK },
+          ReturnConsumedCapacity: "TOTAL",
+        }),
       );
-      requests = out.UnprocessedItems?.[this.table] ?? [];
+    } catch (error) {
+      // The id is fresh and ours alone: an existing record can only be our own earlier attempt.
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }
   }
 
@@ -226,10 +233,13 @@ export class DynamoStore implements MessageStore {
         }),
       );
     } catch (error) {
-      if (error instanceof TransactionCanceledException || errorName(error) === "TransactionInProgressException") {
-        return { outcome: ReleaseOutcome.Lost };
+      if (!(error instanceof TransactionCanceledException) && errorName(error) !== "TransactionInProgressException") throw error;
+      // A retried transaction whose first attempt committed fails its conditions: if our claimed delivery
+      // exists with our handle, the release was ours.
+      if (claim && delivery && (await this.readHandle(topic, entry.messageId, claim.group)) === claim.receiptHandle) {
+        return { outcome: ReleaseOutcome.Released, delivery };
       }
-      throw error;
+      return { outcome: ReleaseOutcome.Lost };
     }
     return { outcome: ReleaseOutcome.Released, ...(delivery && { delivery }) };
   }
@@ -331,6 +341,20 @@ export class DynamoStore implements MessageStore {
       if (current.st === DELIVERY_ACKED && current.ackTok === token) return AckOutcome.Acked;
       return AckOutcome.Stale;
     }
+  }
+
+  private async readHandle(topic: string, messageId: string, group: string): Promise<string | undefined> {
+    const out = await this.send(
+      "readHandle",
+      new GetItemCommand({
+        TableName: this.table,
+        Key: m({ [PK]: keys.message(topic, messageId), [SK]: keys.delivery(group) }),
+        ConsistentRead: true,
+        ProjectionExpression: "rcpt",
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
+    return out.Item ? (unmarshall(out.Item).rcpt as string | undefined) : undefined;
   }
 
   private async putIfAbsent(operation: string, item: Item): Promise<void> {
