@@ -14,11 +14,13 @@ import { assertName } from "../rules.js";
 import type { Door, RequestContext } from "./context.js";
 import { jsonError, jsonResponse } from "./json-errors.js";
 
-type Params = Record<string, string>;
-type Handler = (request: Request, params: Params, context: RequestContext) => Promise<Response>;
-interface Route {
+export type Params = Record<string, string>;
+export type Handler = (request: Request, params: Params, context: RequestContext) => Promise<Response>;
+/** A JSON route: capture groups of `pattern` become `params` named by `names` (topic, group by default). */
+export interface Route {
   method: string;
   pattern: RegExp;
+  names?: readonly string[];
   handler: Handler;
 }
 
@@ -31,7 +33,7 @@ function segment(value: string | undefined): string {
 }
 
 /** The native JSON API (shared/API.md) over web-standard Request/Response. */
-export function jsonDoor(queue: Queue, log: Logger): Door {
+export function jsonDoor(queue: Queue, log: Logger, extraRoutes: readonly Route[] = []): Door {
   const routes: Route[] = [
     {
       method: "GET",
@@ -72,8 +74,8 @@ export function jsonDoor(queue: Queue, log: Logger): Door {
         return jsonResponse(200, encodeAck(result), ctx.requestId);
       },
     },
+    ...extraRoutes,
   ];
-  const names = ["topic", "group"];
 
   return {
     name: "json",
@@ -89,6 +91,7 @@ export function jsonDoor(queue: Queue, log: Logger): Door {
         }
         const match = route.pattern.exec(path) ?? [];
         const params: Params = {};
+        const names = route.names ?? ["topic", "group"];
         match.slice(1).forEach((v, i) => {
           params[names[i] as string] = segment(v);
         });
