@@ -172,30 +172,16 @@ export class DelayQueue extends Construct {
 
     const functions: Partial<Record<HandlerName, QueueFunction>> = {};
     for (const name of Object.keys(HANDLER_SETTINGS) as HandlerName[]) {
-      const settings = HANDLER_SETTINGS[name];
+      const { description, memorySize, timeout } = HANDLER_SETTINGS[name];
       const fn = new QueueFunction(this, pascal(name), {
         entry: name,
-        description: settings.description,
-        memorySize: settings.memorySize,
-        timeout: settings.timeout,
-        environment: settings.readsMqCredentials
-          ? {
-              ...environment,
-              [MQ_CREDENTIALS_SECRET_ENV]: this.mqCredentials.secretArn,
-            }
-          : environment,
+        description,
+        memorySize,
+        timeout,
         logRetention,
         removalPolicy,
       });
-      this.grantTableAccess(fn, name);
-      if (settings.readsMqCredentials) {
-        fn.role.addToPrincipalPolicy(
-          new PolicyStatement({
-            actions: ["secretsmanager:GetSecretValue"],
-            resources: [this.mqCredentials.secretArn],
-          }),
-        );
-      }
+      this.connect(fn, name, environment);
       functions[name] = fn;
     }
     this.functions = functions as Record<HandlerName, QueueFunction>;
@@ -247,21 +233,22 @@ export class DelayQueue extends Construct {
     return `${this.table.tableArn}/index/${TABLE_SCHEMA.dueIndex.name}`;
   }
 
-  /** Grants a handler exactly the DynamoDB actions listed for it in DYNAMO_ACCESS. */
-  private grantTableAccess(fn: QueueFunction, name: HandlerName): void {
+  /**
+   * Connects a handler to the queue: sets its configuration variables and grants exactly the DynamoDB
+   * actions DYNAMO_ACCESS lists for it, plus read access to the MQ credentials where it serves the
+   * RocketMQ door.
+   */
+  private connect(fn: QueueFunction, name: HandlerName, environment: Record<string, string>): void {
+    for (const [key, value] of Object.entries(environment)) fn.function.addEnvironment(key, value);
     const actions = iamActions(DYNAMO_ACCESS[name]);
-    fn.role.addToPrincipalPolicy(
-      new PolicyStatement({
-        actions: actions.table,
-        resources: [this.table.tableArn],
-      }),
-    );
+    fn.role.addToPrincipalPolicy(new PolicyStatement({ actions: actions.table, resources: [this.table.tableArn] }));
     if (actions.dueIndex.length > 0) {
+      fn.role.addToPrincipalPolicy(new PolicyStatement({ actions: actions.dueIndex, resources: [this.dueIndexArn] }));
+    }
+    if (HANDLER_SETTINGS[name].readsMqCredentials) {
+      fn.function.addEnvironment(MQ_CREDENTIALS_SECRET_ENV, this.mqCredentials.secretArn);
       fn.role.addToPrincipalPolicy(
-        new PolicyStatement({
-          actions: actions.dueIndex,
-          resources: [this.dueIndexArn],
-        }),
+        new PolicyStatement({ actions: ["secretsmanager:GetSecretValue"], resources: [this.mqCredentials.secretArn] }),
       );
     }
   }

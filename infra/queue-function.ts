@@ -20,7 +20,6 @@ export interface QueueFunctionProps {
   readonly description: string;
   readonly memorySize: number;
   readonly timeout: Duration;
-  readonly environment: Record<string, string>;
   readonly logRetention: RetentionDays;
   readonly removalPolicy: RemovalPolicy;
 }
@@ -71,10 +70,7 @@ export class QueueFunction extends Construct {
       timeout: props.timeout,
       role: this.role,
       logGroup: this.logGroup,
-      environment: {
-        NODE_OPTIONS: "--enable-source-maps",
-        ...props.environment,
-      },
+      environment: { NODE_OPTIONS: "--enable-source-maps" },
       bundling: {
         forceDockerBundling: false,
         format: OutputFormat.ESM,
