@@ -1,0 +1,116 @@
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { build } from "esbuild";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DYNAMO_ACCESS, type HandlerName, iamActions } from "../../infra/handlers.js";
+import { PROJECT_ROOT } from "../../infra/queue-function.js";
+import { freshTable } from "../support/dynamo.js";
+
+type Handler = (event: unknown, context?: unknown) => Promise<{ statusCode?: number; body?: string; headers?: Record<string, string> }>;
+
+const HANDLERS: HandlerName[] = ["publish", "consume", "ack", "sweeper"];
+const fixture = (name: string) => JSON.parse(readFileSync(join(PROJECT_ROOT, "test/fixtures/apigw", `${name}.json`), "utf8"));
+const lambdaContext = { getRemainingTimeInMillis: () => 30_000 };
+
+/** DynamoDB operations each handler's bundle sent, recorded at the (shared, external) SDK client. */
+const calls = new Map<string, Set<string>>();
+let current = "";
+const originalSend = DynamoDBClient.prototype.send;
+const handlers = new Map<HandlerName, Handler>();
+
+beforeAll(async () => {
+  // Prepare: the table, the handlers' environment, and each handler bundled as the stack bundles it
+  // (ESM, node22, AWS SDK external), inside the repository so `@aws-sdk/*` resolves.
+  const table = await freshTable();
+  process.env.TABLE_NAME = table.tableName;
+  process.env.DYNAMODB_ENDPOINT = table.endpoint;
+  process.env.AWS_REGION = "us-east-1";
+  const outdir = join(PROJECT_ROOT, "node_modules/.cache/delayq-handler-test");
+  mkdirSync(outdir, { recursive: true });
+  DynamoDBClient.prototype.send = function (this: DynamoDBClient, command: { constructor: { name: string } }, ...rest: unknown[]) {
+    const set = calls.get(current) ?? new Set();
+    set.add(command.constructor.name.replace(/Command$/, ""));
+    calls.set(current, set);
+    // biome-ignore lint/suspicious/noExplicitAny: forwarding the overloaded send
+    return (originalSend as any).call(this, command, ...rest);
+  } as typeof originalSend;
+  for (const name of HANDLERS) {
+    await build({
+      entryPoints: [join(PROJECT_ROOT, "lambda", `${name}.ts`)],
+      outfile: join(outdir, `${name}.mjs`),
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node22",
+      minify: true,
+      external: ["@aws-sdk/*"],
+      banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+      logLevel: "silent",
+    });
+    const module = (await import(`${pathToFileURL(join(outdir, `${name}.mjs`)).href}?t=${Date.now()}`)) as { handler: Handler };
+    handlers.set(name, module.handler);
+  }
+}, 120_000);
+
+afterAll(() => {
+  DynamoDBClient.prototype.send = originalSend;
+});
+
+async function invoke(name: HandlerName, event: unknown) {
+  current = name;
+  const handler = handlers.get(name);
+  if (!handler) throw new Error(`no handler ${name}`);
+  return handler(event, lambdaContext);
+}
+
+describe("bundled Lambda handlers on DynamoDB Local", () => {
+  let receiptHandle = "";
+
+  it("publish answers an API Gateway v2 event (base64 body, x-delay header) with 201", async () => {
+    const result = await invoke("publish", fixture("publish"));
+    expect(result.statusCode).toBe(201);
+    expect(result.headers?.["x-request-id"]).toBe("req-publish-1");
+    expect(JSON.parse(result.body ?? "")).toMatchObject({ messageId: expect.stringMatching(/^[0-9A-F]{32}$/), bodyMd5: expect.any(String) });
+  });
+
+  it("consume long-polls and returns the message with its receipt handle", async () => {
+    const result = await invoke("consume", fixture("consume"));
+    expect(result.statusCode).toBe(200);
+    const { messages } = JSON.parse(result.body ?? "");
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toMatchObject({ body: "order 42 timed out", tag: "timeout", properties: { orderId: "42" }, consumedTimes: 1 });
+    receiptHandle = messages[0].receiptHandle;
+  });
+
+  it("ack acks by receipt handle", async () => {
+    const event = { ...fixture("ack"), body: JSON.stringify({ receiptHandles: [receiptHandle] }) };
+    const result = await invoke("ack", event);
+    expect(result.statusCode).toBe(200);
+    expect(JSON.parse(result.body ?? "")).toEqual({ acked: 1, failed: [] });
+  });
+
+  it("answers bad input with a 4xx and a stable code, never a 5xx", async () => {
+    const event = { ...fixture("ack"), body: "{not json" };
+    const result = await invoke("ack", event);
+    expect(result.statusCode).toBe(400);
+    expect(JSON.parse(result.body ?? "").error.code).toBe("MalformedJson");
+  });
+
+  it("the sweeper answers its scheduled event with a report", async () => {
+    const report = (await invoke("sweeper", fixture("sweeper"))) as unknown as { topics: number; released: number };
+    expect(report.topics).toBeGreaterThanOrEqual(1);
+    expect(report.released).toBe(0);
+  });
+
+  it("each handler called only DynamoDB operations its IAM policy grants", () => {
+    for (const name of HANDLERS) {
+      const granted = new Set(iamActions(DYNAMO_ACCESS[name]).table.map((a) => a.replace("dynamodb:", "")));
+      for (const operation of DYNAMO_ACCESS[name].table) granted.add(operation);
+      const used = [...(calls.get(name) ?? [])];
+      expect(used.length, name).toBeGreaterThan(0);
+      expect(used.filter((op) => !granted.has(op)), `${name} used operations its role lacks`).toEqual([]);
+    }
+  });
+});
