@@ -43,11 +43,13 @@ export interface DynamoAccess {
  * call (nack, cancel, …) is added here and nowhere else.
  *
  * The transactions are the store's `release` (the message item is updated to released and one delivery
- * item is put per group); publish registers its topic and consume its group with a put.
+ * item is put per group); publish puts the content, then the schedule, and registers its topic with a
+ * put; consume registers its group with a put. `test/infra/handlers.test.ts` checks this list against
+ * the commands the DynamoDB store sends.
  */
 export const DYNAMO_ACCESS = {
   publish: {
-    table: ["PutItem", "BatchWriteItem", "GetItem"],
+    table: ["PutItem", "GetItem"],
     dueIndex: [],
     transactWriteItems: [],
   },

@@ -5,7 +5,6 @@ import { afterAll, describe, expect, it } from "vitest";
 import { ENV } from "../../core/config.js";
 import { CONTEXT_KEYS, propsFromContext } from "../../infra/context.js";
 import { AuthMode, DelayQueue } from "../../infra/delay-queue.js";
-import { DYNAMO_ACCESS, iamActions } from "../../infra/handlers.js";
 import { synthesize } from "./synth.js";
 
 // These synthesize without bundling: they look at configuration, not at the bundles.
@@ -120,20 +119,5 @@ describe("embedding", () => {
     template.resourceCountIs("AWS::Lambda::Function", 4);
     template.resourceCountIs("AWS::DynamoDB::Table", 1);
     expect(queue.url).toContain("execute-api");
-  });
-});
-
-describe("DYNAMO_ACCESS → IAM actions", () => {
-  it("authorizes TransactWriteItems through the actions of its items", () => {
-    expect(iamActions(DYNAMO_ACCESS.sweeper)).toEqual({
-      table: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
-      dueIndex: ["dynamodb:Query"],
-    });
-  });
-
-  it("maps a ConditionCheck item to dynamodb:ConditionCheckItem", () => {
-    expect(
-      iamActions({ table: ["TransactWriteItems"], dueIndex: [], transactWriteItems: ["ConditionCheck", "Delete"] }),
-    ).toEqual({ table: ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem"], dueIndex: [] });
   });
 });

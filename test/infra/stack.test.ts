@@ -171,7 +171,7 @@ describe("IAM: each role's statements, exactly", () => {
   // TransactWriteItems is authorized per item: the release transaction's Update and Put items need
   // dynamodb:UpdateItem and dynamodb:PutItem.
   const expected: Record<HandlerName, Json[]> = {
-    publish: [logs("publish"), table("dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:PutItem"), secret],
+    publish: [logs("publish"), table("dynamodb:GetItem", "dynamodb:PutItem"), secret],
     consume: [
       logs("consume"),
       table("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"),

@@ -1,0 +1,45 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { DYNAMO_ACCESS, type DynamoOperation, iamActions } from "../../infra/handlers.js";
+import { PROJECT_ROOT } from "../../infra/queue-function.js";
+
+describe("DYNAMO_ACCESS → IAM actions", () => {
+  it("authorizes TransactWriteItems through the actions of its items", () => {
+    expect(iamActions(DYNAMO_ACCESS.sweeper)).toEqual({
+      table: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+      dueIndex: ["dynamodb:Query"],
+    });
+  });
+
+  it("maps ConditionCheck and Delete items to dynamodb:ConditionCheckItem and dynamodb:DeleteItem", () => {
+    expect(
+      iamActions({ table: ["TransactWriteItems"], dueIndex: [], transactWriteItems: ["ConditionCheck", "Delete"] }),
+    ).toEqual({ table: ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem"], dueIndex: [] });
+  });
+});
+
+describe("DYNAMO_ACCESS against the DynamoDB store", () => {
+  // Prepare: the commands and transaction items lambda/dynamo/store.ts sends.
+  const source = readFileSync(join(PROJECT_ROOT, "lambda/dynamo/store.ts"), "utf8");
+  const sent = new Set([...source.matchAll(/new (\w+)Command\(/g)].map((match) => match[1]));
+  const transactItems = new Set(
+    [...source.matchAll(/\b(Put|Update|Delete|ConditionCheck): \{\s*TableName/g)].map((m) => m[1]),
+  );
+  const granted = Object.values(DYNAMO_ACCESS);
+
+  it("grants every command the store sends to at least one handler", () => {
+    const listed = new Set<string>(granted.flatMap((access) => [...access.table, ...access.dueIndex]));
+    expect([...sent].filter((command) => !listed.has(command as string))).toEqual([]);
+  });
+
+  it("grants no command the store never sends", () => {
+    const listed = new Set<DynamoOperation>(granted.flatMap((access) => [...access.table, ...access.dueIndex]));
+    expect([...listed].filter((operation) => !sent.has(operation))).toEqual([]);
+  });
+
+  it("covers the kinds of item inside the store's transactions", () => {
+    const transacting = granted.filter((access) => (access.table as readonly string[]).includes("TransactWriteItems"));
+    for (const access of transacting) expect(new Set(access.transactWriteItems)).toEqual(transactItems);
+  });
+});
