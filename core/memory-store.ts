@@ -2,12 +2,12 @@ import type { Delivery, DueEntry, MessageContent, NewMessage } from "./message.j
 import { MessageState } from "./message.js";
 import { AckOutcome, type ClaimSpec, type DueScan, type Lane, type MessageStore, ReleaseOutcome } from "./ports.js";
 
-interface MessageRow {
+export interface MessageRow {
   message: NewMessage;
   state: MessageState;
 }
 
-interface DeliveryRow {
+export interface DeliveryRow {
   topic: string;
   group: string;
   messageId: string;
@@ -22,7 +22,7 @@ interface DeliveryRow {
   acked: boolean;
 }
 
-const key = (...parts: (string | number)[]) => parts.join("\n");
+export const key = (...parts: (string | number)[]) => parts.join("\n");
 
 /**
  * The MessageStore in memory: same contract as the DynamoDB store (it passes the same suite), no
@@ -31,8 +31,9 @@ const key = (...parts: (string | number)[]) => parts.join("\n");
 export class MemoryStore implements MessageStore {
   private readonly topics = new Set<string>();
   private readonly groups = new Map<string, Set<string>>();
-  private readonly messages = new Map<string, MessageRow>();
-  private readonly deliveries = new Map<string, DeliveryRow>();
+  /** Read and changed by MemoryManageStore too (cancel, reschedule, inspect). */
+  readonly messages = new Map<string, MessageRow>();
+  readonly deliveries = new Map<string, DeliveryRow>();
 
   async ping(): Promise<void> {}
 

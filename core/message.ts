@@ -5,6 +5,8 @@ export const MessageState = {
   Scheduled: "scheduled",
   /** Handed to every group registered at release; consumers now work on per-group deliveries. */
   Released: "released",
+  /** Cancelled while scheduled: out of the due index, never released. */
+  Cancelled: "cancelled",
 } as const;
 export type MessageState = (typeof MessageState)[keyof typeof MessageState];
 
@@ -23,6 +25,16 @@ export interface NewMessage {
   shard: number;
   /** After this the message is neither delivered nor kept (retention). */
   expiresAtMs: number;
+  /** The deliver time as a wall-clock time in a time zone, when the publisher gave it so. */
+  local?: LocalDeliverAt;
+  /** The publisher's idempotency id: a repeat publish with it returns this message. */
+  dedupId?: string;
+}
+
+/** A wall-clock deliver time as the publisher gave it, with the IANA zone it was read in. */
+export interface LocalDeliverAt {
+  wallClock: string;
+  timeZone: string;
 }
 
 /** The immutable content of a message, as consumers read it. */
@@ -56,6 +68,9 @@ export interface PublishResult {
   messageId: string;
   bodyMd5: string;
   deliverAtMs: number;
+  /** A repeat of an earlier publish with the same dedupId: the original message's id and times. */
+  duplicate?: boolean;
+  local?: LocalDeliverAt;
 }
 
 export interface AckFailure {

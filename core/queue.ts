@@ -1,7 +1,8 @@
 import { type QueueConfig, effectivePollIntervalMs } from "./config.js";
 import { invalid } from "./errors.js";
 import { md5Hex, mintReceiptHandle, newMessageId, parseReceiptHandle } from "./ids.js";
-import type { AckFailure, AckResult, Delivery, DueEntry, PublishResult, ReceivedMessage, SweepReport } from "./message.js";
+import type { ManageStore } from "./manage-ports.js";
+import type { AckFailure, AckResult, Delivery, DueEntry, NewMessage, PublishResult, ReceivedMessage, SweepReport } from "./message.js";
 import { AckOutcome, type Clock, type Lane, type Logger, type MessageStore, ReleaseOutcome, silentLogger } from "./ports.js";
 import {
   LIMITS,
@@ -17,6 +18,7 @@ import {
   resolveDeliverAt,
   shardOf,
 } from "./rules.js";
+import { assertDedupId, insertManaged } from "./publish-once.js";
 import type { ArrivalSignals } from "./signals.js";
 
 export interface PublishInput {
@@ -27,6 +29,8 @@ export interface PublishInput {
   key?: unknown;
   properties?: unknown;
   timing: Timing;
+  /** Idempotency id: a repeat returns the original message (see insertManaged). */
+  dedupId?: unknown;
 }
 
 export interface ConsumeInput {
@@ -54,6 +58,8 @@ export interface QueueDeps {
   config: QueueConfig;
   signals?: ArrivalSignals;
   log?: Logger;
+  /** Dedup records and key pointers (cancel by key); without it, publish takes no dedupId. */
+  manage?: ManageStore;
 }
 
 type Candidate = DueEntry & { lane: "topic" | "group" };
@@ -73,6 +79,7 @@ export class Queue {
   private readonly config: QueueConfig;
   private readonly signals: ArrivalSignals | undefined;
   private readonly log: Logger;
+  private readonly manage: ManageStore | undefined;
   private readonly registered = new Set<string>();
   readonly pollIntervalMs: number;
 
@@ -82,6 +89,7 @@ export class Queue {
     this.config = deps.config;
     this.signals = deps.signals;
     this.log = deps.log ?? silentLogger;
+    this.manage = deps.manage;
     this.pollIntervalMs = effectivePollIntervalMs(deps.config);
   }
 
@@ -95,12 +103,14 @@ export class Queue {
     const tag = assertTag(input.tag);
     const key = assertKey(input.key);
     const properties = assertProperties(input.properties);
+    const dedupId = assertDedupId(input.dedupId);
+    const local = input.timing.kind === "at" ? input.timing.local : undefined;
     const nowMs = this.clock.nowMs();
     const deliverAtMs = resolveDeliverAt(input.timing, nowMs, this.config);
     const messageId = newMessageId(nowMs);
     const bodyMd5 = md5Hex(body);
     await this.ensureTopic(topic);
-    await this.store.insertMessage({
+    const message: NewMessage = {
       topic,
       messageId,
       body,
@@ -112,9 +122,12 @@ export class Queue {
       deliverAtMs,
       shard: shardOf(messageId, this.config.shards),
       expiresAtMs: deliverAtMs + this.config.retentionMs,
-    });
-    this.signals?.notify(topic, deliverAtMs);
-    return { messageId, bodyMd5, deliverAtMs };
+      ...(local && { local }),
+      ...(dedupId !== undefined && { dedupId }),
+    };
+    const published = await insertManaged(this.store, this.manage, message, this.config.shards, nowMs);
+    if (!published.duplicate) this.signals?.notify(topic, deliverAtMs);
+    return published;
   }
 
   async consume(input: ConsumeInput, signal?: AbortSignal): Promise<ReceivedMessage[]> {

@@ -1,5 +1,6 @@
 import { OverMaxDelay } from "./config.js";
 import { QueueError, ErrorCode, invalid } from "./errors.js";
+import type { LocalDeliverAt } from "./message.js";
 
 /** Names of topics and groups (also RocketMQ instance ids). */
 export const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -41,7 +42,7 @@ export function assertTopicKey(key: string): string {
 export type Timing =
   | { kind: "now" }
   | { kind: "delay"; delayMs: number; source: string }
-  | { kind: "at"; deliverAtMs: number; source: string };
+  | { kind: "at"; deliverAtMs: number; source: string; local?: LocalDeliverAt };
 
 export interface DelayPolicy {
   maxDelayMs: number;

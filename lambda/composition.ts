@@ -3,14 +3,20 @@ import { systemClock } from "../core/clock.js";
 import { type QueueConfig, loadConfig } from "../core/config.js";
 import { createApp } from "../core/http/app.js";
 import type { App, Door } from "../core/http/context.js";
-import { jsonDoor } from "../core/http/json-door.js";
+import { type Route, jsonDoor } from "../core/http/json-door.js";
+import { manageRoutes } from "../core/http/manage-routes.js";
+import { MessageControl } from "../core/manage.js";
+import type { ManageStore } from "../core/manage-ports.js";
+import { MemoryManageStore } from "../core/memory-manage-store.js";
+import { MemoryStore } from "../core/memory-store.js";
 import { rocketmqDoor, rocketmqDoorOptionsFromEnv } from "../core/http/rocketmq-door.js";
 import type { Clock, Logger, MessageStore } from "../core/ports.js";
 import { Queue } from "../core/queue.js";
 import { ArrivalSignals } from "../core/signals.js";
 import type { CapacityMeter } from "./dynamo/capacity.js";
 import { createDynamoClient } from "./dynamo/client.js";
-import { DynamoStore } from "./dynamo/store.js";
+import { DynamoManageStore } from "./dynamo/manage-store.js";
+import { DynamoStore, type DynamoStoreOptions } from "./dynamo/store.js";
 import { mqCredentialsFor } from "./mq-credentials.js";
 
 export interface Runtime {
@@ -19,6 +25,8 @@ export interface Runtime {
   app: App;
   store: MessageStore;
   log: Logger;
+  /** Cancel, reschedule, look up, list and count; absent over a store without a ManageStore. */
+  control?: MessageControl;
 }
 
 export interface RuntimeOptions {
@@ -30,28 +38,32 @@ export interface RuntimeOptions {
   clock?: Clock;
   meter?: CapacityMeter;
   configOverrides?: Partial<QueueConfig>;
+  /** Management storage beside `store` (the DynamoDB one is built with the DynamoDB store). */
+  manage?: ManageStore;
 }
 
 /** The doors every runtime serves, first match wins. */
-export function buildDoors(queue: Queue, options: RuntimeOptions, log: Logger): Door[] {
+export function buildDoors(queue: Queue, options: RuntimeOptions, log: Logger, extraRoutes: readonly Route[] = []): Door[] {
   const mq = rocketmqDoor(queue, mqCredentialsFor(options.env, log), log, {
     ...rocketmqDoorOptionsFromEnv(options.env),
     ...(options.clock && { clock: options.clock }),
   });
-  return [jsonDoor(queue, log), mq];
+  return [jsonDoor(queue, log, extraRoutes), mq];
 }
 
 /** The one composition root: config, store, queue and app, for Lambda and the local runtime alike. */
 export function buildRuntime(options: RuntimeOptions): Runtime {
   const config = loadConfig(options.env, { ...(options.store && { tableName: "memory" }), ...options.configOverrides });
-  const store =
-    options.store ??
-    new DynamoStore({
-      client: options.client ?? createDynamoClient(config.dynamoEndpoint),
-      tableName: config.tableName,
-      ...(options.meter && { meter: options.meter }),
-    });
-  const queue = new Queue({ store, clock: options.clock ?? systemClock, config, signals: new ArrivalSignals(), log: options.log });
-  const app = createApp(buildDoors(queue, options, options.log), options.log);
-  return { config, queue, app, store, log: options.log };
+  const client = options.store ? undefined : (options.client ?? createDynamoClient(config.dynamoEndpoint));
+  const dynamo = client && { client, tableName: config.tableName, ...(options.meter && { meter: options.meter }) };
+  const store = options.store ?? new DynamoStore(dynamo as DynamoStoreOptions);
+  const manage =
+    options.manage ?? (dynamo ? new DynamoManageStore(dynamo) : options.store instanceof MemoryStore ? new MemoryManageStore(options.store) : undefined);
+  const clock = options.clock ?? systemClock;
+  const signals = new ArrivalSignals();
+  const queue = new Queue({ store, clock, config, signals, log: options.log, ...(manage && { manage }) });
+  const control = manage && new MessageControl({ store, manage, clock, config, signals });
+  const routes = control ? manageRoutes(control) : [];
+  const app = createApp(buildDoors(queue, options, options.log, routes), options.log);
+  return { config, queue, app, store, log: options.log, ...(control && { control }) };
 }

@@ -1,7 +1,8 @@
 import { ErrorCode, QueueError, invalid } from "../errors.js";
 import type { AckResult, PublishResult, ReceivedMessage } from "../message.js";
 import type { AckInput, ConsumeInput, PublishInput } from "../queue.js";
-import { type Timing, parseDelayNumber, parseDelayText, parseInstant, parseTagFilter } from "../rules.js";
+import { decodeDeliverAt } from "../local-time.js";
+import { type Timing, parseDelayNumber, parseDelayText, parseTagFilter } from "../rules.js";
 
 /** The native JSON API's wire types and their pure codecs (see shared/API.md). */
 
@@ -12,6 +13,18 @@ export interface PublishBody {
   properties?: unknown;
   delayMs?: unknown;
   deliverAt?: unknown;
+  timeZone?: unknown;
+  dedupId?: unknown;
+}
+
+export interface PublishJson {
+  messageId: string;
+  bodyMd5: string;
+  deliverAt: number;
+  /** The local wall-clock time and zone the deliver time was given in, when it was. */
+  deliverAtLocal?: string;
+  timeZone?: string;
+  duplicate?: true;
 }
 
 export interface ConsumeBody {
@@ -63,8 +76,10 @@ export function decodeTiming(body: PublishBody, headers: Headers): Timing {
     names.push("delayMs");
   }
   if (body.deliverAt !== undefined && body.deliverAt !== null) {
-    given.push({ kind: "at", deliverAtMs: parseInstant(body.deliverAt, "deliverAt"), source: "deliverAt" });
+    given.push(decodeDeliverAt(body.deliverAt, body.timeZone));
     names.push("deliverAt");
+  } else if (body.timeZone !== undefined && body.timeZone !== null) {
+    throw invalid('timeZone is only meaningful with deliverAt as a local time, e.g. {"deliverAt": "2026-12-01T09:00", "timeZone": "Asia/Shanghai"}');
   }
   for (const header of ["delay", "x-delay"]) {
     const value = headers.get(header);
@@ -87,11 +102,18 @@ export function decodePublish(topic: string, body: PublishBody, headers: Headers
     key: body.key,
     properties: body.properties,
     timing: decodeTiming(body, headers),
+    ...(body.dedupId !== undefined && body.dedupId !== null && { dedupId: body.dedupId }),
   };
 }
 
-export function encodePublish(result: PublishResult): { messageId: string; bodyMd5: string; deliverAt: number } {
-  return { messageId: result.messageId, bodyMd5: result.bodyMd5, deliverAt: result.deliverAtMs };
+export function encodePublish(result: PublishResult): PublishJson {
+  return {
+    messageId: result.messageId,
+    bodyMd5: result.bodyMd5,
+    deliverAt: result.deliverAtMs,
+    ...(result.local && { deliverAtLocal: result.local.wallClock, timeZone: result.local.timeZone }),
+    ...(result.duplicate && { duplicate: true }),
+  };
 }
 
 export function decodeConsume(topic: string, group: string, body: ConsumeBody): ConsumeInput {

@@ -23,7 +23,7 @@ const { partitionKey: PK, sortKey: SK, ttlAttribute: TTL } = TABLE_SCHEMA;
 const { name: INDEX, partitionKey: LANE, sortKey: DUE } = TABLE_SCHEMA.dueIndex;
 
 /** Item keys. A message's schedule record (M), content (B) and per-group deliveries (D#group) share one partition key. */
-const keys = {
+export const keys = {
   message: (topic: string, id: string) => `M#${topic}#${id}`,
   topics: "TOPICS",
   topicMeta: (topic: string) => `T#${topic}`,
@@ -38,9 +38,9 @@ const keys = {
 const DELIVERY_ACTIVE = "active";
 const DELIVERY_ACKED = "acked";
 
-type Item = Record<string, unknown>;
+export type Item = Record<string, unknown>;
 
-const THROTTLING = new Set([
+export const THROTTLING = new Set([
   "ProvisionedThroughputExceededException",
   "ThrottlingException",
   "RequestLimitExceeded",
@@ -104,6 +104,8 @@ export class DynamoStore implements MessageStore {
       props: msg.properties,
       pubAt: msg.publishedAtMs,
       dlvAt: msg.deliverAtMs,
+      ...(msg.local && { wall: msg.local.wallClock, tz: msg.local.timeZone }),
+      ...(msg.dedupId !== undefined && { dd: msg.dedupId }),
       [TTL]: expAt,
     };
     const schedule = {
@@ -115,6 +117,8 @@ export class DynamoStore implements MessageStore {
       dlvAt: msg.deliverAtMs,
       ...(msg.tag !== undefined && { tag: msg.tag }),
       cnt: 0,
+      ...(msg.dedupId !== undefined && { dd: msg.dedupId }),
+      ...(msg.key !== undefined && { key: msg.key }),
       [TTL]: expAt,
     };
     // Content first, then the schedule record that makes it findable: a consumer never finds a message
@@ -417,7 +421,7 @@ export class DynamoStore implements MessageStore {
   }
 }
 
-function m(item: Item): Record<string, AttributeValue> {
+export function m(item: Item): Record<string, AttributeValue> {
   return marshall(item, { removeUndefinedValues: true, convertTopLevelContainer: false });
 }
 
@@ -432,7 +436,7 @@ function toDelivery(item: Item, messageId: string, group: string): Delivery {
   };
 }
 
-function errorName(error: unknown): string {
+export function errorName(error: unknown): string {
   return error instanceof Error ? error.name : "";
 }
 

@@ -1,0 +1,265 @@
+import { describe, expect, it } from "vitest";
+import { ManualClock } from "../../core/clock.js";
+import { type QueueConfig, loadConfig } from "../../core/config.js";
+import { MessageControl } from "../../core/manage.js";
+import type { ManageStore } from "../../core/manage-ports.js";
+import type { ReceivedMessage } from "../../core/message.js";
+import type { MessageStore } from "../../core/ports.js";
+import { Queue } from "../../core/queue.js";
+
+export interface ManageTarget {
+  name: string;
+  /** The due index may lag behind the table (as DynamoDB's GSI does). */
+  lagging?: boolean;
+  /** Runs the listing and stats cases with thousands of messages. */
+  bulk?: boolean;
+  newStores(): Promise<{ store: MessageStore; manage: ManageStore }>;
+}
+
+export const T0 = Date.UTC(2026, 10, 22, 12, 0, 0);
+let seq = 0;
+
+export async function manageHarness(target: ManageTarget, overrides: Partial<QueueConfig> = {}) {
+  const { store, manage } = await target.newStores();
+  const clock = new ManualClock(T0);
+  const config = loadConfig({ TABLE_NAME: "manage" }, overrides);
+  const queue = new Queue({ store, clock, config, manage });
+  const control = new MessageControl({ store, manage, clock, config });
+  const topic = `mt-${++seq}-${Math.random().toString(36).slice(2, 8)}`;
+  const lagging = target.lagging ?? false;
+  /** Consumes until nothing more comes (looking a few more times on a lagging index). */
+  const drain = async (group: string, visibilitySeconds = 300): Promise<ReceivedMessage[]> => {
+    const got: ReceivedMessage[] = [];
+    for (let empty = 0; empty < (lagging ? 6 : 1); ) {
+      const batch = await queue.consume({ topic, group, max: 16, visibilitySeconds });
+      got.push(...batch);
+      empty = batch.length === 0 ? empty + 1 : 0;
+    }
+    return got;
+  };
+  const publishAt = (deliverAtMs: number, extra: { key?: string; tag?: string; body?: string } = {}) =>
+    queue.publish({ topic, body: extra.body ?? "x", ...extra, timing: { kind: "at", deliverAtMs, source: "deliverAt" } });
+  return { store, manage, clock, config, queue, control, topic, drain, publishAt, lagging };
+}
+
+/** Management behaviour every store pair must give: memory, DynamoDB Local, DynamoDB Local with faults. */
+export function manageContract(target: ManageTarget): void {
+  describe(`managing messages on ${target.name}`, () => {
+    it("cancels a scheduled message for good; a repeat cancel says cancelled; an unknown id is 404", async () => {
+      // Prepare
+      const h = await manageHarness(target);
+      await h.queue.consume({ topic: h.topic, group: "g" });
+      const { messageId } = await h.publishAt(T0 + 5000);
+      // Act
+      const first = await h.control.cancel(h.topic, messageId);
+      const again = await h.control.cancel(h.topic, messageId);
+      h.clock.advance(10_000);
+      const delivered = await h.drain("g");
+      const sweep = await h.queue.sweep();
+      // Assess
+      expect(first).toEqual({ messageId, outcome: "cancelled" });
+      expect(again.outcome).toBe("cancelled");
+      expect(delivered).toEqual([]);
+      expect(sweep.released).toBe(0);
+      expect((await h.control.get(h.topic, messageId)).record).toMatchObject({ state: "cancelled", cancelledAtMs: T0, deliveries: [] });
+      await expect(h.control.cancel(h.topic, "0".repeat(32))).rejects.toMatchObject({ code: "MessageNotExist" });
+      await expect(h.control.cancel(h.topic, "nope")).rejects.toMatchObject({ code: "InvalidArgument" });
+    });
+
+    it("answers already-delivered once the message was released to the groups", async () => {
+      const h = await manageHarness(target);
+      await h.queue.consume({ topic: h.topic, group: "g" });
+      const { messageId } = await h.publishAt(T0);
+      const [m] = await h.drain("g");
+      const outcome = await h.control.cancel(h.topic, messageId);
+      const moved = await h.control.reschedule(h.topic, messageId, { kind: "delay", delayMs: 1000, source: "delayMs" });
+      expect(m?.messageId).toBe(messageId);
+      expect(outcome.outcome).toBe("already-delivered");
+      expect(moved).toEqual({ messageId, outcome: "already-delivered" });
+    });
+
+    it("cancels by key every message that still waits, and says which were delivered", async () => {
+      const h = await manageHarness(target);
+      await h.queue.consume({ topic: h.topic, group: "g" });
+      const delivered = await h.publishAt(T0, { key: "order-7" });
+      await h.drain("g");
+      const a = await h.publishAt(T0 + 60_000, { key: "order-7" });
+      const b = await h.publishAt(T0 + 120_000, { key: "order-7" });
+      const other = await h.publishAt(T0 + 60_000, { key: "order-8" });
+      const result = await h.control.cancelByKey(h.topic, "order-7");
+      h.clock.advance(200_000);
+      const later = await h.drain("g");
+      expect(result.key).toBe("order-7");
+      expect([...result.results].sort((x, y) => (x.messageId < y.messageId ? -1 : 1))).toEqual(
+        [
+          { messageId: delivered.messageId, outcome: "already-delivered" },
+          { messageId: a.messageId, outcome: "cancelled" },
+          { messageId: b.messageId, outcome: "cancelled" },
+        ].sort((x, y) => (x.messageId < y.messageId ? -1 : 1)),
+      );
+      expect(later.map((m) => m.messageId)).toEqual([other.messageId]);
+      await expect(h.control.cancelByKey(h.topic, "no-such-key")).rejects.toMatchObject({ code: "MessageNotExist" });
+    });
+
+    it("reschedules later, earlier and to now; never early against the new time", async () => {
+      const h = await manageHarness(target);
+      await h.queue.consume({ topic: h.topic, group: "g" });
+      const later = await h.publishAt(T0 + 1000, { body: "later" });
+      const now = await h.publishAt(T0 + 3_600_000, { body: "now" });
+      const r1 = await h.control.reschedule(h.topic, later.messageId, { kind: "delay", delayMs: 10_000, source: "delayMs" });
+      const r2 = await h.control.reschedule(h.topic, now.messageId, { kind: "now" });
+      const first = await h.drain("g");
+      h.clock.advance(9999);
+      const early = await h.drain("g");
+      h.clock.advance(1);
+      const onTime = await h.drain("g");
+      expect(r1).toEqual({ messageId: later.messageId, outcome: "rescheduled", deliverAtMs: T0 + 10_000 });
+      expect(r2).toEqual({ messageId: now.messageId, outcome: "rescheduled", deliverAtMs: T0 });
+      expect(first.map((m) => [m.body, m.deliverAtMs])).toEqual([["now", T0]]);
+      expect(early).toEqual([]);
+      expect(onTime.map((m) => [m.body, m.deliverAtMs])).toEqual([["later", T0 + 10_000]]);
+    });
+
+    it("reschedules by the publish rules: past means now, over the maximum by the topic's policy; cancelled stays cancelled", async () => {
+      const h = await manageHarness(target, { maxDelayMs: 60_000, overMaxDelay: "reject" });
+      const { messageId } = await h.publishAt(T0 + 1000);
+      await expect(h.control.reschedule(h.topic, messageId, { kind: "delay", delayMs: 60_001, source: "delayMs" })).rejects.toMatchObject({
+        code: "InvalidArgument",
+      });
+      const past = await h.control.reschedule(h.topic, messageId, { kind: "at", deliverAtMs: T0 - 5, source: "deliverAt" });
+      await h.control.cancel(h.topic, messageId);
+      const afterCancel = await h.control.reschedule(h.topic, messageId, { kind: "now" });
+      expect(past.deliverAtMs).toBe(T0);
+      expect(afterCancel).toEqual({ messageId, outcome: "cancelled" });
+      await expect(h.control.reschedule(h.topic, "A".repeat(32), { kind: "now" })).rejects.toMatchObject({ code: "MessageNotExist" });
+    });
+
+    it("returns a repeat publish with the same dedupId as the original for the message's whole life", async () => {
+      const h = await manageHarness(target, { retentionMs: 3_600_000 });
+      await h.queue.consume({ topic: h.topic, group: "g" });
+      const first = await h.queue.publish({ topic: h.topic, body: "pay 42", dedupId: "pay-42", timing: { kind: "delay", delayMs: 5000, source: "delayMs" } });
+      h.clock.advance(1000);
+      const repeat = await h.queue.publish({ topic: h.topic, body: "pay 42", dedupId: "pay-42", timing: { kind: "now" } });
+      h.clock.advance(4000);
+      const delivered = await h.drain("g");
+      h.clock.advance(3_000_000);
+      const stillRepeat = await h.queue.publish({ topic: h.topic, body: "pay 42", dedupId: "pay-42", timing: { kind: "now" } });
+      h.clock.advance(700_000);
+      const afterLife = await h.queue.publish({ topic: h.topic, body: "pay 42", dedupId: "pay-42", timing: { kind: "now" } });
+      expect(first.duplicate).toBeUndefined();
+      expect(repeat).toEqual({ messageId: first.messageId, bodyMd5: first.bodyMd5, deliverAtMs: T0 + 5000, duplicate: true });
+      expect(delivered.map((m) => m.messageId)).toEqual([first.messageId]);
+      expect(stillRepeat).toMatchObject({ messageId: first.messageId, duplicate: true });
+      expect(afterLife.messageId).not.toBe(first.messageId);
+      expect(afterLife.duplicate).toBeUndefined();
+      expect((await h.control.get(h.topic, first.messageId)).record.content.dedupId).toBe("pay-42");
+    });
+
+    it("finishes a publish that stopped after its dedup record: the repeat stores the original id", async () => {
+      const h = await manageHarness(target);
+      await h.queue.consume({ topic: h.topic, group: "g" });
+      const orphanId = `${"0".repeat(12)}${"AB".repeat(10)}`;
+      await h.manage.claimDedup(h.topic, "half", { messageId: orphanId, bodyMd5: "X", publishedAtMs: T0 - 10, deliverAtMs: T0, expiresAtMs: T0 + 86_400_000 }, T0);
+      const repeat = await h.queue.publish({ topic: h.topic, body: "finish me", dedupId: "half", timing: { kind: "now" } });
+      const delivered = await h.drain("g");
+      expect(repeat).toMatchObject({ messageId: orphanId, duplicate: true, deliverAtMs: T0 });
+      expect(delivered.map((m) => [m.messageId, m.body])).toEqual([[orphanId, "finish me"]]);
+    });
+
+    it("looks a message up with its state and every group's delivery state", async () => {
+      const h = await manageHarness(target);
+      for (const g of ["a", "b", "c"]) await h.queue.consume({ topic: h.topic, group: g });
+      const { messageId } = await h.queue.publish({
+        topic: h.topic,
+        body: "hello",
+        tag: "t1",
+        key: "k1",
+        properties: { p: "1" },
+        timing: { kind: "at", deliverAtMs: T0 + 1000, source: "deliverAt", local: { wallClock: "2026-11-22T20:00:01", timeZone: "Asia/Shanghai" } },
+      });
+      const before = await h.control.get(h.topic, messageId);
+      h.clock.advance(1000);
+      const [a] = await h.drain("a", 30);
+      const [b] = await h.drain("b", 30);
+      await h.queue.ack({ topic: h.topic, group: "b", receiptHandles: [b?.receiptHandle] });
+      const after = await h.control.get(h.topic, messageId);
+      expect(before.record).toMatchObject({
+        state: "scheduled",
+        content: {
+          body: "hello",
+          tag: "t1",
+          key: "k1",
+          properties: { p: "1" },
+          publishedAtMs: T0,
+          deliverAtMs: T0 + 1000,
+          local: { wallClock: "2026-11-22T20:00:01", timeZone: "Asia/Shanghai" },
+        },
+        deliveries: [],
+      });
+      expect(a?.messageId).toBe(messageId);
+      expect(after.record.state).toBe("released");
+      const byGroup = Object.fromEntries(after.record.deliveries.map((d) => [d.group, d]));
+      expect(byGroup.a).toMatchObject({ state: "active", consumedTimes: 1, dueAtMs: T0 + 31_000, firstConsumedAtMs: T0 + 1000 });
+      expect(byGroup.b).toMatchObject({ state: "acked", consumedTimes: 1 });
+      expect(byGroup.c).toMatchObject({ state: "active", consumedTimes: 0, dueAtMs: T0 + 1000 });
+    });
+
+    it("lists scheduled messages in a window in deliver-time order, by tag, a page at a time", async () => {
+      const h = await manageHarness(target, { shards: 3 });
+      const published: { id: string; at: number; tag: string }[] = [];
+      for (let i = 0; i < 40; i++) {
+        const at = T0 + 1000 * ((i * 7) % 40) + 1000;
+        const tag = i % 2 === 0 ? "even" : "odd";
+        published.push({ id: (await h.publishAt(at, { tag })).messageId, at, tag });
+      }
+      const cancelled = published[3] as { id: string };
+      await h.control.cancel(h.topic, cancelled.id);
+      const seen: { messageId: string; deliverAt: number }[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await h.control.list(h.topic, { from: String(T0 + 5000), to: new Date(T0 + 30_000).toISOString(), limit: "7", cursor: cursor ?? null });
+        seen.push(...page.messages.map((m) => ({ messageId: m.messageId, deliverAt: m.deliverAtMs })));
+        cursor = page.cursor;
+        pages++;
+      } while (cursor && pages < 50);
+      const expected = published.filter((p) => p.at >= T0 + 5000 && p.at <= T0 + 30_000 && p.id !== cancelled.id);
+      const tagged = await h.control.list(h.topic, { tag: "odd", limit: "1000" });
+      if (!target.lagging) {
+        expect(seen.map((s) => s.messageId).sort()).toEqual(expected.map((p) => p.id).sort());
+        expect(tagged.messages.map((m) => m.messageId).sort()).toEqual(published.filter((p) => p.tag === "odd" && p.id !== cancelled.id).map((p) => p.id).sort());
+      }
+      expect(new Set(seen.map((s) => s.messageId)).size).toBe(seen.length);
+      expect(seen.map((s) => s.deliverAt)).toEqual([...seen.map((s) => s.deliverAt)].sort((x, y) => x - y));
+      await expect(h.control.list(h.topic, { state: "released" })).rejects.toMatchObject({ code: "InvalidArgument" });
+      await expect(h.control.list(h.topic, { cursor: "garbage" })).rejects.toMatchObject({ code: "InvalidArgument" });
+    });
+
+    it("counts scheduled, due, in flight and the forecast from the due index", async () => {
+      const h = await manageHarness(target, { shards: 2 });
+      await h.queue.consume({ topic: h.topic, group: "g" });
+      for (const delayMs of [0, 0, 30_000, 600_000, 7_200_000, 172_800_000, 1_000_000_000]) {
+        await h.queue.publish({ topic: h.topic, body: "x", timing: { kind: "delay", delayMs, source: "delayMs" } });
+      }
+      const [taken] = await h.drain("g", 60);
+      h.clock.advance(1000);
+      const stats = await h.control.stats(h.topic);
+      expect(taken).toBeDefined();
+      if (!target.lagging) {
+        expect(stats).toMatchObject({
+          scheduled: 5,
+          dueUnreleased: 0,
+          dueWithin: { minute: 1, hour: 2, day: 3, week: 4 },
+          groups: { g: { ready: 0, inFlight: 2 } },
+          lanesRead: 4 + (h.manage.countDeadLetters ? 1 : 0),
+        });
+      }
+      h.clock.advance(60_000);
+      const later = await h.control.stats(h.topic);
+      if (!target.lagging) {
+        expect(later).toMatchObject({ dueUnreleased: 1, groups: { g: { ready: 2, inFlight: 0 } } });
+        expect(later.oldestDueAgeMs).toBe(31_000);
+      }
+    });
+  });
+}
