@@ -68,6 +68,7 @@ export async function runBench(
 	let baselineLateness: number[] | undefined;
 	for (const name of SCENARIOS.filter((s) => options.scenarios.includes(s))) {
 		ctx.note(`▶ ${name}`);
+		const t0 = performance.now();
 		if (name === "precision") {
 			const out = await precisionScenario(ctx);
 			precisionLateness = out.lateness;
@@ -82,6 +83,8 @@ export async function runBench(
 		else if (name === "cost") results.push(await costScenario(ctx));
 		else if (name === "idle") results.push(await idleScenario(ctx));
 		else results.push(await coldStartScenario(ctx));
+		const last = results[results.length - 1];
+		if (last) last.seconds = Math.round((performance.now() - t0) / 100) / 10;
 	}
 	const finishedAt = new Date();
 	const date = startedAt.toISOString().slice(0, 10);

@@ -23,7 +23,8 @@ const GRID: Rgb = [225, 225, 225];
 function niceCeil(v: number): number {
 	if (v <= 0) return 1;
 	const p = 10 ** Math.floor(Math.log10(v));
-	for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
+	for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10])
+		if (m * p >= v) return m * p;
 	return 10 * p;
 }
 
@@ -147,12 +148,10 @@ export function latenessChart(
 		c,
 		cdf,
 		xMax,
-		[0, 0.5, 0.9, 0.99, 1]
-			.map((k) => ({ value: k, label: `${Math.round(k * 100)}%` }))
-			.filter(
-				(t, i, a) =>
-					i === 0 || t.value - (a[i - 1]?.value ?? 0) > 0.05 || t.value === 1,
-			),
+		[0, 0.5, 0.9, 1].map((k) => ({
+			value: k,
+			label: `${Math.round(k * 100)}%`,
+		})),
 		1,
 		"LATENESS MS",
 	);

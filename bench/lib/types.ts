@@ -13,6 +13,8 @@ export interface ScenarioResult {
 	/** How the figures were obtained, in a sentence or two, for the report. */
 	method: string;
 	repetitions: number;
+	/** Wall time of the scenario. */
+	seconds?: number;
 	rows: TargetRow[];
 	/** Everything measured, for the JSON report. */
 	data: Record<string, unknown>;

@@ -63,7 +63,7 @@ async function sweepRequests(
 }
 
 export async function idleScenario(ctx: BenchContext): Promise<ScenarioResult> {
-	const seconds = ctx.quick ? 3 : 20;
+	const seconds = ctx.quick ? 2 : 20;
 	const runs = [];
 	for (let r = 0; r < ctx.reps; r++)
 		runs.push(

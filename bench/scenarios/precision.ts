@@ -42,7 +42,7 @@ const GROUP = "g1";
 
 export function precisionShape(ctx: BenchContext): PrecisionShape {
 	return ctx.quick
-		? { messages: 40, maxDelayMs: 2000, consumers: 4, producers: 4, batch: 16 }
+		? { messages: 12, maxDelayMs: 500, consumers: 4, producers: 4, batch: 16 }
 		: {
 				messages: 1000,
 				maxDelayMs: 10_000,
@@ -301,7 +301,7 @@ export async function backlogScenario(
 	ctx: BenchContext,
 ): Promise<{ result: ScenarioResult; lateness: number[]; baseline: number[] }> {
 	const shape = precisionShape(ctx);
-	const wanted = ctx.quick ? 500 : 100_000;
+	const wanted = ctx.quick ? 100 : 100_000;
 	const budgetMs = ctx.quick ? 10_000 : 300_000;
 	const empty = await freshQueue(ctx);
 	const loaded = await freshQueue(ctx);

@@ -190,8 +190,8 @@ export async function throughputScenario(
 ): Promise<ScenarioResult> {
 	// Each repetition moves 3 × 5,000 messages; two keep the full run near half an hour on 2 cores.
 	const reps = ctx.quick ? ctx.reps : Math.min(ctx.reps, 2);
-	const messages = ctx.quick ? 60 : 5000;
-	const rawOps = ctx.quick ? 60 : 1500;
+	const messages = ctx.quick ? 24 : 5000;
+	const rawOps = ctx.quick ? 24 : 1500;
 	const levels = [1, 4, 16];
 	const byN: Record<string, unknown>[] = [];
 	const rows: ScenarioResult["rows"] = [];
