@@ -5,6 +5,8 @@ export const MessageState = {
   Scheduled: "scheduled",
   /** Handed to every group registered at release; consumers now work on per-group deliveries. */
   Released: "released",
+  /** Taken out of the topic lane undelivered: expired before release, or no group subscribes to its tag. */
+  Retired: "retired",
   /** Cancelled while scheduled: out of the due index, never released. */
   Cancelled: "cancelled",
 } as const;
@@ -25,6 +27,8 @@ export interface NewMessage {
   shard: number;
   /** After this the message is neither delivered nor kept (retention). */
   expiresAtMs: number;
+  /** Message TTL: at and after this it is never delivered (absent: no TTL). */
+  ttlExpiresAtMs?: number;
   /** The deliver time as a wall-clock time in a time zone, when the publisher gave it so. */
   local?: LocalDeliverAt;
   /** The publisher's idempotency id: a repeat publish with it returns this message. */
@@ -47,6 +51,7 @@ export interface DueEntry {
   dueAtMs: number;
   deliverAtMs: number;
   expiresAtMs: number;
+  ttlExpiresAtMs?: number;
   tag?: string;
   consumedTimes: number;
 }
@@ -91,6 +96,8 @@ export interface SweepReport {
   held: number;
   /** Deliveries whose visibility ran out without an ack: visible again, counted here. */
   redeliverable: number;
+  /** Taken out of circulation undelivered: expired, past maxReceiveCount (dead-lettered or dropped), or unsubscribed. */
+  retired: number;
   lost: number;
   budgetExhausted: boolean;
   durationMs: number;

@@ -1,4 +1,5 @@
 import type { Delivery, DueEntry, MessageContent, NewMessage } from "./message.js";
+import type { RetryStore } from "./retry-ports.js";
 
 /** The only reader of the wall clock. Tests inject a manual one. */
 export interface Clock {
@@ -26,6 +27,10 @@ export interface ClaimSpec {
   receiptHandle: string;
   visibleUntilMs: number;
   nowMs: number;
+  /** When the delivery is due again if neither acked nor nacked (visibility plus backoff); default visibleUntilMs. */
+  redeliverAtMs?: number;
+  /** Claim only if the delivery has been consumed exactly this many times (what the index showed). */
+  expectConsumedTimes?: number;
 }
 
 export const ReleaseOutcome = {
@@ -49,7 +54,7 @@ export type AckOutcome = (typeof AckOutcome)[keyof typeof AckOutcome];
  * losing a race is an outcome, never an exception. Retryable infrastructure faults throw
  * StoreUnavailableError.
  */
-export interface MessageStore {
+export interface MessageStore extends RetryStore {
   ping(): Promise<void>;
   /** Idempotent; makes the topic known to the sweeper. */
   registerTopic(topic: string): Promise<void>;

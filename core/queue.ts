@@ -19,6 +19,10 @@ import {
   shardOf,
 } from "./rules.js";
 import { assertDedupId, insertManaged } from "./publish-once.js";
+import { RetryQueue } from "./retry-queue.js";
+import { parseTtlMs, ttlExpiresAtMs } from "./retry-rules.js";
+import { SettingsCache } from "./settings-cache.js";
+import { resolveGroupSettings } from "./settings.js";
 import type { ArrivalSignals } from "./signals.js";
 
 export interface PublishInput {
@@ -29,6 +33,8 @@ export interface PublishInput {
   key?: unknown;
   properties?: unknown;
   timing: Timing;
+  /** Message TTL in ms (RabbitMQ's rule, see ttlExpiresAtMs). */
+  ttlMs?: unknown;
   /** Idempotency id: a repeat returns the original message (see insertManaged). */
   dedupId?: unknown;
 }
@@ -81,6 +87,9 @@ export class Queue {
   private readonly log: Logger;
   private readonly manage: ManageStore | undefined;
   private readonly registered = new Set<string>();
+  private readonly settings: SettingsCache;
+  /** Nack, dead letters, topic and group settings. */
+  readonly retry: RetryQueue;
   readonly pollIntervalMs: number;
 
   constructor(deps: QueueDeps) {
@@ -91,6 +100,8 @@ export class Queue {
     this.log = deps.log ?? silentLogger;
     this.manage = deps.manage;
     this.pollIntervalMs = effectivePollIntervalMs(deps.config);
+    this.settings = new SettingsCache(deps.store, deps.clock, deps.config);
+    this.retry = new RetryQueue({ ...deps, settings: this.settings, log: this.log });
   }
 
   async health(): Promise<void> {
@@ -106,7 +117,10 @@ export class Queue {
     const dedupId = assertDedupId(input.dedupId);
     const local = input.timing.kind === "at" ? input.timing.local : undefined;
     const nowMs = this.clock.nowMs();
-    const deliverAtMs = resolveDeliverAt(input.timing, nowMs, this.config);
+    const ttlMs = parseTtlMs(input.ttlMs);
+    const topicSettings = await this.settings.topic(topic);
+    const deliverAtMs = resolveDeliverAt(input.timing, nowMs, topicSettings);
+    const ttlExpiresAt = ttlExpiresAtMs(nowMs, deliverAtMs, ttlMs, topicSettings.messageTtlMs);
     const messageId = newMessageId(nowMs);
     const bodyMd5 = md5Hex(body);
     await this.ensureTopic(topic);
@@ -121,7 +135,8 @@ export class Queue {
       publishedAtMs: nowMs,
       deliverAtMs,
       shard: shardOf(messageId, this.config.shards),
-      expiresAtMs: deliverAtMs + this.config.retentionMs,
+      expiresAtMs: deliverAtMs + topicSettings.retentionMs,
+      ...(ttlExpiresAt !== undefined && { ttlExpiresAtMs: ttlExpiresAt }),
       ...(local && { local }),
       ...(dedupId !== undefined && { dedupId }),
     };
@@ -136,7 +151,10 @@ export class Queue {
     const max = assertIntInRange(input.max ?? 1, "max", 1, LIMITS.batchMax);
     const waitSeconds = assertIntInRange(input.waitSeconds ?? 0, "waitSeconds", 0, LIMITS.waitSecondsMax);
     const visibilitySeconds = assertIntInRange(
-      input.visibilitySeconds ?? input.defaultVisibilitySeconds ?? this.config.defaultVisibilitySeconds,
+      input.visibilitySeconds ??
+        (await this.settings.group(topic, group)).visibilitySeconds ??
+        input.defaultVisibilitySeconds ??
+        this.config.defaultVisibilitySeconds,
       "visibilitySeconds",
       1,
       LIMITS.visibilitySecondsMax,
@@ -203,11 +221,11 @@ export class Queue {
    */
   async sweep(): Promise<SweepReport> {
     const startMs = this.clock.nowMs();
-    const report: SweepReport = { topics: 0, released: 0, held: 0, redeliverable: 0, lost: 0, budgetExhausted: false, durationMs: 0 };
+    const report: SweepReport = { topics: 0, released: 0, held: 0, redeliverable: 0, retired: 0, lost: 0, budgetExhausted: false, durationMs: 0 };
     let budget = this.config.sweepBudget;
     for (const topic of await this.store.listTopics()) {
       report.topics++;
-      const groups = await this.store.listGroups(topic);
+      const groups = await this.store.listGroupSettings(topic);
       for (let shard = 0; shard < this.config.shards; shard++) {
         for (;;) {
           const nowMs = this.clock.nowMs();
@@ -218,16 +236,21 @@ export class Queue {
             report.held += due.length;
             break;
           }
-          const outcomes = await Promise.all(due.map((entry) => this.store.release(topic, entry, groups, nowMs)));
-          const released = outcomes.filter((o) => o.outcome === ReleaseOutcome.Released).length;
-          report.released += released;
+          const outcomes = await Promise.all(due.map((entry) => this.retry.releaseDue(topic, entry, groups, nowMs)));
+          const released = outcomes.filter((o) => o.outcome === ReleaseOutcome.Released || o.outcome === "retired").length;
+          report.released += outcomes.filter((o) => o.outcome === ReleaseOutcome.Released).length;
+          report.retired += outcomes.filter((o) => o.outcome === "retired").length;
           report.lost += outcomes.length - released;
           budget -= due.length;
           if (due.length < limit || released === 0) break;
         }
-        for (const group of groups) {
-          const { due } = await this.store.scanDue({ topic, shard, group }, this.clock.nowMs(), 100);
-          report.redeliverable += due.filter((e) => e.consumedTimes > 0).length;
+        for (const { group, settings } of groups) {
+          const nowMs = this.clock.nowMs();
+          const { due } = await this.store.scanDue({ topic, shard, group }, nowMs, 100);
+          const resolved = resolveGroupSettings(settings);
+          const retired = await Promise.all(due.map((e) => this.retry.retireSpent(topic, group, e, resolved, nowMs)));
+          report.retired += retired.filter(Boolean).length;
+          report.redeliverable += due.filter((e, i) => e.consumedTimes > 0 && !retired[i]).length;
         }
       }
       if (budget <= 0) {
@@ -267,7 +290,8 @@ export class Queue {
     candidates.sort((a, b) => a.dueAtMs - b.dueAtMs);
 
     const toRelease = candidates.filter((c) => c.lane === "topic");
-    const groups = toRelease.length > 0 ? await this.store.listGroups(topic) : [];
+    const groups = toRelease.length > 0 ? await this.store.listGroupSettings(topic) : [];
+    const groupSettings = await this.settings.group(topic, group);
 
     const deliveries: Delivery[] = [];
     const pending = candidates.filter((c) => c.lane === "topic" || matchesTags(c.tag, tags));
@@ -279,9 +303,9 @@ export class Queue {
       const won = await Promise.all(
         round.map(async (c): Promise<Delivery | undefined> => {
           const spec = { group, receiptHandle: mintReceiptHandle(topic, group, c.messageId), visibleUntilMs: nowMs + visibilityMs, nowMs };
-          if (c.lane === "group") return this.store.claim(topic, c, spec);
+          if (c.lane === "group") return this.retry.claimDue(topic, c, spec, groupSettings);
           const wanted = matchesTags(c.tag, tags);
-          const result = await this.store.release(topic, c, groups, nowMs, wanted ? spec : undefined);
+          const result = await this.retry.releaseDue(topic, c, groups, nowMs, wanted ? { spec, settings: groupSettings } : undefined);
           return result.delivery;
         }),
       );
@@ -289,7 +313,7 @@ export class Queue {
     }
     // Release the remaining due scheduled messages for every group, though this batch is full.
     const rest = pending.filter((c) => c.lane === "topic");
-    if (rest.length > 0) await Promise.all(rest.map((c) => this.store.release(topic, c, groups, nowMs)));
+    if (rest.length > 0) await Promise.all(rest.map((c) => this.retry.releaseDue(topic, c, groups, nowMs)));
 
     if (deliveries.length === 0) {
       return { messages: [], nextDueAtMs: attempted > 0 ? nowMs + CONTENTION_PAUSE_MS : nextDueAtMs };

@@ -9,6 +9,7 @@ import { MessageControl } from "../core/manage.js";
 import type { ManageStore } from "../core/manage-ports.js";
 import { MemoryManageStore } from "../core/memory-manage-store.js";
 import { MemoryStore } from "../core/memory-store.js";
+import { retryRoutes } from "../core/http/retry-routes.js";
 import { rocketmqDoor, rocketmqDoorOptionsFromEnv } from "../core/http/rocketmq-door.js";
 import type { Clock, Logger, MessageStore } from "../core/ports.js";
 import { Queue } from "../core/queue.js";
@@ -48,7 +49,7 @@ export function buildDoors(queue: Queue, options: RuntimeOptions, log: Logger, e
     ...rocketmqDoorOptionsFromEnv(options.env),
     ...(options.clock && { clock: options.clock }),
   });
-  return [jsonDoor(queue, log, extraRoutes), mq];
+  return [jsonDoor(queue, log, [...extraRoutes, ...retryRoutes(queue)]), mq];
 }
 
 /** The one composition root: config, store, queue and app, for Lambda and the local runtime alike. */

@@ -13,6 +13,7 @@ export interface PublishBody {
   properties?: unknown;
   delayMs?: unknown;
   deliverAt?: unknown;
+  ttlMs?: unknown;
   timeZone?: unknown;
   dedupId?: unknown;
 }
@@ -102,6 +103,7 @@ export function decodePublish(topic: string, body: PublishBody, headers: Headers
     key: body.key,
     properties: body.properties,
     timing: decodeTiming(body, headers),
+    ...(body.ttlMs !== undefined && body.ttlMs !== null && { ttlMs: body.ttlMs }),
     ...(body.dedupId !== undefined && body.dedupId !== null && { dedupId: body.dedupId }),
   };
 }

@@ -11,12 +11,15 @@ export const TABLE_SCHEMA = {
   ttlAttribute: "expAt",
   dueIndex: {
     name: "due",
-    /** Write-sharded lane: `T#<topic>#<shard>` (scheduled messages) or `G#<topic>#<group>#<shard>` (deliveries). */
+    /**
+     * Write-sharded lane: `T#<topic>#<shard>` (scheduled messages) or `G#<topic>#<group>#<shard>` (deliveries);
+     * `X#<topic>#<group>` is a group's dead-letter lane, sorted by failure time.
+     */
     partitionKey: "lane",
     /** Epoch ms at which the item is next due: deliver time for messages, next-visible time for deliveries. */
     sortKey: "dueAt",
-    /** Attributes the consume path needs from a due-index read without touching the base table. */
-    projectedAttributes: ["tag", "cnt", "dlvAt", "expAt"],
+    /** Attributes the consume path needs from a due-index read without touching the base table (`xpAt`: TTL expiry, ms). */
+    projectedAttributes: ["tag", "cnt", "dlvAt", "expAt", "xpAt"],
   },
 } as const;
 
