@@ -42,6 +42,17 @@ export async function manageHarness(target: ManageTarget, overrides: Partial<Que
   return { store, manage, clock, config, queue, control, topic, drain, publishAt, lagging };
 }
 
+/** Calls again on a 503-class fault (exhausted throttling retries), as a client does; anything else is thrown. */
+async function retried<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      if (attempt >= 5 || (error as { code?: string }).code !== "ServiceUnavailable") throw error;
+    }
+  }
+}
+
 /** Management behaviour every store pair must give: memory, DynamoDB Local, DynamoDB Local with faults. */
 export function manageContract(target: ManageTarget): void {
   describe(`managing messages on ${target.name}`, () => {
@@ -235,6 +246,62 @@ export function manageContract(target: ManageTarget): void {
       await expect(h.control.list(h.topic, { cursor: "garbage" })).rejects.toMatchObject({ code: "InvalidArgument" });
     });
 
+    it("races cancel and reschedule against consumers at the deliver time: one definite outcome each, nothing delivered after a cancel", async () => {
+      // Prepare
+      const rounds = target.lagging ? 100 : 200;
+      const batch = 50;
+      const h = await manageHarness(target, { shards: 2 });
+      await h.queue.consume({ topic: h.topic, group: "g" });
+      const outcomes = new Map<string, string>();
+      const delivered: string[] = [];
+      const consumeAll = async () => {
+        for (let empty = 0; empty < (h.lagging ? 4 : 2); ) {
+          const got = await retried(() => h.queue.consume({ topic: h.topic, group: "g", max: 16, visibilitySeconds: 600 }));
+          delivered.push(...got.map((m) => m.messageId));
+          if (got.length > 0) await retried(() => h.queue.ack({ topic: h.topic, group: "g", receiptHandles: got.map((m) => m.receiptHandle) }));
+          empty = got.length === 0 ? empty + 1 : 0;
+        }
+      };
+      // Act
+      for (let start = 0; start < rounds; start += batch) {
+        const dueAtMs = h.clock.nowMs() + 1000;
+        const ids = (await Promise.all(Array.from({ length: batch }, () => h.publishAt(dueAtMs)))).map((r) => r.messageId);
+        h.clock.set(dueAtMs);
+        await Promise.all([
+          ...ids.map(async (id, i) => {
+            const result = await retried(() =>
+              i % 2 === 0
+                ? h.control.cancel(h.topic, id)
+                : h.control.reschedule(h.topic, id, { kind: "delay", delayMs: 3_600_000, source: "delayMs" }),
+            );
+            outcomes.set(id, `${i % 2 === 0 ? "cancel" : "reschedule"}:${result.outcome}`);
+          }),
+          consumeAll(),
+          consumeAll(),
+          consumeAll(),
+        ]);
+        await consumeAll();
+      }
+      const now = new Set(delivered);
+      h.clock.advance(3_600_000 + 1000);
+      const before = delivered.length;
+      await consumeAll();
+      const later = delivered.slice(before);
+      // Assess
+      expect(outcomes.size).toBe(rounds);
+      for (const [id, outcome] of outcomes) {
+        expect(["cancel:cancelled", "cancel:already-delivered", "reschedule:rescheduled", "reschedule:already-delivered"]).toContain(outcome);
+        if (outcome.endsWith("already-delivered")) expect(now.has(id)).toBe(true);
+        else expect(now.has(id)).toBe(false);
+      }
+      const cancelled = [...outcomes].filter(([, o]) => o === "cancel:cancelled").map(([id]) => id);
+      const moved = [...outcomes].filter(([, o]) => o === "reschedule:rescheduled").map(([id]) => id);
+      expect(later.filter((id) => cancelled.includes(id))).toEqual([]);
+      if (!h.lagging) expect([...later].sort()).toEqual([...moved].sort());
+      expect(new Set(delivered).size).toBe(delivered.length);
+      expect(cancelled.length + moved.length).toBeGreaterThan(0);
+    });
+
     it("counts scheduled, due, in flight and the forecast from the due index", async () => {
       const h = await manageHarness(target, { shards: 2 });
       await h.queue.consume({ topic: h.topic, group: "g" });
@@ -260,6 +327,45 @@ export function manageContract(target: ManageTarget): void {
         expect(later).toMatchObject({ dueUnreleased: 1, groups: { g: { ready: 2, inFlight: 0 } } });
         expect(later.oldestDueAgeMs).toBe(31_000);
       }
+    });
+
+    it.skipIf(!target.bulk)("lists thousands of messages over many shards: every one exactly once, in order; stats agree", async () => {
+      // Prepare
+      const h = await manageHarness(target, { shards: 8 });
+      const total = 2000;
+      const published = new Map<string, number>();
+      for (let start = 0; start < total; start += 100) {
+        const batch = await Promise.all(
+          Array.from({ length: 100 }, (_, i) => {
+            const at = T0 + 1000 + ((start + i) * 7919) % 86_400_000;
+            return h.publishAt(at, { tag: (start + i) % 3 === 0 ? "three" : "other" }).then((r) => [r.messageId, at] as const);
+          }),
+        );
+        for (const [id, at] of batch) published.set(id, at);
+      }
+      // Act
+      const seen: { messageId: string; deliverAtMs: number }[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const page = await h.control.list(h.topic, { limit: "300", cursor });
+        seen.push(...page.messages);
+        cursor = page.cursor ?? null;
+        pages++;
+      } while (cursor && pages < 100);
+      const windowed = await h.control.list(h.topic, { from: String(T0 + 3_600_000), to: String(T0 + 7_200_000), limit: "1000" });
+      const stats = await h.control.stats(h.topic);
+      // Assess
+      expect(seen).toHaveLength(total);
+      expect(new Set(seen.map((m) => m.messageId)).size).toBe(total);
+      for (const m of seen) expect(published.get(m.messageId)).toBe(m.deliverAtMs);
+      expect(seen.map((m) => m.deliverAtMs)).toEqual([...seen.map((m) => m.deliverAtMs)].sort((a, b) => a - b));
+      expect(pages).toBe(Math.ceil(total / 300));
+      const inWindow = [...published.values()].filter((at) => at >= T0 + 3_600_000 && at <= T0 + 7_200_000).length;
+      expect(windowed.messages).toHaveLength(inWindow);
+      expect(stats.scheduled).toBe(total);
+      expect(stats.dueWithin.day).toBe([...published.values()].filter((at) => at <= T0 + 86_400_000).length);
+      expect(stats.dueWithin.hour).toBe([...published.values()].filter((at) => at <= T0 + 3_600_000).length);
     });
   });
 }
