@@ -305,20 +305,29 @@ export class DynamoStore implements MessageStore {
     }
   }
 
+  /**
+   * Contents are immutable once written, so they are read eventually consistent (half the read units);
+   * an id such a read misses (a replica not yet caught up with a fresh message) is read again strongly.
+   */
   async loadMessages(topic: string, messageIds: readonly string[]): Promise<Map<string, MessageContent>> {
     const result = new Map<string, MessageContent>();
     const unique = [...new Set(messageIds)];
-    for (let i = 0; i < unique.length; i += 100) {
-      let pending: Record<string, AttributeValue>[] = unique
-        .slice(i, i + 100)
-        .map((id) => m({ [PK]: keys.message(topic, id), [SK]: keys.content }));
+    await this.batchGetContents(topic, unique, false, result);
+    const missed = unique.filter((id) => !result.has(id));
+    if (missed.length > 0) await this.batchGetContents(topic, missed, true, result);
+    return result;
+  }
+
+  private async batchGetContents(topic: string, ids: readonly string[], consistent: boolean, result: Map<string, MessageContent>): Promise<void> {
+    for (let i = 0; i < ids.length; i += 100) {
+      let pending: Record<string, AttributeValue>[] = ids.slice(i, i + 100).map((id) => m({ [PK]: keys.message(topic, id), [SK]: keys.content }));
       for (let attempt = 0; pending.length > 0; attempt++) {
         if (attempt > 0) await backoff(attempt);
         if (attempt > 8) throw new StoreUnavailableError("DynamoDB kept returning unprocessed keys; retry");
         const out = await this.send(
-          "loadMessages",
+          consistent ? "loadMessagesConsistent" : "loadMessages",
           new BatchGetItemCommand({
-            RequestItems: { [this.table]: { Keys: pending, ConsistentRead: true } },
+            RequestItems: { [this.table]: { Keys: pending, ConsistentRead: consistent } },
             ReturnConsumedCapacity: "TOTAL",
           }),
         );
@@ -341,7 +350,6 @@ export class DynamoStore implements MessageStore {
         pending = out.UnprocessedKeys?.[this.table]?.Keys ?? [];
       }
     }
-    return result;
   }
 
   async ack(topic: string, group: string, messageId: string, receiptHandle: string, nowMs: number): Promise<AckOutcome> {
@@ -731,7 +739,7 @@ export function decodeCursor(cursor: string, lane: string): Item {
   throw invalid("cursor is not one this listing returned; send the cursor of the previous page unchanged, or none for the first page");
 }
 
-function errorName(error: unknown): string {
+export function errorName(error: unknown): string {
   return error instanceof Error ? error.name : "";
 }
 
