@@ -311,9 +311,8 @@ export class Queue {
       );
       for (const d of won) if (d) deliveries.push(d);
     }
-    // Release the remaining due scheduled messages for every group, though this batch is full.
-    const rest = pending.filter((c) => c.lane === "topic");
-    if (rest.length > 0) await Promise.all(rest.map((c) => this.retry.releaseDue(topic, c, groups, nowMs)));
+    // Due scheduled messages beyond this batch are left to the next look, other consumers and the sweeper:
+    // releasing them here too would make every waiting consumer race for the same transactions.
 
     if (deliveries.length === 0) {
       return { messages: [], nextDueAtMs: attempted > 0 ? nowMs + CONTENTION_PAUSE_MS : nextDueAtMs };
