@@ -91,6 +91,48 @@ export const ROUTES: readonly {
   },
   {
     method: HttpMethod.GET,
+    path: "/v1/topics/{topic}",
+    handler: "ack",
+    auth: "v1",
+  },
+  {
+    method: HttpMethod.PUT,
+    path: "/v1/topics/{topic}",
+    handler: "ack",
+    auth: "v1",
+  },
+  {
+    method: HttpMethod.GET,
+    path: "/v1/topics/{topic}/groups/{group}",
+    handler: "ack",
+    auth: "v1",
+  },
+  {
+    method: HttpMethod.PUT,
+    path: "/v1/topics/{topic}/groups/{group}",
+    handler: "ack",
+    auth: "v1",
+  },
+  {
+    method: HttpMethod.POST,
+    path: "/v1/topics/{topic}/groups/{group}/nack",
+    handler: "ack",
+    auth: "v1",
+  },
+  {
+    method: HttpMethod.GET,
+    path: "/v1/topics/{topic}/groups/{group}/dead-letters",
+    handler: "ack",
+    auth: "v1",
+  },
+  {
+    method: HttpMethod.POST,
+    path: "/v1/topics/{topic}/groups/{group}/dead-letters/redrive",
+    handler: "ack",
+    auth: "v1",
+  },
+  {
+    method: HttpMethod.GET,
     path: "/healthz",
     handler: "publish",
     auth: "open",

@@ -59,12 +59,14 @@ export const DYNAMO_ACCESS = {
     transactWriteItems: ["Update", "Put"],
   },
   ack: {
-    table: ["UpdateItem", "GetItem"],
-    dueIndex: [],
+    // Also serves nack, dead letters (listed over the due index), redrive and topic/group settings.
+    table: ["UpdateItem", "GetItem", "PutItem"],
+    dueIndex: ["Query"],
     transactWriteItems: [],
   },
   sweeper: {
-    table: ["Query", "TransactWriteItems", "GetItem"],
+    // UpdateItem: dead-letters exhausted deliveries and retires expired or unsubscribed messages.
+    table: ["Query", "TransactWriteItems", "GetItem", "UpdateItem"],
     dueIndex: ["Query"],
     transactWriteItems: ["Update", "Put"],
   },
