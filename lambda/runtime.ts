@@ -1,14 +1,40 @@
+import type { App } from "../core/http/context.js";
 import { jsonLogger } from "../core/log.js";
 import { type Runtime, buildRuntime } from "./composition.js";
+import { CapacityMeter } from "./dynamo/capacity.js";
 
-let runtime: Promise<Runtime> | undefined;
+let runtime: Promise<Runtime & { meter: CapacityMeter }> | undefined;
 
 /** Built once per Lambda container, on first use, from the function's environment. */
-export function getRuntime(): Promise<Runtime> {
-  runtime ??= Promise.resolve().then(() =>
-    buildRuntime({ env: process.env, log: jsonLogger({ fn: process.env.AWS_LAMBDA_FUNCTION_NAME }) }),
-  );
+export function getRuntime(): Promise<Runtime & { meter: CapacityMeter }> {
+  runtime ??= Promise.resolve().then(() => {
+    const meter = new CapacityMeter();
+    const log = jsonLogger({ fn: process.env.AWS_LAMBDA_FUNCTION_NAME });
+    return { ...buildRuntime({ env: process.env, log, meter }), meter };
+  });
   return runtime;
 }
 
-export const getApp = async () => (await getRuntime()).app;
+/**
+ * The app, with one log line per request naming the DynamoDB requests and capacity units it consumed
+ * (a container serves one request at a time, so the meter's totals are exactly this request's).
+ */
+export async function getApp(): Promise<App> {
+  const { app, meter, log } = await getRuntime();
+  return {
+    async fetch(request, context) {
+      meter.reset();
+      const startedMs = Date.now();
+      const response = await app.fetch(request, context);
+      log.info("request", {
+        method: request.method,
+        path: new URL(request.url).pathname,
+        status: response.status,
+        durationMs: Date.now() - startedMs,
+        requestId: response.headers.get("x-request-id") ?? response.headers.get("x-mq-request-id"),
+        dynamodb: meter.total(),
+      });
+      return response;
+    },
+  };
+}

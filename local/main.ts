@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { jsonLogger } from "../core/log.js";
 import { MemoryStore } from "../core/memory-store.js";
 import { buildRuntime } from "../lambda/composition.js";
+import { CapacityMeter } from "../lambda/dynamo/capacity.js";
 import { createDynamoClient, ensureTable } from "../lambda/dynamo/client.js";
 import { type DynamoLocal, startDynamoLocal } from "./dynamo-local.js";
 import { closeServer, startHttpServer } from "./server.js";
@@ -41,7 +42,8 @@ async function main(): Promise<void> {
     storeLabel = `DynamoDB at ${env.DYNAMODB_ENDPOINT}`;
   }
 
-  const runtime = buildRuntime({ env, log, ...(inMemory && { store: new MemoryStore() }) });
+  const meter = new CapacityMeter();
+  const runtime = buildRuntime({ env, log, meter, ...(inMemory && { store: new MemoryStore() }) });
   if (!inMemory) await ensureTable(createDynamoClient(runtime.config.dynamoEndpoint), runtime.config.tableName);
   const server = await startHttpServer(runtime.app, port);
 
@@ -49,6 +51,15 @@ async function main(): Promise<void> {
   const sweeper = setInterval(() => {
     runtime.queue.sweep().catch((error) => log.error("sweep-failed", { error: String(error) }));
   }, sweepEveryMs);
+
+  // Every minute with traffic, one line of DynamoDB requests and capacity units per store operation.
+  const capacity = setInterval(() => {
+    const total = meter.total();
+    if (total.requests === 0) return;
+    console.log(JSON.stringify({ event: "dynamodb-capacity", periodSeconds: 60, total, byOperation: meter.snapshot() }));
+    meter.reset();
+  }, 60_000);
+  capacity.unref();
 
   let stopping = false;
   const stop = async (code: number) => {

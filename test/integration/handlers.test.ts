@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { build } from "esbuild";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { DYNAMO_ACCESS, type HandlerName, iamActions } from "../../infra/handlers.js";
 import { PROJECT_ROOT } from "../../infra/queue-function.js";
 import { freshTable } from "../support/dynamo.js";
@@ -84,9 +84,16 @@ describe("bundled Lambda handlers on DynamoDB Local", () => {
     receiptHandle = messages[0].receiptHandle;
   });
 
-  it("ack acks by receipt handle", async () => {
+  it("ack acks by receipt handle and logs the request's DynamoDB requests and capacity units", async () => {
     const event = { ...fixture("ack"), body: JSON.stringify({ receiptHandles: [receiptHandle] }) };
-    const result = await invoke("ack", event);
+    const lines: string[] = [];
+    const spy = vi.spyOn(console, "log").mockImplementation((line: unknown) => {
+      lines.push(String(line));
+    });
+    const result = await invoke("ack", event).finally(() => spy.mockRestore());
+    const logged = lines.map((l) => JSON.parse(l)).find((l) => l.event === "request");
+    expect(logged).toMatchObject({ status: 200, requestId: "req-ack-1", dynamodb: { requests: 1, readUnits: 0, writeUnits: expect.any(Number) } });
+    expect(logged.dynamodb.writeUnits).toBeGreaterThan(0);
     expect(result.statusCode).toBe(200);
     expect(JSON.parse(result.body ?? "")).toEqual({ acked: 1, failed: [] });
   });
