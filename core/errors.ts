@@ -6,6 +6,8 @@ export const ErrorCode = {
   NotFound: "NotFound",
   MethodNotAllowed: "MethodNotAllowed",
   MessageNotExist: "MessageNotExist",
+  /** A resource of that name exists already (a recurring schedule). */
+  AlreadyExists: "AlreadyExists",
   ReceiptHandleError: "ReceiptHandleError",
   ServiceUnavailable: "ServiceUnavailable",
   InternalError: "InternalError",

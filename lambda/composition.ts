@@ -1,10 +1,13 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { SchedulerClient } from "@aws-sdk/client-scheduler";
 import { systemClock } from "../core/clock.js";
 import { type QueueConfig, loadConfig } from "../core/config.js";
 import { createApp } from "../core/http/app.js";
 import type { App, Door } from "../core/http/context.js";
 import { type Route, jsonDoor } from "../core/http/json-door.js";
 import { manageRoutes } from "../core/http/manage-routes.js";
+import { scheduleRoutes } from "../core/http/schedule-routes.js";
+import type { ScheduleService } from "../core/schedule-ports.js";
 import { MessageControl } from "../core/manage.js";
 import type { ManageStore } from "../core/manage-ports.js";
 import { MemoryManageStore } from "../core/memory-manage-store.js";
@@ -19,6 +22,7 @@ import { createDynamoClient } from "./dynamo/client.js";
 import { DynamoManageStore } from "./dynamo/manage-store.js";
 import { DynamoStore, type DynamoStoreOptions } from "./dynamo/store.js";
 import { mqCredentialsFor } from "./mq-credentials.js";
+import { EventBridgeScheduleService, schedulerSettingsFrom } from "./schedule-service.js";
 
 export interface Runtime {
   config: QueueConfig;
@@ -28,6 +32,7 @@ export interface Runtime {
   log: Logger;
   /** Cancel, reschedule, look up, list and count; absent over a store without a ManageStore. */
   control?: MessageControl;
+  schedules?: ScheduleService;
 }
 
 export interface RuntimeOptions {
@@ -41,6 +46,8 @@ export interface RuntimeOptions {
   configOverrides?: Partial<QueueConfig>;
   /** Management storage beside `store` (the DynamoDB one is built with the DynamoDB store). */
   manage?: ManageStore;
+  /** Recurring schedules (the local runtime's in-process runner); by default EventBridge Scheduler when configured. */
+  schedules?: (queue: Queue) => ScheduleService;
 }
 
 /** The doors every runtime serves, first match wins. */
@@ -64,7 +71,14 @@ export function buildRuntime(options: RuntimeOptions): Runtime {
   const signals = new ArrivalSignals();
   const queue = new Queue({ store, clock, config, signals, log: options.log, ...(manage && { manage }) });
   const control = manage && new MessageControl({ store, manage, clock, config, signals });
-  const routes = control ? manageRoutes(control) : [];
+  const schedules = options.schedules ? options.schedules(queue) : awsSchedules(options.env);
+  const routes = [...(control ? manageRoutes(control) : []), ...(schedules ? scheduleRoutes(schedules) : [])];
   const app = createApp(buildDoors(queue, options, options.log, routes), options.log);
-  return { config, queue, app, store, log: options.log, ...(control && { control }) };
+  return { config, queue, app, store, log: options.log, ...(control && { control }), ...(schedules && { schedules }) };
+}
+
+/** EventBridge Scheduler when the stack deployed schedules (SCHEDULE_* set), else none. */
+function awsSchedules(env: RuntimeOptions["env"]): ScheduleService | undefined {
+  const settings = schedulerSettingsFrom(env);
+  return settings && new EventBridgeScheduleService(new SchedulerClient({}), settings);
 }

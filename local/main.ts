@@ -1,11 +1,14 @@
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
+import { systemClock } from "../core/clock.js";
 import { jsonLogger } from "../core/log.js";
+import { firingToPublish } from "../core/schedules.js";
 import { MemoryStore } from "../core/memory-store.js";
 import { buildRuntime } from "../lambda/composition.js";
 import { CapacityMeter } from "../lambda/dynamo/capacity.js";
 import { createDynamoClient, ensureTable } from "../lambda/dynamo/client.js";
 import { type DynamoLocal, startDynamoLocal } from "./dynamo-local.js";
+import { LocalScheduleService } from "./local-schedules.js";
 import { closeServer, startHttpServer } from "./server.js";
 
 const HELP = `npm start [-- options]
@@ -43,7 +46,17 @@ async function main(): Promise<void> {
   }
 
   const meter = new CapacityMeter();
-  const runtime = buildRuntime({ env, log, meter, ...(inMemory && { store: new MemoryStore() }) });
+  let schedules: LocalScheduleService | undefined;
+  const runtime = buildRuntime({
+    env,
+    log,
+    meter,
+    ...(inMemory && { store: new MemoryStore() }),
+    schedules: (queue) => {
+      schedules = new LocalScheduleService({ clock: systemClock, log, fire: (firing) => queue.publish(firingToPublish(firing)) });
+      return schedules;
+    },
+  });
   if (!inMemory) await ensureTable(createDynamoClient(runtime.config.dynamoEndpoint), runtime.config.tableName);
   const server = await startHttpServer(runtime.app, port);
 
@@ -66,6 +79,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     clearInterval(sweeper);
+    schedules?.stopAll();
     await closeServer(server);
     await dynamo?.stop();
     process.exit(code);

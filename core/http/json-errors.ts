@@ -9,6 +9,7 @@ const STATUS: Record<ErrorCode, number> = {
   NotFound: 404,
   MethodNotAllowed: 405,
   MessageNotExist: 404,
+  AlreadyExists: 409,
   ReceiptHandleError: 400,
   ServiceUnavailable: 503,
   InternalError: 500,

@@ -11,6 +11,7 @@ const CORE: Record<ErrorCode, { status: number; code: string }> = {
   NotFound: { status: 404, code: "ResourceNotFound" },
   MethodNotAllowed: { status: 405, code: "MethodNotAllowed" },
   MessageNotExist: { status: 404, code: "MessageNotExist" },
+  AlreadyExists: { status: 409, code: "AlreadyExists" },
   ReceiptHandleError: { status: 400, code: "ReceiptHandleError" },
   ServiceUnavailable: { status: 503, code: "ServiceUnavailable" },
   InternalError: { status: 500, code: "InternalError" },

@@ -269,7 +269,7 @@ export function manageContract(target: ManageTarget): void {
         h.clock.set(dueAtMs);
         await Promise.all([
           ...ids.map(async (id, i) => {
-            const result = await retried(() =>
+            const result = await retried<{ outcome: string }>(() =>
               i % 2 === 0
                 ? h.control.cancel(h.topic, id)
                 : h.control.reschedule(h.topic, id, { kind: "delay", delayMs: 3_600_000, source: "delayMs" }),

@@ -1,0 +1,46 @@
+import type { ScheduleService } from "../schedule-ports.js";
+import { assertScheduleDefinition, assertScheduleName } from "../schedules.js";
+import { readJsonObject } from "../protocol/json.js";
+import type { Route } from "./json-door.js";
+import { jsonResponse } from "./json-errors.js";
+
+const ONE = /^\/v1\/schedules\/([^/]+)$/;
+const ALL = /^\/v1\/schedules$/;
+
+/** Recurring schedules: create, list, read, delete (README: "Recurring schedules"). */
+export function scheduleRoutes(schedules: ScheduleService): Route[] {
+  return [
+    {
+      method: "POST",
+      pattern: ALL,
+      names: [],
+      handler: async (request, _p, ctx) => {
+        const definition = assertScheduleDefinition(await readJsonObject(request));
+        await schedules.create(definition);
+        return jsonResponse(201, definition, ctx.requestId);
+      },
+    },
+    {
+      method: "GET",
+      pattern: ALL,
+      names: [],
+      handler: async (_request, _p, ctx) => jsonResponse(200, { schedules: await schedules.list() }, ctx.requestId),
+    },
+    {
+      method: "GET",
+      pattern: ONE,
+      names: ["name"],
+      handler: async (_request, p, ctx) => jsonResponse(200, await schedules.get(assertScheduleName(p.name)), ctx.requestId),
+    },
+    {
+      method: "DELETE",
+      pattern: ONE,
+      names: ["name"],
+      handler: async (_request, p, ctx) => {
+        const name = assertScheduleName(p.name);
+        await schedules.delete(name);
+        return jsonResponse(200, { name, deleted: true }, ctx.requestId);
+      },
+    },
+  ];
+}
