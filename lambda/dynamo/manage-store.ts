@@ -336,6 +336,29 @@ export class DynamoManageStore implements ManageStore {
     return { entries, next: start && last ? { dueAtMs: last.deliverAtMs, messageId: last.messageId } : undefined };
   }
 
+  async countDeadLetters(topic: string, group: string): Promise<number> {
+    let count = 0;
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const out = await this.send(
+        "countDeadLetters",
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: INDEX,
+          KeyConditionExpression: "#lane = :lane",
+          ExpressionAttributeNames: { "#lane": LANE },
+          ExpressionAttributeValues: m({ ":lane": keys.deadLane(topic, group) }),
+          Select: "COUNT",
+          ExclusiveStartKey: start,
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+      );
+      count += Number(out.Count ?? 0);
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return count;
+  }
+
   async dueHistogram(lane: Lane, boundariesMs: readonly number[]): Promise<DueHistogram> {
     const laneKey = lane.group === undefined ? keys.topicLane(lane.topic, lane.shard) : keys.groupLane(lane.topic, lane.group, lane.shard);
     const histogram: DueHistogram = { total: 0, atOrBefore: boundariesMs.map(() => 0), earliestDueAtMs: undefined };

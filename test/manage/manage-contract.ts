@@ -317,7 +317,7 @@ export function manageContract(target: ManageTarget): void {
           scheduled: 5,
           dueUnreleased: 0,
           dueWithin: { minute: 1, hour: 2, day: 3, week: 4 },
-          groups: { g: { ready: 0, inFlight: 2 } },
+          groups: { g: { ready: 0, inFlight: 2, deadLettered: h.manage.countDeadLetters ? 0 : null } },
           lanesRead: 4 + (h.manage.countDeadLetters ? 1 : 0),
         });
       }
