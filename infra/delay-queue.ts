@@ -15,7 +15,7 @@ import { Alarm, ComparisonOperator, MathExpression, Metric, TreatMissingData } f
 import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from "aws-cdk-lib/aws-dynamodb";
 import { PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
-import { Schedule, ScheduleExpression } from "aws-cdk-lib/aws-scheduler";
+import { Schedule, ScheduleExpression, ScheduleGroup } from "aws-cdk-lib/aws-scheduler";
 import { LambdaInvoke } from "aws-cdk-lib/aws-scheduler-targets";
 import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
@@ -23,8 +23,9 @@ import { Construct } from "constructs";
 import { DEFAULTS, ENV, type OverMaxDelay } from "../core/config.js";
 import { TABLE_SCHEMA } from "../lambda/dynamo/schema.js";
 import { MQ_CREDENTIALS_SECRET_ENV } from "../lambda/mq-credentials.js";
+import { SCHEDULE_ENV } from "../lambda/schedule-service.js";
 import { acknowledgeAwsSolutions } from "./acknowledge.js";
-import { DYNAMO_ACCESS, HANDLER_SETTINGS, type HandlerName, iamActions } from "./handlers.js";
+import { DYNAMO_ACCESS, HANDLER_SETTINGS, type HandlerName, SCHEDULE_ACTIONS, iamActions } from "./handlers.js";
 import { QueueFunction } from "./queue-function.js";
 
 export const AuthMode = { Iam: "iam", None: "none" } as const;
@@ -63,6 +64,25 @@ export const DELAY_QUEUE_DEFAULTS = {
   authMode: AuthMode.Iam,
   throttling: { rateLimit: 100, burstLimit: 200 },
 } as const;
+
+/**
+ * Managing scheduled messages and recurring schedules (README: "Manage scheduled messages"), served by
+ * the ack function, which holds the grants they need.
+ */
+const MANAGE_ROUTES = (
+  [
+    [HttpMethod.GET, "/v1/topics/{topic}/messages"],
+    [HttpMethod.DELETE, "/v1/topics/{topic}/messages"],
+    [HttpMethod.GET, "/v1/topics/{topic}/messages/{messageId}"],
+    [HttpMethod.PATCH, "/v1/topics/{topic}/messages/{messageId}"],
+    [HttpMethod.DELETE, "/v1/topics/{topic}/messages/{messageId}"],
+    [HttpMethod.GET, "/v1/topics/{topic}/stats"],
+    [HttpMethod.POST, "/v1/schedules"],
+    [HttpMethod.GET, "/v1/schedules"],
+    [HttpMethod.GET, "/v1/schedules/{name}"],
+    [HttpMethod.DELETE, "/v1/schedules/{name}"],
+  ] as const
+).map(([method, path]) => ({ method, path, handler: "ack" as const, auth: "v1" as const }));
 
 /** Routes of the HTTP API: the native JSON API, the RocketMQ-compatible door and the health check. */
 export const ROUTES: readonly {
@@ -131,6 +151,7 @@ export const ROUTES: readonly {
     handler: "ack",
     auth: "v1",
   },
+  ...MANAGE_ROUTES,
   {
     method: HttpMethod.GET,
     path: "/healthz",
@@ -178,6 +199,10 @@ export class DelayQueue extends Construct {
   readonly schedule: Schedule;
   /** The role EventBridge Scheduler assumes to invoke the sweeper. */
   readonly schedulerRole: Role;
+  /** The schedule group of users' recurring schedules (POST /v1/schedules). */
+  readonly scheduleGroup: ScheduleGroup;
+  /** The role EventBridge Scheduler assumes for users' schedules: it may only invoke the publish function. */
+  readonly scheduleTargetRole: Role;
   readonly alarms: Alarm[];
 
   constructor(scope: Construct, id: string, props: DelayQueueProps = {}) {
@@ -238,7 +263,58 @@ export class DelayQueue extends Construct {
       role: this.schedulerRole,
       deadLetterQueue: this.schedulerDeadLetterQueue,
     } = this.createSweeperSchedule());
+    ({ group: this.scheduleGroup, role: this.scheduleTargetRole } = this.createRecurringSchedules());
     this.alarms = this.createAlarms();
+  }
+
+  /**
+   * Users' recurring schedules: our own schedule group; a target role that may only invoke the publish
+   * function (which turns a firing into a publish); and, for the ack function that serves /v1/schedules,
+   * the schedule actions on that group and iam:PassRole on that role alone.
+   */
+  private createRecurringSchedules(): { group: ScheduleGroup; role: Role } {
+    const stack = Stack.of(this);
+    const group = new ScheduleGroup(this, "RecurringSchedules", {});
+    const publish = this.functions.publish.function;
+    const role = new Role(this, "ScheduleTargetRole", {
+      assumedBy: new ServicePrincipal("scheduler.amazonaws.com", {
+        conditions: { StringEquals: { "aws:SourceAccount": Aws.ACCOUNT_ID } },
+      }),
+      description: "EventBridge Scheduler: invoke the delayq publish function for users' recurring schedules",
+    });
+    publish.grantInvoke(role);
+    acknowledgeAwsSolutions(
+      role,
+      `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(publish.node.defaultChild as CfnResource)}.Arn>:*]`,
+      "Function.grantInvoke also allows <publish ARN>:* so that the function's versions and aliases can be invoked; it still names the one publish function.",
+    );
+    const manager = this.functions.ack;
+    const schedulesInGroup = stack.formatArn({ service: "scheduler", resource: "schedule", resourceName: `${group.scheduleGroupName}/*` });
+    manager.role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: [...SCHEDULE_ACTIONS.onGroup], resources: [schedulesInGroup] }),
+    );
+    manager.role.addToPrincipalPolicy(new PolicyStatement({ actions: [...SCHEDULE_ACTIONS.unscoped], resources: ["*"] }));
+    manager.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ["iam:PassRole"],
+        resources: [role.roleArn],
+        conditions: { StringEquals: { "iam:PassedToService": "scheduler.amazonaws.com" } },
+      }),
+    );
+    acknowledgeAwsSolutions(
+      manager.role,
+      "AwsSolutions-IAM5[Resource::*]",
+      "scheduler:ListSchedules has no resource-level permission (IAM requires *); the code lists only delayq's own schedule group.",
+    );
+    acknowledgeAwsSolutions(
+      manager.role,
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/${group.scheduleGroupName}/*]`,
+      "Users name their schedules at run time, so the grant names every schedule of delayq's own schedule group, and no other.",
+    );
+    manager.function.addEnvironment(SCHEDULE_ENV.group, group.scheduleGroupName);
+    manager.function.addEnvironment(SCHEDULE_ENV.targetArn, publish.functionArn);
+    manager.function.addEnvironment(SCHEDULE_ENV.roleArn, role.roleArn);
+    return { group, role };
   }
 
   /** The stage's invoke URL (ends with a slash). */

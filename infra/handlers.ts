@@ -59,10 +59,12 @@ export const DYNAMO_ACCESS = {
     transactWriteItems: ["Update", "Put"],
   },
   ack: {
-    // Also serves nack, dead letters (listed over the due index), redrive and topic/group settings.
-    table: ["UpdateItem", "GetItem", "PutItem"],
+    // Also serves nack, dead letters (listed over the due index), redrive and topic/group settings; and
+    // managing messages (lambda/dynamo/manage-store.ts): cancel (UpdateItem), reschedule (a transaction of
+    // Updates), look up and cancel by key (Query), list and stats (due index Query).
+    table: ["UpdateItem", "GetItem", "PutItem", "Query", "TransactWriteItems"],
     dueIndex: ["Query"],
-    transactWriteItems: [],
+    transactWriteItems: ["Update"],
   },
   sweeper: {
     // UpdateItem: dead-letters exhausted deliveries and retires expired or unsubscribed messages.
@@ -71,6 +73,14 @@ export const DYNAMO_ACCESS = {
     transactWriteItems: ["Update", "Put"],
   },
 } as const satisfies Record<HandlerName, DynamoAccess>;
+
+/** EventBridge Scheduler actions of the function that serves /v1/schedules (lambda/schedule-service.ts). */
+export const SCHEDULE_ACTIONS = {
+  /** Granted on the schedules of delayq's own schedule group. */
+  onGroup: ["scheduler:CreateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule"],
+  /** No resource-level permission exists for listing (IAM requires "*"); the code lists only our group. */
+  unscoped: ["scheduler:ListSchedules"],
+} as const;
 
 const TRANSACT_ITEM_ACTION: Record<TransactWriteItemKind, DynamoOperation | "ConditionCheckItem"> = {
   Put: "PutItem",

@@ -1,5 +1,13 @@
+import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
 import { httpHandler } from "./apigw.js";
 import { getApp } from "./runtime.js";
+import { handler as fireSchedule, isScheduleFiring } from "./schedule-target.js";
 
-/** API Gateway HTTP API → the shared router; the stack routes only the publish paths here. */
-export const handler = httpHandler(getApp);
+const http = httpHandler(getApp);
+
+/**
+ * API Gateway HTTP API → the shared router (the stack routes only the publish paths here); also the
+ * target of users' recurring schedules, whose firings EventBridge Scheduler sends as plain events.
+ */
+export const handler = async (event: APIGatewayProxyEventV2 | unknown, context?: Pick<Context, "getRemainingTimeInMillis">) =>
+  isScheduleFiring(event) ? fireSchedule(event) : http(event as APIGatewayProxyEventV2, context);

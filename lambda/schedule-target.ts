@@ -6,6 +6,11 @@ import { getRuntime } from "./runtime.js";
  * Invoked by EventBridge Scheduler for each firing of a recurring schedule: publishes the schedule's
  * message now. A retried invocation of the same firing is a duplicate (dedupId = schedule + due time).
  */
+/** Whether a Lambda event is a schedule firing rather than an API Gateway request. */
+export function isScheduleFiring(event: unknown): boolean {
+  return typeof event === "object" && event !== null && (event as { source?: unknown }).source === "delayq.schedule";
+}
+
 export const handler = async (event: unknown): Promise<PublishResult> => {
   const { queue, log } = await getRuntime();
   const firing = assertFiring(event);

@@ -9,6 +9,7 @@ import { DEFAULTS, ENV } from "../../core/config.js";
 import type { HandlerName } from "../../infra/handlers.js";
 import { createTableInput, TABLE_SCHEMA } from "../../lambda/dynamo/schema.js";
 import { MQ_CREDENTIALS_SECRET_ENV } from "../../lambda/mq-credentials.js";
+import { SCHEDULE_ENV } from "../../lambda/schedule-service.js";
 import { synthesize } from "./synth.js";
 
 // Prepare: one synthesis with real esbuild bundles, shared by every test of this file.
@@ -95,10 +96,15 @@ describe("Lambda functions", () => {
     [ENV.maxWaitMs]: String(DEFAULTS.maxWaitMs),
   };
   const secretEnv = { [MQ_CREDENTIALS_SECRET_ENV]: ref(queue.mqCredentials) };
+  const scheduleEnv = {
+    [SCHEDULE_ENV.group]: queue.scheduleGroup.scheduleGroupName,
+    [SCHEDULE_ENV.targetArn]: arn(queue.functions.publish.function),
+    [SCHEDULE_ENV.roleArn]: arn(queue.scheduleTargetRole),
+  };
   const expected: Record<HandlerName, { memory: number; timeout: number; env: Json }> = {
     publish: { memory: 256, timeout: 10, env: { ...commonEnv, ...secretEnv } },
     consume: { memory: 256, timeout: 32, env: { ...commonEnv, ...secretEnv } },
-    ack: { memory: 256, timeout: 10, env: { ...commonEnv, ...secretEnv } },
+    ack: { memory: 256, timeout: 10, env: { ...commonEnv, ...secretEnv, ...scheduleEnv } },
     sweeper: { memory: 512, timeout: 55, env: commonEnv },
   };
 
@@ -170,6 +176,33 @@ describe("IAM: each role's statements, exactly", () => {
 
   // TransactWriteItems is authorized per item: the release transaction's Update and Put items need
   // dynamodb:UpdateItem and dynamodb:PutItem.
+  const scheduleGrants = [
+    {
+      Action: ["scheduler:CreateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule"],
+      Effect: "Allow",
+      Resource: {
+        "Fn::Join": [
+          "",
+          [
+            "arn:",
+            { Ref: "AWS::Partition" },
+            ":scheduler:",
+            { Ref: "AWS::Region" },
+            ":",
+            { Ref: "AWS::AccountId" },
+            `:schedule/${queue.scheduleGroup.scheduleGroupName}/*`,
+          ],
+        ],
+      },
+    },
+    { Action: ["scheduler:ListSchedules"], Effect: "Allow", Resource: "*" },
+    {
+      Action: ["iam:PassRole"],
+      Effect: "Allow",
+      Resource: arn(queue.scheduleTargetRole),
+      Condition: { StringEquals: { "iam:PassedToService": "scheduler.amazonaws.com" } },
+    },
+  ];
   const expected: Record<HandlerName, Json[]> = {
     publish: [logs("publish"), table("dynamodb:GetItem", "dynamodb:PutItem"), secret],
     consume: [
@@ -178,7 +211,13 @@ describe("IAM: each role's statements, exactly", () => {
       index,
       secret,
     ],
-    ack: [logs("ack"), table("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"), index, secret],
+    ack: [
+      logs("ack"),
+      table("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"),
+      index,
+      secret,
+      ...scheduleGrants,
+    ],
     sweeper: [
       logs("sweeper"),
       table("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"),
@@ -217,8 +256,32 @@ describe("IAM: each role's statements, exactly", () => {
     ]);
   });
 
-  it("has no role beyond the four functions' and the scheduler's, and no wildcard action", () => {
-    template.resourceCountIs("AWS::IAM::Role", 5);
+  it("the schedule target role may only invoke the publish function, for this account only", () => {
+    const roleId = id(queue.scheduleTargetRole);
+    const publishArn = arn(queue.functions.publish.function);
+    expect(statementsOf(roleId)).toEqual([
+      { Action: ["lambda:InvokeFunction"], Effect: "Allow", Resource: [publishArn, { "Fn::Join": ["", [publishArn, ":*"]] }] },
+    ]);
+    expect(resource(roleId).Properties.AssumeRolePolicyDocument.Statement).toEqual([
+      {
+        Action: "sts:AssumeRole",
+        Effect: "Allow",
+        Principal: { Service: "scheduler.amazonaws.com" },
+        Condition: { StringEquals: { "aws:SourceAccount": { Ref: "AWS::AccountId" } } },
+      },
+    ]);
+  });
+
+  it("only the ack function (it serves /v1/schedules) may manage schedules or pass the target role", () => {
+    for (const name of HANDLERS.filter((h) => h !== "ack")) {
+      const actions = statementsOf(id(queue.functions[name].role)).flatMap((s) => s.Action);
+      expect(actions.filter((a: string) => a.startsWith("scheduler:") || a === "iam:PassRole"), name).toEqual([]);
+    }
+    template.hasResourceProperties("AWS::Scheduler::ScheduleGroup", { Name: queue.scheduleGroup.scheduleGroupName });
+  });
+
+  it("has no role beyond the four functions', the sweeper scheduler's and the schedule target's, and no wildcard action", () => {
+    template.resourceCountIs("AWS::IAM::Role", 6);
     const policies = JSON.stringify(template.findResources("AWS::IAM::Policy"));
     expect(policies).not.toMatch(/"[a-z0-9-]+:\*"/);
   });
@@ -236,6 +299,16 @@ describe("HTTP API", () => {
     ["POST /v1/topics/{topic}/groups/{group}/nack", "ack", "AWS_IAM"],
     ["GET /v1/topics/{topic}/groups/{group}/dead-letters", "ack", "AWS_IAM"],
     ["POST /v1/topics/{topic}/groups/{group}/dead-letters/redrive", "ack", "AWS_IAM"],
+    ["GET /v1/topics/{topic}/messages", "ack", "AWS_IAM"],
+    ["DELETE /v1/topics/{topic}/messages", "ack", "AWS_IAM"],
+    ["GET /v1/topics/{topic}/messages/{messageId}", "ack", "AWS_IAM"],
+    ["PATCH /v1/topics/{topic}/messages/{messageId}", "ack", "AWS_IAM"],
+    ["DELETE /v1/topics/{topic}/messages/{messageId}", "ack", "AWS_IAM"],
+    ["GET /v1/topics/{topic}/stats", "ack", "AWS_IAM"],
+    ["POST /v1/schedules", "ack", "AWS_IAM"],
+    ["GET /v1/schedules", "ack", "AWS_IAM"],
+    ["GET /v1/schedules/{name}", "ack", "AWS_IAM"],
+    ["DELETE /v1/schedules/{name}", "ack", "AWS_IAM"],
     ["GET /healthz", "publish", "NONE"],
     ["POST /topics/{topic}/messages", "publish", "NONE"],
     ["GET /topics/{topic}/messages", "consume", "NONE"],
