@@ -13,6 +13,7 @@ import {
 import type { LocalDeliverAt } from "./message.js";
 import type { Clock, MessageStore } from "./ports.js";
 import { type Timing, assertIntInRange, assertKey, assertTag, assertTopicKey, parseInstant, resolveDeliverAt } from "./rules.js";
+import { SettingsCache } from "./settings-cache.js";
 import type { ArrivalSignals } from "./signals.js";
 
 export const LIST_LIMIT = { default: 100, max: 1000 } as const;
@@ -94,7 +95,12 @@ export interface MessageControlDeps {
 
 /** Control over a message between publish and delivery: look up, list, count, cancel, reschedule. */
 export class MessageControl {
-  constructor(private readonly deps: MessageControlDeps) {}
+  /** The topic's delay policy and retention, as publish reads them (same cache lifetime). */
+  private readonly settings: SettingsCache;
+
+  constructor(private readonly deps: MessageControlDeps) {
+    this.settings = new SettingsCache(deps.store, deps.clock, deps.config);
+  }
 
   async cancel(topicKey: string, messageId: unknown): Promise<CancelResult> {
     const topic = assertTopicKey(topicKey);
@@ -121,13 +127,14 @@ export class MessageControl {
   async reschedule(topicKey: string, messageId: unknown, timing: Timing): Promise<RescheduleResult> {
     const topic = assertTopicKey(topicKey);
     const id = assertMessageId(messageId);
+    const policy = await this.settings.topic(topic);
     const nowMs = this.deps.clock.nowMs();
-    const deliverAtMs = resolveDeliverAt(timing, nowMs, this.deps.config);
+    const deliverAtMs = resolveDeliverAt(timing, nowMs, policy);
     const local = timing.kind === "at" ? timing.local : undefined;
     const outcome = await this.deps.manage.reschedule(
       topic,
       id,
-      { deliverAtMs, expiresAtMs: deliverAtMs + this.deps.config.retentionMs, ...(local && { local }) },
+      { deliverAtMs, expiresAtMs: deliverAtMs + policy.retentionMs, ...(local && { local }) },
       nowMs,
     );
     if (outcome === RescheduleOutcome.NotFound) throw notFound(topic, id);

@@ -90,6 +90,17 @@ describe("management routes of the JSON API", () => {
     });
   });
 
+  it("reschedules by the topic's own delay policy, as publish does", async () => {
+    const { call } = api();
+    const settings = await call("PUT", "/v1/topics/strict", { maxDelayMs: 10_000, overMaxDelay: "reject" });
+    const { body } = await call("POST", "/v1/topics/strict/messages", { body: "x", delayMs: 5000 });
+    const tooFar = await call("PATCH", `/v1/topics/strict/messages/${body.messageId}`, { delayMs: 10_001 });
+    const inReach = await call("PATCH", `/v1/topics/strict/messages/${body.messageId}`, { delayMs: 10_000 });
+    expect(settings.status).toBe(200);
+    expect(tooFar).toMatchObject({ status: 400, body: { error: { message: expect.stringContaining("10000 ms") } } });
+    expect(inReach.body).toMatchObject({ outcome: "rescheduled", deliverAt: T0 + 10_000 });
+  });
+
   it("answers 404 for unknown messages and 400 with the reason for bad input", async () => {
     const { call } = api();
     const missing = await call("DELETE", `/v1/topics/t/messages/${"A".repeat(32)}`);
