@@ -14,31 +14,24 @@ import { idleScenario } from "./scenarios/idle.js";
 import { backlogScenario, precisionScenario } from "./scenarios/precision.js";
 import { throughputScenario } from "./scenarios/throughput.js";
 
-export const SCENARIOS = [
-	"precision",
-	"backlog",
-	"throughput",
-	"cost",
-	"idle",
-	"cold-start",
-] as const;
+export const SCENARIOS = ["precision", "backlog", "throughput", "cost", "idle", "cold-start"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
-	scenarios: readonly ScenarioName[];
-	quick: boolean;
-	/** Where the JSON, Markdown and PNG go. */
-	outDir: string;
-	/** Use this DynamoDB (Local) instead of starting one. */
-	endpoint?: string;
-	progress: boolean;
-	reps?: number;
-	command?: string;
+  scenarios: readonly ScenarioName[];
+  quick: boolean;
+  /** Where the JSON, Markdown and PNG go. */
+  outDir: string;
+  /** Use this DynamoDB (Local) instead of starting one. */
+  endpoint?: string;
+  progress: boolean;
+  reps?: number;
+  command?: string;
 }
 
 export interface BenchOutcome {
-	report: Report;
-	files: { json: string; markdown: string; chart?: string };
+  report: Report;
+  files: { json: string; markdown: string; chart?: string };
 }
 
 const HELP = `npm run bench [-- options]
@@ -49,182 +42,164 @@ const HELP = `npm run bench [-- options]
 Environment: DYNAMODB_ENDPOINT to use a running DynamoDB Local instead of starting one.`;
 
 /** Runs the chosen scenarios against one DynamoDB Local and writes the report. */
-export async function runBench(
-	options: BenchOptions,
-	dynamoLocalLabel = "DynamoDB Local",
-): Promise<BenchOutcome> {
-	if (!options.endpoint) throw new Error("runBench needs a DynamoDB endpoint");
-	const ctx = makeContext({
-		endpoint: options.endpoint,
-		quick: options.quick,
-		progress: options.progress,
-		...(options.reps && { reps: options.reps }),
-	});
-	const startedAt = new Date();
-	const machine = machineInfo();
-	const results: ScenarioResult[] = [];
-	let precisionLateness: number[] | undefined;
-	let backlogLateness: number[] | undefined;
-	let baselineLateness: number[] | undefined;
-	for (const name of SCENARIOS.filter((s) => options.scenarios.includes(s))) {
-		ctx.note(`▶ ${name}`);
-		const t0 = performance.now();
-		if (name === "precision") {
-			const out = await precisionScenario(ctx);
-			precisionLateness = out.lateness;
-			results.push(out.result);
-		} else if (name === "backlog") {
-			const out = await backlogScenario(ctx);
-			backlogLateness = out.lateness;
-			baselineLateness = out.baseline;
-			results.push(out.result);
-		} else if (name === "throughput")
-			results.push(await throughputScenario(ctx));
-		else if (name === "cost") results.push(await costScenario(ctx));
-		else if (name === "idle") results.push(await idleScenario(ctx));
-		else results.push(await coldStartScenario(ctx));
-		const last = results[results.length - 1];
-		if (last) last.seconds = Math.round((performance.now() - t0) / 100) / 10;
-	}
-	const finishedAt = new Date();
-	const date = startedAt.toISOString().slice(0, 10);
-	const base = `${date}${options.quick ? "-quick" : ""}`;
-	mkdirSync(options.outDir, { recursive: true });
-	const files: BenchOutcome["files"] = {
-		json: join(options.outDir, `${base}.json`),
-		markdown: join(options.outDir, `${base}.md`),
-	};
-	const empty = precisionLateness ?? baselineLateness;
-	let chart: string | undefined;
-	if (empty || backlogLateness) {
-		const series = [];
-		if (empty)
-			series.push({
-				label: "EMPTY TABLE",
-				values: empty,
-				color: [31, 119, 180] as const,
-			});
-		if (backlogLateness)
-			series.push({
-				label: "WITH BACKLOG",
-				values: backlogLateness,
-				color: [255, 127, 14] as const,
-			});
-		chart = `${base}-lateness.png`;
-		files.chart = join(options.outDir, chart);
-		writeFileSync(
-			files.chart,
-			latenessChart(series, "DELAYQ LATENESS: RECEIVE TIME - DELIVER TIME"),
-		);
-	}
-	const report: Report = {
-		date,
-		startedAt: startedAt.toISOString(),
-		finishedAt: finishedAt.toISOString(),
-		command: options.command ?? "npm run bench",
-		code: codeVersion(),
-		quick: options.quick,
-		machine,
-		dynamoLocal: dynamoLocalLabel,
-		scenarios: results,
-		rows: results.flatMap((r) => r.rows),
-		...(chart && { chart }),
-	};
-	writeFileSync(files.json, `${JSON.stringify(report, null, 2)}\n`);
-	writeFileSync(files.markdown, markdownReport(report));
-	return { report, files };
+export async function runBench(options: BenchOptions, dynamoLocalLabel = "DynamoDB Local"): Promise<BenchOutcome> {
+  if (!options.endpoint) throw new Error("runBench needs a DynamoDB endpoint");
+  const ctx = makeContext({
+    endpoint: options.endpoint,
+    quick: options.quick,
+    progress: options.progress,
+    ...(options.reps && { reps: options.reps }),
+  });
+  const startedAt = new Date();
+  const machine = machineInfo();
+  const results: ScenarioResult[] = [];
+  let precisionLateness: number[] | undefined;
+  let backlogLateness: number[] | undefined;
+  let baselineLateness: number[] | undefined;
+  for (const name of SCENARIOS.filter((s) => options.scenarios.includes(s))) {
+    ctx.note(`▶ ${name}`);
+    const t0 = performance.now();
+    if (name === "precision") {
+      const out = await precisionScenario(ctx);
+      precisionLateness = out.lateness;
+      results.push(out.result);
+    } else if (name === "backlog") {
+      const out = await backlogScenario(ctx);
+      backlogLateness = out.lateness;
+      baselineLateness = out.baseline;
+      results.push(out.result);
+    } else if (name === "throughput") results.push(await throughputScenario(ctx));
+    else if (name === "cost") results.push(await costScenario(ctx));
+    else if (name === "idle") results.push(await idleScenario(ctx));
+    else results.push(await coldStartScenario(ctx));
+    const last = results[results.length - 1];
+    if (last) last.seconds = Math.round((performance.now() - t0) / 100) / 10;
+  }
+  const finishedAt = new Date();
+  const date = startedAt.toISOString().slice(0, 10);
+  const base = `${date}${options.quick ? "-quick" : ""}`;
+  mkdirSync(options.outDir, { recursive: true });
+  const files: BenchOutcome["files"] = {
+    json: join(options.outDir, `${base}.json`),
+    markdown: join(options.outDir, `${base}.md`),
+  };
+  const empty = precisionLateness ?? baselineLateness;
+  let chart: string | undefined;
+  if (empty || backlogLateness) {
+    const series = [];
+    if (empty)
+      series.push({
+        label: "EMPTY TABLE",
+        values: empty,
+        color: [31, 119, 180] as const,
+      });
+    if (backlogLateness)
+      series.push({
+        label: "WITH BACKLOG",
+        values: backlogLateness,
+        color: [255, 127, 14] as const,
+      });
+    chart = `${base}-lateness.png`;
+    files.chart = join(options.outDir, chart);
+    writeFileSync(files.chart, latenessChart(series, "DELAYQ LATENESS: RECEIVE TIME - DELIVER TIME"));
+  }
+  const report: Report = {
+    date,
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    command: options.command ?? "npm run bench",
+    code: codeVersion(),
+    quick: options.quick,
+    machine,
+    dynamoLocal: dynamoLocalLabel,
+    scenarios: results,
+    rows: results.flatMap((r) => r.rows),
+    ...(chart && { chart }),
+  };
+  writeFileSync(files.json, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(files.markdown, markdownReport(report));
+  return { report, files };
 }
 
 /** The commit measured (BENCH_COMMIT when run from an exported tree), marked when the working tree has changes. */
 function codeVersion(): string {
-	if (process.env.BENCH_COMMIT) return process.env.BENCH_COMMIT;
-	try {
-		const git = (...args: string[]) =>
-			execFileSync("git", args, {
-				encoding: "utf8",
-				stdio: ["ignore", "pipe", "ignore"],
-			}).trim();
-		const head = git("rev-parse", "--short", "HEAD");
-		return git("status", "--porcelain", "--untracked-files=no").length > 0
-			? `${head}+changes`
-			: head;
-	} catch {
-		return "unknown";
-	}
+  if (process.env.BENCH_COMMIT) return process.env.BENCH_COMMIT;
+  try {
+    const git = (...args: string[]) =>
+      execFileSync("git", args, {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "ignore"],
+      }).trim();
+    const head = git("rev-parse", "--short", "HEAD");
+    return git("status", "--porcelain", "--untracked-files=no").length > 0 ? `${head}+changes` : head;
+  } catch {
+    return "unknown";
+  }
 }
 
 function parseArgs(argv: readonly string[]): BenchOptions & { help: boolean } {
-	const scenarios: ScenarioName[] = [];
-	let quick = false;
-	let help = false;
-	let reps: number | undefined;
-	let outDir = resolve(fileURLToPath(new URL(".", import.meta.url)), "results");
-	for (let i = 0; i < argv.length; i++) {
-		const a = argv[i];
-		if (a === "--quick") quick = true;
-		else if (a === "--help" || a === "-h") help = true;
-		else if (a === "--scenario") {
-			const name = argv[++i] as ScenarioName;
-			if (!SCENARIOS.includes(name))
-				throw new Error(
-					`unknown scenario "${name}"; one of ${SCENARIOS.join(", ")}`,
-				);
-			scenarios.push(name);
-		} else if (a === "--reps") reps = Number(argv[++i]);
-		else if (a === "--out") outDir = resolve(argv[++i] ?? ".");
-		else throw new Error(`unknown option "${a}"\n${HELP}`);
-	}
-	return {
-		scenarios: scenarios.length > 0 ? scenarios : [...SCENARIOS],
-		quick,
-		help,
-		outDir,
-		progress: true,
-		...(reps && reps > 0 && { reps }),
-		...(process.env.DYNAMODB_ENDPOINT && {
-			endpoint: process.env.DYNAMODB_ENDPOINT,
-		}),
-		command: `npm run bench${argv.length > 0 ? ` -- ${argv.join(" ")}` : ""}`,
-	};
+  const scenarios: ScenarioName[] = [];
+  let quick = false;
+  let help = false;
+  let reps: number | undefined;
+  let outDir = resolve(fileURLToPath(new URL(".", import.meta.url)), "results");
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--quick") quick = true;
+    else if (a === "--help" || a === "-h") help = true;
+    else if (a === "--scenario") {
+      const name = argv[++i] as ScenarioName;
+      if (!SCENARIOS.includes(name)) throw new Error(`unknown scenario "${name}"; one of ${SCENARIOS.join(", ")}`);
+      scenarios.push(name);
+    } else if (a === "--reps") reps = Number(argv[++i]);
+    else if (a === "--out") outDir = resolve(argv[++i] ?? ".");
+    else throw new Error(`unknown option "${a}"\n${HELP}`);
+  }
+  return {
+    scenarios: scenarios.length > 0 ? scenarios : [...SCENARIOS],
+    quick,
+    help,
+    outDir,
+    progress: true,
+    ...(reps && reps > 0 && { reps }),
+    ...(process.env.DYNAMODB_ENDPOINT && {
+      endpoint: process.env.DYNAMODB_ENDPOINT,
+    }),
+    command: `npm run bench${argv.length > 0 ? ` -- ${argv.join(" ")}` : ""}`,
+  };
 }
 
 async function main(): Promise<void> {
-	const options = parseArgs(process.argv.slice(2));
-	if (options.help) {
-		console.log(HELP);
-		return;
-	}
-	let dynamo: DynamoLocal | undefined;
-	const onSignal = (sig: string) => {
-		process.stderr.write(`\n${sig}: stopping DynamoDB Local\n`);
-		void (dynamo?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
-	};
-	process.once("SIGINT", () => onSignal("SIGINT"));
-	process.once("SIGTERM", () => onSignal("SIGTERM"));
-	let label = `DynamoDB at ${options.endpoint}`;
-	try {
-		if (!options.endpoint) {
-			dynamo = await startDynamoLocal();
-			options.endpoint = dynamo.endpoint;
-			label =
-				"embedded DynamoDB Local (in memory, -sharedDb, JVM -Xmx512m), started by the benchmark";
-		}
-		const { report, files } = await runBench(options, label);
-		console.log(`\n${textTable(report.rows)}\n`);
-		console.log(
-			`wrote ${files.json}\n      ${files.markdown}${files.chart ? `\n      ${files.chart}` : ""}`,
-		);
-	} finally {
-		await dynamo?.stop();
-	}
+  const options = parseArgs(process.argv.slice(2));
+  if (options.help) {
+    console.log(HELP);
+    return;
+  }
+  let dynamo: DynamoLocal | undefined;
+  const onSignal = (sig: string) => {
+    process.stderr.write(`\n${sig}: stopping DynamoDB Local\n`);
+    void (dynamo?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+  };
+  process.once("SIGINT", () => onSignal("SIGINT"));
+  process.once("SIGTERM", () => onSignal("SIGTERM"));
+  let label = `DynamoDB at ${options.endpoint}`;
+  try {
+    if (!options.endpoint) {
+      dynamo = await startDynamoLocal();
+      options.endpoint = dynamo.endpoint;
+      label = "embedded DynamoDB Local (in memory, -sharedDb, JVM -Xmx512m), started by the benchmark";
+    }
+    const { report, files } = await runBench(options, label);
+    console.log(`\n${textTable(report.rows)}\n`);
+    console.log(`wrote ${files.json}\n      ${files.markdown}${files.chart ? `\n      ${files.chart}` : ""}`);
+  } finally {
+    await dynamo?.stop();
+  }
 }
 
-if (
-	process.argv[1] &&
-	resolve(process.argv[1]) === fileURLToPath(import.meta.url)
-) {
-	main().catch((error) => {
-		console.error(error);
-		process.exitCode = 1;
-	});
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((error) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
 }
