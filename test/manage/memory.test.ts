@@ -4,6 +4,7 @@ import { manageContract } from "./manage-contract.js";
 
 manageContract({
   name: "the memory store",
+  bulk: true,
   newStores: async () => {
     const store = new MemoryStore();
     return { store, manage: new MemoryManageStore(store) };
