@@ -42,7 +42,10 @@ export class MemoryManageStore implements ManageStore {
   async addKeyPointer(topic: string, messageKey: string, messageId: string): Promise<void> {
     const k = key(topic, messageKey);
     let ids = this.keyPointers.get(k);
-    if (!ids) this.keyPointers.set(k, (ids = new Set()));
+    if (!ids) {
+      ids = new Set();
+      this.keyPointers.set(k, ids);
+    }
     ids.add(messageId);
   }
 

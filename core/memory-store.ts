@@ -58,7 +58,10 @@ export class MemoryStore implements MessageStore {
 
   async registerGroup(topic: string, group: string): Promise<void> {
     let set = this.groups.get(topic);
-    if (!set) this.groups.set(topic, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.groups.set(topic, set);
+    }
     set.add(group);
   }
 
@@ -291,7 +294,7 @@ export class MemoryStore implements MessageStore {
 
   async redrive(topic: string, group: string, messageId: string, shard: number, nowMs: number): Promise<boolean> {
     const d = this.deliveries.get(key(topic, group, messageId));
-    if (!d || d.retired?.dead !== true) return false;
+    if (d?.retired?.dead !== true) return false;
     delete d.retired;
     delete d.ttlExpiresAtMs;
     delete d.firstConsumedAtMs;

@@ -131,7 +131,7 @@ export function firingToPublish(firing: ScheduleFiring): PublishInput {
 /** Reads a firing event (from EventBridge Scheduler's target input); 400 when it is not one. */
 export function assertFiring(event: unknown): ScheduleFiring {
   const e = event as Partial<ScheduleFiring> | null;
-  if (!e || e.source !== "delayq.schedule" || typeof e.schedule !== "string" || typeof e.topic !== "string" || typeof e.scheduledTime !== "string" || typeof e.message !== "object" || e.message === null) {
+  if (e?.source !== "delayq.schedule" || typeof e.schedule !== "string" || typeof e.topic !== "string" || typeof e.scheduledTime !== "string" || typeof e.message !== "object" || e.message === null) {
     throw invalid("not a delayq schedule firing: expected {source: \"delayq.schedule\", schedule, topic, scheduledTime, message}");
   }
   return e as ScheduleFiring;
