@@ -83,16 +83,11 @@ export async function runBench(options: BenchOptions, dynamoLocalLabel = "Dynamo
     json: join(options.outDir, `${base}.json`),
     markdown: join(options.outDir, `${base}.md`),
   };
-  const empty = precisionLateness ?? baselineLateness;
   let chart: string | undefined;
-  if (empty || backlogLateness) {
+  if (precisionLateness || baselineLateness || backlogLateness) {
     const series = [];
-    if (empty)
-      series.push({
-        label: "EMPTY TABLE",
-        values: empty,
-        color: [31, 119, 180] as const,
-      });
+    if (precisionLateness) series.push({ label: "SCENARIO 1", values: precisionLateness, color: [31, 119, 180] as const });
+    if (baselineLateness) series.push({ label: "EMPTY, PAIRED", values: baselineLateness, color: [44, 160, 44] as const });
     if (backlogLateness)
       series.push({
         label: "WITH BACKLOG",
