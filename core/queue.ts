@@ -87,6 +87,8 @@ export class Queue {
   private readonly log: Logger;
   private readonly manage: ManageStore | undefined;
   private readonly registered = new Set<string>();
+  /** Index entries some long poll of this process is claiming or releasing right now. */
+  private readonly busy = new Set<string>();
   private readonly settings: SettingsCache;
   /** Nack, dead letters, topic and group settings. */
   readonly retry: RetryQueue;
@@ -294,12 +296,18 @@ export class Queue {
     const groupSettings = await this.settings.group(topic, group);
 
     const deliveries: Delivery[] = [];
-    const pending = candidates.filter((c) => c.lane === "topic" || matchesTags(c.tag, tags));
+    // Entries a sibling long poll of this process is already claiming or releasing are left to it: racing
+    // it would only cost a failed conditional write (and, on DynamoDB Local, a lock wait).
+    const busyKey = (c: Candidate) => (c.lane === "topic" ? `R\n${topic}\n${c.messageId}` : `C\n${topic}\n${group}\n${c.messageId}`);
+    const eligible = candidates.filter((c) => c.lane === "topic" || matchesTags(c.tag, tags));
+    const pending = eligible.filter((c) => !this.busy.has(busyKey(c)));
+    const yieldedToSiblings = pending.length < eligible.length;
     let attempted = 0;
     // Claim in deliver-time order, in parallel rounds, until the batch is full or candidates run out.
     while (deliveries.length < max && pending.length > 0) {
-      const round = pending.splice(0, max - deliveries.length);
+      const round = pending.splice(0, max - deliveries.length).filter((c) => !this.busy.has(busyKey(c)));
       attempted += round.length;
+      for (const c of round) this.busy.add(busyKey(c));
       const won = await Promise.all(
         round.map(async (c): Promise<Delivery | undefined> => {
           const spec = { group, receiptHandle: mintReceiptHandle(topic, group, c.messageId), visibleUntilMs: nowMs + visibilityMs, nowMs };
@@ -308,14 +316,16 @@ export class Queue {
           const result = await this.retry.releaseDue(topic, c, groups, nowMs, wanted ? { spec, settings: groupSettings } : undefined);
           return result.delivery;
         }),
-      );
+      ).finally(() => {
+        for (const c of round) this.busy.delete(busyKey(c));
+      });
       for (const d of won) if (d) deliveries.push(d);
     }
     // Due scheduled messages beyond this batch are left to the next look, other consumers and the sweeper:
     // releasing them here too would make every waiting consumer race for the same transactions.
 
     if (deliveries.length === 0) {
-      return { messages: [], nextDueAtMs: attempted > 0 ? nowMs + CONTENTION_PAUSE_MS : nextDueAtMs };
+      return { messages: [], nextDueAtMs: attempted > 0 || yieldedToSiblings ? nowMs + CONTENTION_PAUSE_MS : nextDueAtMs };
     }
     const contents = await this.store.loadMessages(
       topic,

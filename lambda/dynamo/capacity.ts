@@ -1,5 +1,12 @@
 import type { ConsumedCapacity } from "@aws-sdk/client-dynamodb";
 
+const READ_COMMANDS = /^(GetItem|BatchGetItem|Query|Scan|TransactGetItems)Command$/;
+
+/** Whether a command consumes read or write units, by its class name. */
+export function capacityKind(command: object): "read" | "write" {
+  return READ_COMMANDS.test(command.constructor.name) ? "read" : "write";
+}
+
 export interface OperationCost {
   requests: number;
   readUnits: number;
@@ -10,7 +17,8 @@ export interface OperationCost {
 export class CapacityMeter {
   private readonly byOperation = new Map<string, OperationCost>();
 
-  record(operation: string, consumed: ConsumedCapacity[] | ConsumedCapacity | undefined): void {
+  /** `kind` says which units a bare `CapacityUnits` figure is (DynamoDB reports only that for TOTAL). */
+  record(operation: string, consumed: ConsumedCapacity[] | ConsumedCapacity | undefined, kind: "read" | "write"): void {
     const cost = this.byOperation.get(operation) ?? { requests: 0, readUnits: 0, writeUnits: 0 };
     cost.requests += 1;
     for (const c of Array.isArray(consumed) ? consumed : consumed ? [consumed] : []) {
@@ -18,7 +26,7 @@ export class CapacityMeter {
       cost.writeUnits += c.WriteCapacityUnits ?? 0;
       // Some responses give only CapacityUnits; count them by the operation's kind.
       if (c.ReadCapacityUnits === undefined && c.WriteCapacityUnits === undefined && c.CapacityUnits !== undefined) {
-        if (/^(scan|load|list|ping)/.test(operation)) cost.readUnits += c.CapacityUnits;
+        if (kind === "read") cost.readUnits += c.CapacityUnits;
         else cost.writeUnits += c.CapacityUnits;
       }
     }

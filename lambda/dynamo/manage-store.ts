@@ -27,7 +27,7 @@ import {
 } from "../../core/manage-ports.js";
 import { type MessageContent, MessageState } from "../../core/message.js";
 import type { Lane } from "../../core/ports.js";
-import type { CapacityMeter } from "./capacity.js";
+import { type CapacityMeter, capacityKind } from "./capacity.js";
 import { TABLE_SCHEMA } from "./schema.js";
 import { THROTTLING, type Item, errorName, keys, m } from "./store.js";
 
@@ -408,10 +408,10 @@ export class DynamoManageStore implements ManageStore {
     try {
       // biome-ignore lint/suspicious/noExplicitAny: see above
       const out: any = await this.client.send(command);
-      this.meter?.record(operation, out.ConsumedCapacity);
+      this.meter?.record(operation, out.ConsumedCapacity, capacityKind(command));
       return out;
     } catch (error) {
-      this.meter?.record(`${operation}:failed`, undefined);
+      this.meter?.record(`${operation}:failed`, undefined, capacityKind(command));
       if (THROTTLING.has(errorName(error))) {
         throw new StoreUnavailableError(`DynamoDB is throttling or unavailable (${errorName(error)}); retry shortly`);
       }

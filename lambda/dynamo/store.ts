@@ -24,7 +24,7 @@ import {
   type RetireSpec,
 } from "../../core/retry-ports.js";
 import type { GroupEntry, GroupSettingsInput, TopicSettingsInput } from "../../core/settings.js";
-import type { CapacityMeter } from "./capacity.js";
+import { type CapacityMeter, capacityKind } from "./capacity.js";
 import { TABLE_SCHEMA } from "./schema.js";
 
 const { partitionKey: PK, sortKey: SK, ttlAttribute: TTL } = TABLE_SCHEMA;
@@ -704,10 +704,10 @@ export class DynamoStore implements MessageStore {
     try {
       // biome-ignore lint/suspicious/noExplicitAny: see above
       const out: any = await this.client.send(command);
-      this.meter?.record(operation, out.ConsumedCapacity);
+      this.meter?.record(operation, out.ConsumedCapacity, capacityKind(command));
       return out;
     } catch (error) {
-      this.meter?.record(`${operation}:failed`, undefined);
+      this.meter?.record(`${operation}:failed`, undefined, capacityKind(command));
       if (THROTTLING.has(errorName(error))) {
         throw new StoreUnavailableError(`DynamoDB is throttling or unavailable (${errorName(error)}); retry shortly`);
       }
