@@ -2,13 +2,13 @@ import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceInUse
 import { TABLE_SCHEMA, createTableInput } from "./schema.js";
 
 /** A DynamoDB client for the AWS service (no endpoint) or a custom endpoint such as DynamoDB Local. */
-export function createDynamoClient(endpoint?: string): DynamoDBClient {
-  if (!endpoint) return new DynamoDBClient({ maxAttempts: 6 });
+export function createDynamoClient(endpoint?: string, maxAttempts = 6): DynamoDBClient {
+  if (!endpoint) return new DynamoDBClient({ maxAttempts });
   return new DynamoDBClient({
     endpoint,
     region: process.env.AWS_REGION ?? "us-east-1",
     credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    maxAttempts: 6,
+    maxAttempts,
   });
 }
 

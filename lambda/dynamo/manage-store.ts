@@ -413,7 +413,7 @@ export class DynamoManageStore implements ManageStore {
     } catch (error) {
       this.meter?.record(`${operation}:failed`, undefined, capacityKind(command));
       if (THROTTLING.has(errorName(error))) {
-        throw new StoreUnavailableError(`DynamoDB is throttling or unavailable (${errorName(error)}); retry shortly`);
+        throw new StoreUnavailableError(`DynamoDB is throttling or unavailable (${errorName(error)} on ${operation}); retry shortly`);
       }
       throw error;
     }

@@ -260,8 +260,9 @@ export class DynamoStore implements MessageStore {
     } catch (error) {
       if (!(error instanceof TransactionCanceledException) && errorName(error) !== "TransactionInProgressException") throw error;
       // A retried transaction whose first attempt committed fails its conditions: if our claimed delivery
-      // exists with our handle, the release was ours.
-      if (claim && delivery && (await this.readHandle(topic, entry.messageId, claim.group)) === claim.receiptHandle) {
+      // exists with our handle, the release was ours. Only a call the SDK sent more than once can be that.
+      const attempts = (error as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 2;
+      if (claim && delivery && attempts > 1 && (await this.readHandle(topic, entry.messageId, claim.group)) === claim.receiptHandle) {
         return { outcome: ReleaseOutcome.Released, delivery };
       }
       return { outcome: ReleaseOutcome.Lost };
@@ -709,7 +710,7 @@ export class DynamoStore implements MessageStore {
     } catch (error) {
       this.meter?.record(`${operation}:failed`, undefined, capacityKind(command));
       if (THROTTLING.has(errorName(error))) {
-        throw new StoreUnavailableError(`DynamoDB is throttling or unavailable (${errorName(error)}); retry shortly`);
+        throw new StoreUnavailableError(`DynamoDB is throttling or unavailable (${errorName(error)} on ${operation}); retry shortly`);
       }
       throw error;
     }

@@ -25,3 +25,13 @@ export async function freshTable(faults?: FaultOptions): Promise<TestTable> {
   const meter = new CapacityMeter();
   return { client, tableName, endpoint, store: new DynamoStore({ client, tableName, meter }), meter, ...(stats && { faults: stats }) };
 }
+
+/**
+ * Another process's store on the same table: its own SDK client (and so its own retry budget, as each
+ * Lambda container has), with its own fault injector when the table has one.
+ */
+export function anotherProcess(table: TestTable, faults?: FaultOptions): { store: DynamoStore; faults?: FaultStats } {
+  const client = createDynamoClient(table.endpoint);
+  const stats = faults ? injectFaults(client, faults) : undefined;
+  return { store: new DynamoStore({ client, tableName: table.tableName, meter: table.meter }), ...(stats && { faults: stats }) };
+}
