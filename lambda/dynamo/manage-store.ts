@@ -403,10 +403,8 @@ export class DynamoManageStore implements ManageStore {
     return out.Item ? unmarshall(out.Item) : undefined;
   }
 
-  // biome-ignore lint/suspicious/noExplicitAny: the client's send is overloaded per command class; callers read known fields
   private async send(operation: string, command: any): Promise<any> {
     try {
-      // biome-ignore lint/suspicious/noExplicitAny: see above
       const out: any = await this.client.send(command);
       this.meter?.record(operation, out.ConsumedCapacity, capacityKind(command));
       return out;

@@ -700,10 +700,8 @@ export class DynamoStore implements MessageStore {
    * Sends one command, meters it, and turns exhausted throttling into StoreUnavailableError. A failed
    * conditional write is counted as a request; DynamoDB reports no capacity for it.
    */
-  // biome-ignore lint/suspicious/noExplicitAny: the client's send is overloaded per command class; callers read known fields
   private async send(operation: string, command: any): Promise<any> {
     try {
-      // biome-ignore lint/suspicious/noExplicitAny: see above
       const out: any = await this.client.send(command);
       this.meter?.record(operation, out.ConsumedCapacity, capacityKind(command));
       return out;

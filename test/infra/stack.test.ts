@@ -18,7 +18,6 @@ const { stack, template, outdir } = synthesized;
 const queue = stack.queue;
 afterAll(() => synthesized.cleanup());
 
-// biome-ignore lint/suspicious/noExplicitAny: a synthesized CloudFormation template is untyped JSON.
 type Json = Record<string, any>;
 const HANDLERS: HandlerName[] = ["publish", "consume", "ack", "sweeper"];
 

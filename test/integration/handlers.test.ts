@@ -33,7 +33,6 @@ beforeAll(async () => {
     const set = calls.get(current) ?? new Set();
     set.add(command.constructor.name.replace(/Command$/, ""));
     calls.set(current, set);
-    // biome-ignore lint/suspicious/noExplicitAny: forwarding the overloaded send
     return (originalSend as any).call(this, command, ...rest);
   } as typeof originalSend;
   for (const name of HANDLERS) {

@@ -5,7 +5,6 @@ import { buildRuntime } from "../../lambda/composition.js";
 
 export interface CallResult {
   status: number;
-  // biome-ignore lint/suspicious/noExplicitAny: JSON answers are read field by field in assertions
   json: any;
 }
 
