@@ -27,9 +27,10 @@ import {
 } from "../../core/manage-ports.js";
 import { type MessageContent, MessageState } from "../../core/message.js";
 import type { Lane } from "../../core/ports.js";
-import { type CapacityMeter, capacityKind } from "./capacity.js";
+import type { CapacityMeter } from "./capacity.js";
 import { TABLE_SCHEMA } from "./schema.js";
-import { THROTTLING, type Item, errorName, keys, m } from "./store.js";
+import { errorName, sendMetered } from "./send.js";
+import { type Item, keys, m } from "./store.js";
 
 const { partitionKey: PK, sortKey: SK, ttlAttribute: TTL } = TABLE_SCHEMA;
 const { name: INDEX, partitionKey: LANE, sortKey: DUE } = TABLE_SCHEMA.dueIndex;
@@ -403,18 +404,8 @@ export class DynamoManageStore implements ManageStore {
     return out.Item ? unmarshall(out.Item) : undefined;
   }
 
-  private async send(operation: string, command: any): Promise<any> {
-    try {
-      const out: any = await this.client.send(command);
-      this.meter?.record(operation, out.ConsumedCapacity, capacityKind(command));
-      return out;
-    } catch (error) {
-      this.meter?.record(`${operation}:failed`, undefined, capacityKind(command));
-      if (THROTTLING.has(errorName(error))) {
-        throw new StoreUnavailableError(`DynamoDB is throttling or unavailable (${errorName(error)} on ${operation}); retry shortly`);
-      }
-      throw error;
-    }
+  private send(operation: string, command: any): Promise<any> {
+    return sendMetered(this.client, this.meter, operation, command);
   }
 }
 

@@ -24,7 +24,8 @@ import {
   type RetireSpec,
 } from "../../core/retry-ports.js";
 import type { GroupEntry, GroupSettingsInput, TopicSettingsInput } from "../../core/settings.js";
-import { type CapacityMeter, capacityKind } from "./capacity.js";
+import type { CapacityMeter } from "./capacity.js";
+import { errorName, sendMetered } from "./send.js";
 import { TABLE_SCHEMA } from "./schema.js";
 
 const { partitionKey: PK, sortKey: SK, ttlAttribute: TTL } = TABLE_SCHEMA;
@@ -56,14 +57,6 @@ const WITHIN_VISIBILITY = "(visAt > :now OR (attribute_not_exists(visAt) AND #du
 
 export type Item = Record<string, unknown>;
 
-export const THROTTLING = new Set([
-  "ProvisionedThroughputExceededException",
-  "ThrottlingException",
-  "RequestLimitExceeded",
-  "InternalServerError",
-  "ServiceUnavailable",
-  "LimitExceededException",
-]);
 
 const toSec = (ms: number) => Math.ceil(ms / 1000);
 
@@ -696,22 +689,8 @@ export class DynamoStore implements MessageStore {
     return items;
   }
 
-  /**
-   * Sends one command, meters it, and turns exhausted throttling into StoreUnavailableError. A failed
-   * conditional write is counted as a request; DynamoDB reports no capacity for it.
-   */
-  private async send(operation: string, command: any): Promise<any> {
-    try {
-      const out: any = await this.client.send(command);
-      this.meter?.record(operation, out.ConsumedCapacity, capacityKind(command));
-      return out;
-    } catch (error) {
-      this.meter?.record(`${operation}:failed`, undefined, capacityKind(command));
-      if (THROTTLING.has(errorName(error))) {
-        throw new StoreUnavailableError(`DynamoDB is throttling or unavailable (${errorName(error)} on ${operation}); retry shortly`);
-      }
-      throw error;
-    }
+  private send(operation: string, command: any): Promise<any> {
+    return sendMetered(this.client, this.meter, operation, command);
   }
 }
 
@@ -738,9 +717,6 @@ export function decodeCursor(cursor: string, lane: string): Item {
   throw invalid("cursor is not one this listing returned; send the cursor of the previous page unchanged, or none for the first page");
 }
 
-export function errorName(error: unknown): string {
-  return error instanceof Error ? error.name : "";
-}
 
 function backoff(attempt: number): Promise<void> {
   return new Promise((r) => setTimeout(r, Math.min(1000, 2 ** attempt * 10) * (0.5 + Math.random())));
