@@ -136,21 +136,8 @@ export class DynamoStore implements MessageStore {
     // without its content. The schedule's put is conditional so that a retried put (its first attempt
     // having succeeded) cannot reset a message that was released meanwhile.
     await this.send("insertContent", new PutItemCommand({ TableName: this.table, Item: m(content), ReturnConsumedCapacity: "TOTAL" }));
-    try {
-      await this.send(
-        "insertSchedule",
-        new PutItemCommand({
-          TableName: this.table,
-          Item: m(schedule),
-          ConditionExpression: "attribute_not_exists(#pk)",
-          ExpressionAttributeNames: { "#pk": PK },
-          ReturnConsumedCapacity: "TOTAL",
-        }),
-      );
-    } catch (error) {
-      // The id is fresh and ours alone: an existing record can only be our own earlier attempt.
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    }
+    // The id is fresh and ours alone: an existing record can only be our own earlier attempt.
+    await this.putIfAbsent("insertSchedule", schedule);
   }
 
   async scanDue(lane: Lane, nowMs: number, limit: number): Promise<DueScan> {
