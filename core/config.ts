@@ -22,8 +22,16 @@ export interface QueueConfig {
   pollIntervalMs: number;
   /** The longest a long poll holds a request (API Gateway's integration limit is 30 s). */
   maxWaitMs: number;
-  /** Upper bound on the releases one sweeper run performs. */
+  /** Upper bound on the group shards one sweeper run looks at. */
   sweepBudget: number;
+  /** How long a consumer's lease on a group's shard lasts without renewal. */
+  leaseMs: number;
+  /** How long a process keeps its leases after a group's last waiting poll (0: release at once, as Lambda does). */
+  leaseLingerMs: number;
+  /** Longest time a due-index entry may take to appear: cursors look again this far behind. */
+  indexLagMs: number;
+  /** A message can be cancelled or rescheduled until this long before its deliver time. */
+  cancelMarginMs: number;
   /** Custom DynamoDB endpoint (DynamoDB Local); unset means the AWS service of the region. */
   dynamoEndpoint: string | undefined;
 }
@@ -38,6 +46,10 @@ export const ENV = {
   pollIntervalMs: "POLL_INTERVAL_MS",
   maxWaitMs: "MAX_WAIT_MS",
   sweepBudget: "SWEEP_BUDGET",
+  leaseMs: "LEASE_MS",
+  leaseLingerMs: "LEASE_LINGER_MS",
+  indexLagMs: "INDEX_LAG_MS",
+  cancelMarginMs: "CANCEL_MARGIN_MS",
   dynamoEndpoint: "DYNAMODB_ENDPOINT",
 } as const;
 
@@ -49,7 +61,11 @@ export const DEFAULTS = {
   retentionMs: 3 * DAY_MS,
   pollIntervalMs: 1000,
   maxWaitMs: 28_000,
-  sweepBudget: 2000,
+  sweepBudget: 500,
+  leaseMs: 10_000,
+  leaseLingerMs: 2_000,
+  indexLagMs: 10_000,
+  cancelMarginMs: 1_000,
 } as const;
 
 /** At most this many index queries per second per waiting consumer. */
@@ -85,7 +101,11 @@ export function loadConfig(env: Env, overrides: Partial<QueueConfig> = {}): Queu
     retentionMs: int(env, ENV.retentionMs, DEFAULTS.retentionMs, 60_000, 366 * DAY_MS, problems),
     pollIntervalMs: int(env, ENV.pollIntervalMs, DEFAULTS.pollIntervalMs, 50, 60_000, problems),
     maxWaitMs: int(env, ENV.maxWaitMs, DEFAULTS.maxWaitMs, 0, 29_500, problems),
-    sweepBudget: int(env, ENV.sweepBudget, DEFAULTS.sweepBudget, 1, 1_000_000, problems),
+    sweepBudget: int(env, ENV.sweepBudget, DEFAULTS.sweepBudget, 1, 100_000, problems),
+    leaseMs: int(env, ENV.leaseMs, DEFAULTS.leaseMs, 3_000, 60_000, problems),
+    leaseLingerMs: int(env, ENV.leaseLingerMs, DEFAULTS.leaseLingerMs, 0, 60_000, problems),
+    indexLagMs: int(env, ENV.indexLagMs, DEFAULTS.indexLagMs, 0, 300_000, problems),
+    cancelMarginMs: int(env, ENV.cancelMarginMs, DEFAULTS.cancelMarginMs, 0, 60_000, problems),
     dynamoEndpoint: env[ENV.dynamoEndpoint] || undefined,
     ...overrides,
   };
@@ -95,7 +115,8 @@ export function loadConfig(env: Env, overrides: Partial<QueueConfig> = {}): Queu
 
 /**
  * The idle re-check interval actually used: never so short that one waiting consumer makes more than
- * MAX_IDLE_REQUESTS_PER_SECOND index queries (each check queries 2 lanes × `shards`).
+ * MAX_IDLE_REQUESTS_PER_SECOND requests (each check reads 2 lanes of every shard it holds, or looks at
+ * the lease of a shard held elsewhere).
  */
 export function effectivePollIntervalMs(config: Pick<QueueConfig, "pollIntervalMs" | "shards">): number {
   const floor = Math.ceil((2 * config.shards * 1000) / MAX_IDLE_REQUESTS_PER_SECOND);

@@ -1,50 +1,105 @@
-import type { Delivery, DueEntry, MessageContent, NewMessage } from "./message.js";
-import { MessageState } from "./message.js";
-import { AckOutcome, type ClaimSpec, type DueScan, type Lane, type MessageStore, ReleaseOutcome } from "./ports.js";
-import { type DeadLetterPage, type DeliveryState, type NackSpec, RetireReason, type RetireSpec } from "./retry-ports.js";
-import { isExpired } from "./retry-rules.js";
 import { invalid } from "./errors.js";
-import type { GroupEntry, GroupSettingsInput, TopicSettingsInput } from "./settings.js";
+import type { Delivery, LocalDeliverAt, NewMessage, StoredMessage } from "./message.js";
+import { MessageState } from "./message.js";
+import {
+  AckOutcome,
+  CancelOutcome,
+  type ClaimSpec,
+  type DeadLetterPage,
+  type DedupRecord,
+  type DeliveryState,
+  type DueHistogram,
+  type GroupPage,
+  type GroupRecord,
+  type Lane,
+  type LaneEntry,
+  type LanePosition,
+  type LaneRange,
+  type LaneRead,
+  type LeaseKey,
+  type LeaseOutcome,
+  type LeaseSave,
+  type LeaseView,
+  type MessageRecord,
+  type NackSpec,
+  type NewDelivery,
+  type ParkedDelivery,
+  type QueueStore,
+  RescheduleOutcome,
+  type RetireReason,
+  type RetireSpec,
+  comparePositions,
+} from "./ports.js";
+import type { GroupSettingsInput, TopicSettingsInput } from "./settings.js";
+import { workShardOf } from "./rules.js";
 
-export interface MessageRow {
+interface MessageRow {
   message: NewMessage;
-  state: MessageState;
+  state: typeof MessageState.Scheduled | typeof MessageState.Cancelled;
+  cancelledAtMs?: number;
 }
 
-export interface DeliveryRow {
+interface DeliveryRow {
   topic: string;
   group: string;
+  gen: string;
   messageId: string;
   shard: number;
+  st: "active" | "acked" | "dead" | "dropped";
   dueAtMs: number;
   deliverAtMs: number;
   expiresAtMs: number;
+  ttlExpiresAtMs?: number;
   tag?: string;
   receiptHandle?: string;
+  visibleUntilMs?: number;
   consumedTimes: number;
   firstConsumedAtMs?: number;
-  acked: boolean;
-  ttlExpiresAtMs?: number;
-  /** End of the current delivery's visibility (the handle acks or nacks only before it). */
-  visibleUntilMs?: number;
-  /** Out of circulation: in the dead-letter lane (`dead`) or dropped. */
-  retired?: { dead: boolean; failedAtMs: number; reason: RetireReason };
+  lastConsumedAtMs?: number;
+  ackedAtMs?: number;
+  reason?: string;
+  lane?: string;
 }
 
-export const key = (...parts: (string | number)[]) => parts.join("\n");
+interface LeaseRow extends LeaseKey {
+  pos: LanePosition;
+  recent: number;
+  passed: LanePosition[];
+  owner?: string;
+  untilMs?: number;
+  workAtMs?: number;
+}
+
+const k = (...parts: (string | number)[]) => parts.join("\n");
+
+function page<T>(items: T[], limit: number, cursorOf: (t: T) => string, cursor?: string, shape: RegExp = /^[A-Za-z0-9_.~-]{1,160}$/): { items: T[]; cursor?: string } {
+  let start = 0;
+  if (cursor !== undefined) {
+    const after = Buffer.from(cursor, "base64url").toString("utf8");
+    if (!shape.test(after)) throw invalid("cursor is not one this listing returned; send the cursor of the previous page unchanged");
+    start = items.findIndex((t) => cursorOf(t) > after);
+    if (start < 0) start = items.length;
+  }
+  const slice = items.slice(start, start + limit);
+  const more = start + limit < items.length;
+  const last = slice.at(-1);
+  return { items: slice, ...(more && last !== undefined && { cursor: Buffer.from(cursorOf(last)).toString("base64url") }) };
+}
 
 /**
- * The MessageStore in memory: same contract as the DynamoDB store (it passes the same suite), no
- * persistence. Used by `npm start -- --in-memory` and by fast tests.
+ * The QueueStore in memory: same contract as the DynamoDB store (it passes the same suite), no
+ * persistence and an index that is always consistent. Used by `npm start -- --in-memory` and fast tests.
  */
-export class MemoryStore implements MessageStore {
+export class MemoryStore implements QueueStore {
   private readonly topics = new Set<string>();
-  private readonly groups = new Map<string, Set<string>>();
   private readonly topicSettings = new Map<string, TopicSettingsInput>();
-  private readonly groupSettings = new Map<string, GroupSettingsInput>();
-  /** Read and changed by MemoryManageStore too (cancel, reschedule, inspect). */
-  readonly messages = new Map<string, MessageRow>();
-  readonly deliveries = new Map<string, DeliveryRow>();
+  private readonly groups = new Map<string, Map<string, GroupRecord>>();
+  private readonly messages = new Map<string, MessageRow>();
+  private readonly deliveries = new Map<string, DeliveryRow>();
+  private readonly lanes = new Map<string, Map<string, MessageRow | DeliveryRow>>();
+  private readonly leases = new Map<string, LeaseRow>();
+  private readonly dedup = new Map<string, DedupRecord>();
+  private readonly keyPointers = new Map<string, Set<string>>();
 
   async ping(): Promise<void> {}
 
@@ -52,286 +107,509 @@ export class MemoryStore implements MessageStore {
     this.topics.add(topic);
   }
 
-  async listTopics(): Promise<string[]> {
-    return [...this.topics].sort();
-  }
-
-  async registerGroup(topic: string, group: string): Promise<void> {
-    let set = this.groups.get(topic);
-    if (!set) {
-      set = new Set();
-      this.groups.set(topic, set);
-    }
-    set.add(group);
-  }
-
-  async listGroups(topic: string): Promise<string[]> {
-    return [...(this.groups.get(topic) ?? [])].sort();
-  }
-
-  async insertMessage(message: NewMessage): Promise<void> {
-    const k = key(message.topic, message.messageId);
-    if (this.messages.has(k)) throw new Error(`duplicate message id ${message.messageId}`);
-    this.messages.set(k, { message: structuredClone(message), state: MessageState.Scheduled });
-  }
-
-  async scanDue(lane: Lane, nowMs: number, limit: number): Promise<DueScan> {
-    const entries: DueEntry[] = [];
-    if (lane.group === undefined) {
-      for (const row of this.messages.values()) {
-        const m = row.message;
-        if (row.state !== MessageState.Scheduled || m.topic !== lane.topic || m.shard !== lane.shard) continue;
-        entries.push({
-          messageId: m.messageId,
-          shard: m.shard,
-          dueAtMs: m.deliverAtMs,
-          deliverAtMs: m.deliverAtMs,
-          expiresAtMs: m.expiresAtMs,
-          ...(m.ttlExpiresAtMs !== undefined && { ttlExpiresAtMs: m.ttlExpiresAtMs }),
-          ...(m.tag !== undefined && { tag: m.tag }),
-          consumedTimes: 0,
-        });
-      }
-    } else {
-      for (const d of this.deliveries.values()) {
-        if (d.acked || d.retired || d.topic !== lane.topic || d.group !== lane.group || d.shard !== lane.shard) continue;
-        entries.push({
-          messageId: d.messageId,
-          shard: d.shard,
-          dueAtMs: d.dueAtMs,
-          deliverAtMs: d.deliverAtMs,
-          expiresAtMs: d.expiresAtMs,
-          ...(d.ttlExpiresAtMs !== undefined && { ttlExpiresAtMs: d.ttlExpiresAtMs }),
-          ...(d.tag !== undefined && { tag: d.tag }),
-          consumedTimes: d.consumedTimes,
-        });
-      }
-    }
-    entries.sort((a, b) => a.dueAtMs - b.dueAtMs || a.messageId.localeCompare(b.messageId));
-    const page = entries.slice(0, limit);
-    const due = page.filter((e) => e.dueAtMs <= nowMs);
-    return { due, nextDueAtMs: page.find((e) => e.dueAtMs > nowMs)?.dueAtMs };
-  }
-
-  async release(
-    topic: string,
-    entry: DueEntry,
-    groups: readonly string[],
-    nowMs: number,
-    claim?: ClaimSpec,
-  ): Promise<{ outcome: ReleaseOutcome; delivery?: Delivery }> {
-    const row = this.messages.get(key(topic, entry.messageId));
-    if (!row || row.state !== MessageState.Scheduled || row.message.deliverAtMs > nowMs) return { outcome: ReleaseOutcome.Lost };
-    if (groups.length === 0 || isExpired(row.message.ttlExpiresAtMs, nowMs)) return { outcome: ReleaseOutcome.Lost };
-    row.state = MessageState.Released;
-    const m = row.message;
-    let delivery: Delivery | undefined;
-    for (const group of groups) {
-      const d: DeliveryRow = {
-        topic,
-        group,
-        messageId: m.messageId,
-        shard: m.shard,
-        dueAtMs: m.deliverAtMs,
-        deliverAtMs: m.deliverAtMs,
-        expiresAtMs: m.expiresAtMs,
-        ...(m.ttlExpiresAtMs !== undefined && { ttlExpiresAtMs: m.ttlExpiresAtMs }),
-        ...(m.tag !== undefined && { tag: m.tag }),
-        consumedTimes: 0,
-        acked: false,
-      };
-      if (claim && claim.group === group) {
-        applyClaim(d, claim);
-        delivery = toDelivery(d);
-      }
-      this.deliveries.set(key(topic, group, m.messageId), d);
-    }
-    return { outcome: ReleaseOutcome.Released, ...(delivery && { delivery }) };
-  }
-
-  async claim(topic: string, entry: DueEntry, spec: ClaimSpec): Promise<Delivery | undefined> {
-    const d = this.deliveries.get(key(topic, spec.group, entry.messageId));
-    if (!d || d.acked || d.retired || d.dueAtMs > spec.nowMs || d.expiresAtMs <= spec.nowMs) return undefined;
-    if (isExpired(d.ttlExpiresAtMs, spec.nowMs)) return undefined;
-    if (spec.expectConsumedTimes !== undefined && d.consumedTimes !== spec.expectConsumedTimes) return undefined;
-    applyClaim(d, spec);
-    return toDelivery(d);
-  }
-
-  async loadMessages(topic: string, messageIds: readonly string[]): Promise<Map<string, MessageContent>> {
-    const out = new Map<string, MessageContent>();
-    for (const id of messageIds) {
-      const row = this.messages.get(key(topic, id));
-      if (!row) continue;
-      const { shard: _shard, ...content } = structuredClone(row.message);
-      out.set(id, content);
-    }
-    return out;
-  }
-
-  async ack(topic: string, group: string, messageId: string, receiptHandle: string, nowMs: number): Promise<AckOutcome> {
-    const d = this.deliveries.get(key(topic, group, messageId));
-    if (!d) return AckOutcome.Unknown;
-    if (d.acked || d.retired || d.receiptHandle !== receiptHandle || !withinVisibility(d, nowMs)) return AckOutcome.Stale;
-    d.acked = true;
-    return AckOutcome.Acked;
+  async listTopics(limit: number, cursor?: string): Promise<{ topics: string[]; cursor?: string }> {
+    const p = page([...this.topics].sort(), limit, (t) => t, cursor);
+    return { topics: p.items, ...(p.cursor !== undefined && { cursor: p.cursor }) };
   }
 
   async getTopicSettings(topic: string): Promise<TopicSettingsInput | undefined> {
     const s = this.topicSettings.get(topic);
-    return s ? structuredClone(s) : undefined;
+    return s && structuredClone(s);
   }
 
   async putTopicSettings(topic: string, settings: TopicSettingsInput): Promise<void> {
     this.topicSettings.set(topic, structuredClone(settings));
   }
 
-  async getGroupSettings(topic: string, group: string): Promise<GroupSettingsInput | undefined> {
-    if (!this.groups.get(topic)?.has(group)) return undefined;
-    return structuredClone(this.groupSettings.get(key(topic, group)) ?? {});
-  }
-
-  async putGroupSettings(topic: string, group: string, settings: GroupSettingsInput): Promise<void> {
-    await this.registerGroup(topic, group);
-    this.groupSettings.set(key(topic, group), structuredClone(settings));
-  }
-
-  async listGroupSettings(topic: string): Promise<GroupEntry[]> {
-    const groups = await this.listGroups(topic);
-    return groups.map((group) => ({ group, settings: structuredClone(this.groupSettings.get(key(topic, group)) ?? {}) }));
-  }
-
-  async retireScheduled(topic: string, entry: DueEntry, deadLetterGroups: readonly string[], reason: RetireReason, nowMs: number): Promise<boolean> {
-    const row = this.messages.get(key(topic, entry.messageId));
-    if (!row || row.state !== MessageState.Scheduled || row.message.deliverAtMs > nowMs) return false;
-    const m = row.message;
-    if (reason === RetireReason.Expired && !isExpired(m.ttlExpiresAtMs, nowMs)) return false;
-    row.state = MessageState.Retired;
-    const failedAtMs = reason === RetireReason.Expired ? (m.ttlExpiresAtMs ?? nowMs) : nowMs;
-    for (const group of deadLetterGroups) {
-      this.deliveries.set(key(topic, group, m.messageId), {
-        topic,
-        group,
-        messageId: m.messageId,
-        shard: m.shard,
-        dueAtMs: failedAtMs,
-        deliverAtMs: m.deliverAtMs,
-        expiresAtMs: m.expiresAtMs,
-        ...(m.ttlExpiresAtMs !== undefined && { ttlExpiresAtMs: m.ttlExpiresAtMs }),
-        ...(m.tag !== undefined && { tag: m.tag }),
-        consumedTimes: 0,
-        acked: false,
-        retired: { dead: true, failedAtMs, reason },
-      });
+  async registerGroup(topic: string, fresh: GroupRecord): Promise<GroupRecord> {
+    let groups = this.groups.get(topic);
+    if (!groups) {
+      groups = new Map();
+      this.groups.set(topic, groups);
     }
+    const record = groups.get(fresh.group) ?? structuredClone(fresh);
+    groups.set(fresh.group, record);
+    return structuredClone(record);
+  }
+
+  async putGroupSettings(topic: string, group: string, settings: GroupSettingsInput): Promise<GroupRecord | undefined> {
+    const record = this.groups.get(topic)?.get(group);
+    if (!record) return undefined;
+    record.settings = structuredClone(settings);
+    return structuredClone(record);
+  }
+
+  async getGroup(topic: string, group: string): Promise<GroupRecord | undefined> {
+    const g = this.groups.get(topic)?.get(group);
+    return g && structuredClone(g);
+  }
+
+  async hasGroups(topic: string): Promise<boolean> {
+    return (this.groups.get(topic)?.size ?? 0) > 0;
+  }
+
+  async listGroups(topic: string, limit: number, cursor?: string): Promise<GroupPage> {
+    const all = [...(this.groups.get(topic)?.values() ?? [])].sort((a, b) => (a.group < b.group ? -1 : 1));
+    const p = page(all, limit, (g) => g.group, cursor);
+    return { groups: p.items.map((g) => structuredClone(g)), ...(p.cursor !== undefined && { cursor: p.cursor }) };
+  }
+
+  async deleteGroup(topic: string, group: string, gen: string): Promise<boolean> {
+    const groups = this.groups.get(topic);
+    if (groups?.get(group)?.gen !== gen) return false;
+    groups.delete(group);
+    for (const [key, lease] of this.leases) if (lease.topic === topic && lease.group === group) this.leases.delete(key);
+    return true;
+  }
+
+  async insertMessages(messages: readonly NewMessage[]): Promise<void> {
+    for (const message of messages) {
+      const key = k(message.topic, message.messageId);
+      if (this.messages.has(key)) continue;
+      const row: MessageRow = { message: structuredClone(message), state: MessageState.Scheduled };
+      this.messages.set(key, row);
+      this.place(row, laneKey({ kind: "topic", topic: message.topic, shard: message.shard }), message.messageId);
+    }
+  }
+
+  async readMessages(topic: string, messageIds: readonly string[]): Promise<Map<string, StoredMessage>> {
+    const out = new Map<string, StoredMessage>();
+    for (const id of messageIds) {
+      const row = this.messages.get(k(topic, id));
+      if (row) out.set(id, stored(row));
+    }
+    return out;
+  }
+
+  async readLane(lane: Lane, range: LaneRange, limit: number): Promise<LaneRead> {
+    const entries = this.laneEntries(lane).filter((e) => e.dueAtMs >= range.fromMs && e.dueAtMs <= range.toMs && isAfter(e, range.after));
+    return { entries: entries.slice(0, limit), more: entries.length > limit };
+  }
+
+  async laneHistogram(lane: Lane, from: { fromMs: number; after?: LanePosition }, boundariesMs: readonly number[]): Promise<DueHistogram> {
+    const entries = this.laneEntries(lane).filter((e) => e.dueAtMs >= from.fromMs && isAfter(e, from.after));
+    return {
+      total: entries.length,
+      atOrBefore: boundariesMs.map((b) => entries.filter((e) => e.dueAtMs <= b).length),
+      earliestDueAtMs: entries[0]?.dueAtMs,
+    };
+  }
+
+  private laneEntries(lane: Lane): LaneEntry[] {
+    const rows = [...(this.lanes.get(laneKey(lane))?.values() ?? [])];
+    const entries = rows.map((row) => ("message" in row ? topicEntry(row) : deliveryEntry(row)));
+    return entries.sort(comparePositions);
+  }
+
+  /** Moves a row between lanes (`to` undefined: out of every lane). */
+  private place(row: MessageRow | DeliveryRow, to: string | undefined, id: string): void {
+    const current = "message" in row ? (row.state === MessageState.Scheduled ? laneKey({ kind: "topic", topic: row.message.topic, shard: row.message.shard }) : undefined) : row.lane;
+    for (const key of new Set([current, to])) if (key !== undefined) this.lanes.get(key)?.delete(id);
+    if ("message" in row === false) (row as DeliveryRow).lane = to;
+    if (to === undefined) return;
+    let lane = this.lanes.get(to);
+    if (!lane) {
+      lane = new Map();
+      this.lanes.set(to, lane);
+    }
+    lane.set(id, row);
+  }
+
+  private placeDelivery(row: DeliveryRow): void {
+    const to =
+      row.st === "active"
+        ? laneKey({ kind: "group", topic: row.topic, group: row.group, shard: row.shard })
+        : row.st === "dead"
+          ? laneKey({ kind: "dead", topic: row.topic, group: row.group })
+          : undefined;
+    this.place(row, to, row.messageId);
+  }
+
+  // Leases.
+
+  async acquireLease(key: LeaseKey, owner: string, nowMs: number, untilMs: number, start: LanePosition): Promise<LeaseOutcome> {
+    const lk = k(key.topic, key.group, key.shard);
+    let row = this.leases.get(lk);
+    if (!row || row.gen !== key.gen) {
+      row = { ...key, pos: { ...start }, recent: 0, passed: [] };
+      this.leases.set(lk, row);
+    }
+    if (row.owner !== undefined && row.owner !== owner && (row.untilMs ?? 0) > nowMs) return { ok: false, holder: row.owner, untilMs: row.untilMs ?? 0 };
+    const takenOver = row.owner !== undefined && row.owner !== owner;
+    row.owner = owner;
+    row.untilMs = untilMs;
+    return { ok: true, lease: { pos: { ...row.pos }, recent: row.recent, takenOver, passed: row.passed.map((p) => ({ ...p })) } };
+  }
+
+  async saveLease(key: LeaseKey, owner: string, save: LeaseSave): Promise<boolean> {
+    const row = this.leases.get(k(key.topic, key.group, key.shard));
+    if (!row || row.gen !== key.gen || row.owner !== owner) return false;
+    row.pos = { ...save.pos };
+    row.recent = save.recent;
+    row.passed = save.passed.map((p) => ({ ...p }));
+    if (save.untilMs === undefined) {
+      delete row.owner;
+      delete row.untilMs;
+    } else row.untilMs = save.untilMs;
+    if (save.workAtMs === undefined) delete row.workAtMs;
+    else row.workAtMs = save.workAtMs;
+    return true;
+  }
+
+  async peekLease(key: LeaseKey): Promise<{ holder: string; untilMs: number } | undefined> {
+    const row = this.leases.get(k(key.topic, key.group, key.shard));
+    return row?.owner !== undefined && row.gen === key.gen ? { holder: row.owner, untilMs: row.untilMs ?? 0 } : undefined;
+  }
+
+  async listLeases(topic: string, group: string): Promise<LeaseView[]> {
+    return [...this.leases.values()].filter((l) => l.topic === topic && l.group === group).map(leaseView);
+  }
+
+  async dueWork(workShard: number, nowMs: number, limit: number): Promise<LeaseView[]> {
+    return [...this.leases.values()]
+      .filter((l) => l.workAtMs !== undefined && l.workAtMs <= nowMs && workShardOf(l.topic, l.group) === workShard)
+      .sort((a, b) => (a.workAtMs ?? 0) - (b.workAtMs ?? 0))
+      .slice(0, limit)
+      .map(leaseView);
+  }
+
+  async setWork(key: LeaseKey, workAtMs: number | undefined): Promise<boolean> {
+    const row = this.leases.get(k(key.topic, key.group, key.shard));
+    if (!row || row.gen !== key.gen) return false;
+    if (workAtMs === undefined) delete row.workAtMs;
+    else row.workAtMs = workAtMs;
+    return true;
+  }
+
+  // Deliveries.
+
+  private delivery(topic: string, group: string, messageId: string): DeliveryRow | undefined {
+    return this.deliveries.get(k(topic, group, messageId));
+  }
+
+  async claimNew(d: NewDelivery): Promise<Delivery | undefined> {
+    const current = this.delivery(d.topic, d.group, d.message.messageId);
+    if (current && current.gen === d.gen) return undefined;
+    const row = newRow(d, d.claim.nowMs);
+    applyClaim(row, d.claim);
+    this.setDelivery(row, current);
+    return toDelivery(row);
+  }
+
+  async parkNew(d: ParkedDelivery, nowMs: number): Promise<boolean> {
+    const current = this.delivery(d.topic, d.group, d.message.messageId);
+    if (current && current.gen === d.gen) return false;
+    this.setDelivery(newRow(d, nowMs), current);
+    return true;
+  }
+
+  private setDelivery(row: DeliveryRow, replaced: DeliveryRow | undefined): void {
+    if (replaced) this.place(replaced, undefined, replaced.messageId);
+    this.deliveries.set(k(row.topic, row.group, row.messageId), row);
+    this.placeDelivery(row);
+  }
+
+  async claimAgain(topic: string, group: string, gen: string, entry: LaneEntry, spec: ClaimSpec): Promise<Delivery | undefined> {
+    const row = this.delivery(topic, group, entry.messageId);
+    const now = spec.nowMs;
+    if (
+      !row ||
+      row.gen !== gen ||
+      row.st !== "active" ||
+      row.dueAtMs > now ||
+      row.consumedTimes !== entry.consumedTimes ||
+      row.expiresAtMs <= now ||
+      (row.ttlExpiresAtMs !== undefined && row.ttlExpiresAtMs <= now)
+    ) {
+      return undefined;
+    }
+    applyClaim(row, spec);
+    return toDelivery(row);
+  }
+
+  async ack(topic: string, group: string, messageId: string, receiptHandle: string, nowMs: number): Promise<AckOutcome> {
+    const row = this.delivery(topic, group, messageId);
+    if (!row) return AckOutcome.Unknown;
+    if (row.st !== "active" || row.receiptHandle !== receiptHandle || (row.visibleUntilMs ?? row.dueAtMs) <= nowMs) return AckOutcome.Stale;
+    row.st = "acked";
+    row.ackedAtMs = nowMs;
+    this.placeDelivery(row);
+    return AckOutcome.Acked;
+  }
+
+  async nack(topic: string, group: string, messageId: string, spec: NackSpec): Promise<boolean> {
+    const row = this.delivery(topic, group, messageId);
+    if (!row || row.st !== "active" || row.receiptHandle !== spec.receiptHandle || row.consumedTimes !== spec.consumedTimes) return false;
+    if ((row.visibleUntilMs ?? row.dueAtMs) <= spec.nowMs) return false;
+    row.dueAtMs = spec.redeliverAtMs;
+    delete row.receiptHandle;
+    delete row.visibleUntilMs;
     return true;
   }
 
   async retireDelivery(topic: string, group: string, messageId: string, spec: RetireSpec): Promise<boolean> {
-    const d = this.deliveries.get(key(topic, group, messageId));
-    if (!d || d.acked || d.retired) return false;
+    const row = this.delivery(topic, group, messageId);
+    if (!row || row.st !== "active") return false;
     const when = spec.when;
-    if (when.kind === "due" && (d.dueAtMs !== when.dueAtMs || d.consumedTimes !== when.consumedTimes)) return false;
-    if (when.kind === "expired" && (d.dueAtMs > spec.nowMs || !isExpired(d.ttlExpiresAtMs, spec.nowMs))) return false;
-    if (when.kind === "held" && (d.receiptHandle !== when.receiptHandle || d.consumedTimes !== when.consumedTimes || !withinVisibility(d, spec.nowMs))) {
+    if (when.kind === "due") {
+      if (row.dueAtMs !== when.dueAtMs || row.dueAtMs > spec.nowMs || row.consumedTimes !== when.consumedTimes) return false;
+    } else if (row.receiptHandle !== when.receiptHandle || row.consumedTimes !== when.consumedTimes || (row.visibleUntilMs ?? 0) <= spec.nowMs) {
       return false;
     }
-    d.retired = { dead: spec.deadLetter, failedAtMs: spec.failedAtMs, reason: spec.reason };
-    d.dueAtMs = spec.failedAtMs;
-    d.shard = spec.shard;
-    delete d.receiptHandle;
-    delete d.visibleUntilMs;
+    row.st = spec.deadLetter ? "dead" : "dropped";
+    row.dueAtMs = spec.failedAtMs;
+    row.reason = spec.reason;
+    delete row.receiptHandle;
+    delete row.visibleUntilMs;
+    this.placeDelivery(row);
+    return true;
+  }
+
+  async putDeadLetter(topic: string, group: string, gen: string, message: LaneEntry & { shard: number }, failedAtMs: number, reason: RetireReason): Promise<boolean> {
+    const current = this.delivery(topic, group, message.messageId);
+    if (current && current.gen === gen) return false;
+    const row = newRow({ topic, group, gen, message }, failedAtMs);
+    row.st = "dead";
+    row.reason = reason;
+    this.setDelivery(row, current);
+    return true;
+  }
+
+  async dropForeign(topic: string, group: string, messageId: string, gen: string): Promise<boolean> {
+    const row = this.delivery(topic, group, messageId);
+    if (!row || row.gen !== gen || row.st !== "active") return false;
+    row.st = "dropped";
+    this.placeDelivery(row);
     return true;
   }
 
   async readDelivery(topic: string, group: string, messageId: string): Promise<DeliveryState | undefined> {
-    const d = this.deliveries.get(key(topic, group, messageId));
-    if (!d) return undefined;
-    return {
-      messageId,
-      group,
-      active: !d.acked && !d.retired,
-      receiptHandle: d.receiptHandle,
-      consumedTimes: d.consumedTimes,
-      visibleUntilMs: d.visibleUntilMs ?? d.dueAtMs,
-      dueAtMs: d.dueAtMs,
-      shard: d.shard,
-    };
+    const row = this.delivery(topic, group, messageId);
+    return row && deliveryState(row);
   }
 
-  async nack(topic: string, group: string, messageId: string, spec: NackSpec): Promise<boolean> {
-    const d = this.deliveries.get(key(topic, group, messageId));
-    if (!d || d.acked || d.retired || d.receiptHandle !== spec.receiptHandle || d.consumedTimes !== spec.consumedTimes) return false;
-    if (!withinVisibility(d, spec.nowMs)) return false;
-    d.dueAtMs = spec.redeliverAtMs;
-    delete d.receiptHandle;
-    delete d.visibleUntilMs;
-    return true;
+  async readDeliveries(topic: string, group: string, messageIds: readonly string[]): Promise<Map<string, DeliveryState>> {
+    const out = new Map<string, DeliveryState>();
+    for (const id of messageIds) {
+      const row = this.delivery(topic, group, id);
+      if (row) out.set(id, deliveryState(row));
+    }
+    return out;
   }
 
-  async listDeadLetters(topic: string, group: string, limit: number, nowMs: number, cursor?: string): Promise<DeadLetterPage> {
-    const after = cursor === undefined ? undefined : decodeMemoryCursor(cursor);
-    const dead = [...this.deliveries.values()]
-      .filter((d) => d.topic === topic && d.group === group && d.retired?.dead === true)
-      .sort((a, b) => a.dueAtMs - b.dueAtMs || a.messageId.localeCompare(b.messageId))
-      .filter((d) => !after || d.dueAtMs > after.dueAtMs || (d.dueAtMs === after.dueAtMs && d.messageId > after.messageId));
-    const page = dead.slice(0, limit);
-    const last = page[page.length - 1];
-    const more = dead.length > limit && last !== undefined;
+  async listDeadLetters(topic: string, group: string, gen: string, limit: number, nowMs: number, cursor?: string): Promise<DeadLetterPage> {
+    const dead = this.laneEntries({ kind: "dead", topic, group }).filter((e) => e.gen === gen);
+    const key = (e: LaneEntry) => `${String(e.dueAtMs).padStart(16, "0")}#${e.messageId}`;
+    const p = page(dead, limit, key, cursor, /^\d{16}#[0-9A-F]{32}$/);
     return {
-      deadLetters: page
-        .filter((d) => d.expiresAtMs > nowMs)
-        .map((d) => ({
-          messageId: d.messageId,
-          failedAtMs: d.dueAtMs,
-          consumedTimes: d.consumedTimes,
-          deliverAtMs: d.deliverAtMs,
-          ...(d.tag !== undefined && { tag: d.tag }),
+      deadLetters: p.items
+        .filter((e) => e.expiresAtMs > nowMs)
+        .map((e) => ({
+          messageId: e.messageId,
+          failedAtMs: e.dueAtMs,
+          consumedTimes: e.consumedTimes,
+          deliverAtMs: e.deliverAtMs,
+          ...(e.tag !== undefined && { tag: e.tag }),
+          ...(e.reason !== undefined && { reason: e.reason }),
         })),
-      ...(more && { cursor: Buffer.from(JSON.stringify({ dueAtMs: last.dueAtMs, messageId: last.messageId })).toString("base64url") }),
+      ...(p.cursor !== undefined && { cursor: p.cursor }),
     };
   }
 
-  async redrive(topic: string, group: string, messageId: string, shard: number, nowMs: number): Promise<boolean> {
-    const d = this.deliveries.get(key(topic, group, messageId));
-    if (d?.retired?.dead !== true) return false;
-    delete d.retired;
-    delete d.ttlExpiresAtMs;
-    delete d.firstConsumedAtMs;
-    d.shard = shard;
-    d.dueAtMs = nowMs;
-    d.consumedTimes = 0;
+  async countDeadLetters(topic: string, group: string, gen: string): Promise<number> {
+    return this.laneEntries({ kind: "dead", topic, group }).filter((e) => e.gen === gen).length;
+  }
+
+  async redrive(topic: string, group: string, gen: string, messageId: string, _shard: number, nowMs: number): Promise<boolean> {
+    const row = this.delivery(topic, group, messageId);
+    if (!row || row.st !== "dead" || row.gen !== gen) return false;
+    row.st = "active";
+    row.dueAtMs = nowMs;
+    row.consumedTimes = 0;
+    delete row.ttlExpiresAtMs;
+    delete row.reason;
+    delete row.firstConsumedAtMs;
+    delete row.lastConsumedAtMs;
+    this.placeDelivery(row);
     return true;
+  }
+
+  // Managing messages.
+
+  async claimDedup(topic: string, dedupId: string, record: DedupRecord, nowMs: number): Promise<DedupRecord> {
+    const key = k(topic, dedupId);
+    const current = this.dedup.get(key);
+    if (current && current.expiresAtMs > nowMs) return { ...current };
+    this.dedup.set(key, { ...record });
+    return { ...record };
+  }
+
+  async addKeyPointer(topic: string, messageKey: string, messageId: string): Promise<void> {
+    const key = k(topic, messageKey);
+    let ids = this.keyPointers.get(key);
+    if (!ids) {
+      ids = new Set();
+      this.keyPointers.set(key, ids);
+    }
+    ids.add(messageId);
+  }
+
+  async messageIdsByKey(topic: string, messageKey: string): Promise<string[]> {
+    return [...(this.keyPointers.get(k(topic, messageKey)) ?? [])].sort();
+  }
+
+  async cancel(topic: string, messageId: string, nowMs: number, notAfterMs: number): Promise<CancelOutcome> {
+    const row = this.messages.get(k(topic, messageId));
+    if (!row || row.message.expiresAtMs <= nowMs) return CancelOutcome.NotFound;
+    if (row.state === MessageState.Cancelled) return CancelOutcome.Cancelled;
+    if (row.message.deliverAtMs <= notAfterMs) return CancelOutcome.AlreadyDelivered;
+    this.place(row, undefined, messageId);
+    row.state = MessageState.Cancelled;
+    row.cancelledAtMs = nowMs;
+    return CancelOutcome.Cancelled;
+  }
+
+  async reschedule(
+    topic: string,
+    messageId: string,
+    change: { deliverAtMs: number; expiresAtMs: number; local?: LocalDeliverAt },
+    nowMs: number,
+    notAfterMs: number,
+  ): Promise<RescheduleOutcome> {
+    const row = this.messages.get(k(topic, messageId));
+    if (!row || row.message.expiresAtMs <= nowMs) return RescheduleOutcome.NotFound;
+    if (row.state === MessageState.Cancelled) return RescheduleOutcome.Cancelled;
+    if (row.message.deliverAtMs <= notAfterMs) return RescheduleOutcome.AlreadyDelivered;
+    const m = row.message;
+    if (m.ttlExpiresAtMs !== undefined) m.ttlExpiresAtMs += change.deliverAtMs - m.deliverAtMs;
+    m.deliverAtMs = change.deliverAtMs;
+    m.expiresAtMs = change.expiresAtMs;
+    if (change.local) m.local = { ...change.local };
+    else delete m.local;
+    this.place(row, laneKey({ kind: "topic", topic, shard: m.shard }), messageId);
+    return RescheduleOutcome.Rescheduled;
+  }
+
+  async inspect(topic: string, messageId: string): Promise<MessageRecord | undefined> {
+    const row = this.messages.get(k(topic, messageId));
+    if (!row) return undefined;
+    const deliveries = [...this.deliveries.values()]
+      .filter((d) => d.topic === topic && d.messageId === messageId && d.st !== "dropped")
+      .sort((a, b) => (a.group < b.group ? -1 : 1))
+      .map(deliveryState);
+    return { message: stored(row), deliveries };
   }
 }
 
-function withinVisibility(d: DeliveryRow, nowMs: number): boolean {
-  return (d.visibleUntilMs ?? d.dueAtMs) > nowMs;
+/** After a position: an entry's own place, or a millisecond boundary (empty id: after every entry due by then). */
+function isAfter(e: LaneEntry, after: LanePosition | undefined): boolean {
+  if (!after) return true;
+  if (after.messageId === "") return e.dueAtMs > after.dueAtMs;
+  return comparePositions(e, after) > 0;
 }
 
-function decodeMemoryCursor(cursor: string): { dueAtMs: number; messageId: string } {
-  try {
-    const v = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as { dueAtMs?: unknown; messageId?: unknown };
-    if (typeof v.dueAtMs === "number" && typeof v.messageId === "string") return { dueAtMs: v.dueAtMs, messageId: v.messageId };
-  } catch {}
-  throw invalid("cursor is not one this listing returned; send the cursor of the previous page unchanged, or none for the first page");
+export function laneKey(lane: Lane): string {
+  if (lane.kind === "topic") return k("T", lane.topic, lane.shard);
+  if (lane.kind === "group") return k("G", lane.topic, lane.group, lane.shard);
+  return k("X", lane.topic, lane.group);
 }
 
-function applyClaim(d: DeliveryRow, spec: ClaimSpec): void {
-  d.receiptHandle = spec.receiptHandle;
-  d.visibleUntilMs = spec.visibleUntilMs;
-  d.dueAtMs = spec.redeliverAtMs ?? spec.visibleUntilMs;
-  d.consumedTimes += 1;
-  d.firstConsumedAtMs ??= spec.nowMs;
+function stored(row: MessageRow): StoredMessage {
+  const { shard, ...content } = structuredClone(row.message);
+  return { content, shard, state: row.state, ...(row.cancelledAtMs !== undefined && { cancelledAtMs: row.cancelledAtMs }) };
 }
 
-function toDelivery(d: DeliveryRow): Delivery {
+function topicEntry(row: MessageRow): LaneEntry {
+  const m = row.message;
+  return {
+    messageId: m.messageId,
+    dueAtMs: m.deliverAtMs,
+    deliverAtMs: m.deliverAtMs,
+    expiresAtMs: m.expiresAtMs,
+    ...(m.ttlExpiresAtMs !== undefined && { ttlExpiresAtMs: m.ttlExpiresAtMs }),
+    ...(m.tag !== undefined && { tag: m.tag }),
+    consumedTimes: 0,
+  };
+}
+
+function deliveryEntry(d: DeliveryRow): LaneEntry {
   return {
     messageId: d.messageId,
-    group: d.group,
-    receiptHandle: d.receiptHandle as string,
+    dueAtMs: d.dueAtMs,
+    deliverAtMs: d.deliverAtMs,
+    expiresAtMs: d.expiresAtMs,
+    ...(d.ttlExpiresAtMs !== undefined && { ttlExpiresAtMs: d.ttlExpiresAtMs }),
+    ...(d.tag !== undefined && { tag: d.tag }),
     consumedTimes: d.consumedTimes,
-    firstConsumedAtMs: d.firstConsumedAtMs as number,
-    nextVisibleAtMs: d.dueAtMs,
+    gen: d.gen,
+    ...(d.reason !== undefined && { reason: d.reason }),
+  };
+}
+
+function newRow(d: ParkedDelivery, dueAtMs: number): DeliveryRow {
+  const m = d.message;
+  return {
+    topic: d.topic,
+    group: d.group,
+    gen: d.gen,
+    messageId: m.messageId,
+    shard: m.shard,
+    st: "active",
+    dueAtMs,
+    deliverAtMs: m.deliverAtMs,
+    expiresAtMs: m.expiresAtMs,
+    ...(m.ttlExpiresAtMs !== undefined && { ttlExpiresAtMs: m.ttlExpiresAtMs }),
+    ...(m.tag !== undefined && { tag: m.tag }),
+    consumedTimes: 0,
+  };
+}
+
+function applyClaim(row: DeliveryRow, spec: ClaimSpec): void {
+  row.receiptHandle = spec.receiptHandle;
+  row.visibleUntilMs = spec.visibleUntilMs;
+  row.dueAtMs = spec.redeliverAtMs;
+  row.consumedTimes += 1;
+  row.firstConsumedAtMs ??= spec.nowMs;
+  row.lastConsumedAtMs = spec.nowMs;
+}
+
+function toDelivery(row: DeliveryRow): Delivery {
+  return {
+    messageId: row.messageId,
+    group: row.group,
+    receiptHandle: row.receiptHandle ?? "",
+    consumedTimes: row.consumedTimes,
+    firstConsumedAtMs: row.firstConsumedAtMs ?? 0,
+    nextVisibleAtMs: row.dueAtMs,
+  };
+}
+
+function deliveryState(row: DeliveryRow): DeliveryState {
+  return {
+    messageId: row.messageId,
+    group: row.group,
+    gen: row.gen,
+    state: row.st,
+    receiptHandle: row.receiptHandle,
+    consumedTimes: row.consumedTimes,
+    visibleUntilMs: row.visibleUntilMs ?? row.dueAtMs,
+    dueAtMs: row.dueAtMs,
+    shard: row.shard,
+    ...(row.firstConsumedAtMs !== undefined && { firstConsumedAtMs: row.firstConsumedAtMs }),
+    ...(row.lastConsumedAtMs !== undefined && { lastConsumedAtMs: row.lastConsumedAtMs }),
+    ...(row.ackedAtMs !== undefined && { ackedAtMs: row.ackedAtMs }),
+  };
+}
+
+function leaseView(l: LeaseRow): LeaseView {
+  return {
+    topic: l.topic,
+    group: l.group,
+    gen: l.gen,
+    shard: l.shard,
+    pos: { ...l.pos },
+    ...(l.owner !== undefined && { holder: l.owner }),
+    ...(l.untilMs !== undefined && { untilMs: l.untilMs }),
+    ...(l.workAtMs !== undefined && { workAtMs: l.workAtMs }),
   };
 }

@@ -1,13 +1,15 @@
 /** The message model. Times are epoch milliseconds unless a name says otherwise. */
 
+/**
+ * A message as stored: scheduled until its deliver time, then due for every group whose subscription
+ * started before it (each group takes it through its own cursor), or cancelled before that.
+ */
 export const MessageState = {
-  /** Waiting in its topic's lane of the due index until its deliver time. */
+  /** Waiting for its deliver time; may still be cancelled or rescheduled. */
   Scheduled: "scheduled",
-  /** Handed to every group registered at release; consumers now work on per-group deliveries. */
-  Released: "released",
-  /** Taken out of the topic lane undelivered: expired before release, or no group subscribes to its tag. */
-  Retired: "retired",
-  /** Cancelled while scheduled: out of the due index, never released. */
+  /** Its deliver time has come: the groups take it (a derived state; stored as scheduled). */
+  Due: "due",
+  /** Cancelled before its deliver time: no group ever receives it. */
   Cancelled: "cancelled",
 } as const;
 export type MessageState = (typeof MessageState)[keyof typeof MessageState];
@@ -23,7 +25,7 @@ export interface NewMessage {
   properties: Record<string, string>;
   publishedAtMs: number;
   deliverAtMs: number;
-  /** Write shard of the due index this message (and each of its deliveries) lives in. */
+  /** Write shard of the due index this message lives in (its deliveries live in the same shard of their group's lane). */
   shard: number;
   /** After this the message is neither delivered nor kept (retention). */
   expiresAtMs: number;
@@ -41,19 +43,16 @@ export interface LocalDeliverAt {
   timeZone: string;
 }
 
-/** The immutable content of a message, as consumers read it. */
+/** The content of a message, as consumers read it. */
 export type MessageContent = Omit<NewMessage, "shard">;
 
-/** An index entry found due (or nearly due) in one lane. Index reads may be stale: every use is confirmed by a conditional write. */
-export interface DueEntry {
-  messageId: string;
+/** A message read from the table (strongly consistent): its content and its current schedule. */
+export interface StoredMessage {
+  content: MessageContent;
   shard: number;
-  dueAtMs: number;
-  deliverAtMs: number;
-  expiresAtMs: number;
-  ttlExpiresAtMs?: number;
-  tag?: string;
-  consumedTimes: number;
+  /** scheduled (incl. due) or cancelled, as stored. */
+  state: typeof MessageState.Scheduled | typeof MessageState.Cancelled;
+  cancelledAtMs?: number;
 }
 
 /** One group's copy of a message after a successful claim. */
@@ -87,18 +86,4 @@ export interface AckFailure {
 export interface AckResult {
   acked: number;
   failed: AckFailure[];
-}
-
-export interface SweepReport {
-  topics: number;
-  released: number;
-  /** Due messages of topics that have no group yet: kept until the first group registers. */
-  held: number;
-  /** Deliveries whose visibility ran out without an ack: visible again, counted here. */
-  redeliverable: number;
-  /** Taken out of circulation undelivered: expired, past maxReceiveCount (dead-lettered or dropped), or unsubscribed. */
-  retired: number;
-  lost: number;
-  budgetExhausted: boolean;
-  durationMs: number;
 }

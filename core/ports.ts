@@ -1,94 +1,11 @@
-import type { Delivery, DueEntry, MessageContent, NewMessage } from "./message.js";
-import type { RetryStore } from "./retry-ports.js";
+import type { Delivery, LocalDeliverAt, MessageContent, NewMessage, StoredMessage } from "./message.js";
+import type { GroupSettingsInput, TopicSettingsInput } from "./settings.js";
 
 /** The only reader of the wall clock. Tests inject a manual one. */
 export interface Clock {
   nowMs(): number;
   /** Resolves after `ms` of this clock's time, or at once when `signal` aborts. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
-}
-
-/** One lane of the due index: a topic's scheduled messages (no group) or one group's deliveries. */
-export interface Lane {
-  topic: string;
-  shard: number;
-  group?: string;
-}
-
-export interface DueScan {
-  /** Entries with dueAtMs ≤ now, oldest first. */
-  due: DueEntry[];
-  /** The earliest dueAtMs > now this read saw, if any. */
-  nextDueAtMs: number | undefined;
-}
-
-export interface ClaimSpec {
-  group: string;
-  receiptHandle: string;
-  visibleUntilMs: number;
-  nowMs: number;
-  /** When the delivery is due again if neither acked nor nacked (visibility plus backoff); default visibleUntilMs. */
-  redeliverAtMs?: number;
-  /** Claim only if the delivery has been consumed exactly this many times (what the index showed). */
-  expectConsumedTimes?: number;
-}
-
-export const ReleaseOutcome = {
-  Released: "released",
-  /** Not scheduled and due any more (someone else released it, or it was rescheduled): nothing done. */
-  Lost: "lost",
-} as const;
-export type ReleaseOutcome = (typeof ReleaseOutcome)[keyof typeof ReleaseOutcome];
-
-export const AckOutcome = {
-  Acked: "acked",
-  /** The handle's delivery was superseded, its visibility ran out, or it was acked before. */
-  Stale: "stale",
-  /** No such delivery in this topic and group. */
-  Unknown: "unknown",
-} as const;
-export type AckOutcome = (typeof AckOutcome)[keyof typeof AckOutcome];
-
-/**
- * Storage, spoken in queue verbs. Every state change is one conditional write (or one transaction);
- * losing a race is an outcome, never an exception. Retryable infrastructure faults throw
- * StoreUnavailableError.
- */
-export interface MessageStore extends RetryStore {
-  ping(): Promise<void>;
-  /** Idempotent; makes the topic known to the sweeper. */
-  registerTopic(topic: string): Promise<void>;
-  listTopics(): Promise<string[]>;
-  /** Idempotent; from this moment the group receives every message released on the topic. */
-  registerGroup(topic: string, group: string, nowMs: number): Promise<void>;
-  listGroups(topic: string): Promise<string[]>;
-
-  insertMessage(message: NewMessage): Promise<void>;
-  /** Reads one lane of the due index (eventually consistent): due entries and the next due time. */
-  scanDue(lane: Lane, nowMs: number, limit: number): Promise<DueScan>;
-  /**
-   * Atomically: if the message is still scheduled and due, mark it released and create one delivery per
-   * group (the claimer's group's delivery already claimed, when `claim` is given).
-   */
-  release(
-    topic: string,
-    entry: DueEntry,
-    groups: readonly string[],
-    nowMs: number,
-    claim?: ClaimSpec,
-  ): Promise<{ outcome: ReleaseOutcome; delivery?: Delivery }>;
-  /** Claims a delivery if it is visible (due) now; undefined when another consumer won or it is gone. */
-  claim(topic: string, entry: DueEntry, spec: ClaimSpec): Promise<Delivery | undefined>;
-  /** Reads message contents by id (strongly consistent); missing ids are absent from the map. */
-  loadMessages(topic: string, messageIds: readonly string[]): Promise<Map<string, MessageContent>>;
-  /** Acks the delivery if `receiptHandle` is its current handle and it is still invisible at `nowMs`. */
-  ack(
-    topic: string,
-    group: string,
-    messageId: string,
-    receiptHandle: string,
-    nowMs: number,
-  ): Promise<AckOutcome>;
 }
 
 /** Structured log lines (JSON on stdout in Lambda and locally). */
@@ -99,3 +16,358 @@ export interface Logger {
 }
 
 export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
+
+/**
+ * A place in a lane. Entries sort by due time; entries due at the same millisecond come in the store's
+ * own order (the memory store's is by message id), so a position is only ever compared with the lane it
+ * came from, through `after`.
+ */
+export interface LanePosition {
+  dueAtMs: number;
+  messageId: string;
+}
+
+export function comparePositions(a: LanePosition, b: LanePosition): number {
+  return a.dueAtMs - b.dueAtMs || (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : 0);
+}
+
+/** One lane of the due index. */
+export type Lane =
+  /** A topic's messages by deliver time: the log every group reads through its own cursor. */
+  | { kind: "topic"; topic: string; shard: number }
+  /** A group's deliveries by the time they are next visible (in flight, waiting for redelivery, nacked). */
+  | { kind: "group"; topic: string; group: string; shard: number }
+  /** A group's dead letters by failure time. */
+  | { kind: "dead"; topic: string; group: string };
+
+/** What the due index shows of an item. Index reads may be stale: every use is confirmed by a conditional write or a consistent read. */
+export interface LaneEntry {
+  messageId: string;
+  dueAtMs: number;
+  deliverAtMs: number;
+  expiresAtMs: number;
+  ttlExpiresAtMs?: number;
+  tag?: string;
+  /** Deliveries so far (group and dead lanes). */
+  consumedTimes: number;
+  /** The group incarnation a delivery belongs to (group and dead lanes). */
+  gen?: string;
+  /** Why a dead letter died (dead lane). */
+  reason?: string;
+}
+
+export interface LaneRange {
+  /** Entries due at or after this. */
+  fromMs: number;
+  /** Entries due at or before this. */
+  toMs: number;
+  /** Only entries after this one, in the lane's order (a position this lane returned). */
+  after?: LanePosition;
+}
+
+export interface LaneRead {
+  entries: LaneEntry[];
+  /** More entries may follow in the range after the last one returned (the read was cut by its limit). */
+  more: boolean;
+}
+
+/** How a lane's entries spread over due time: one read of the lane. */
+export interface DueHistogram {
+  total: number;
+  /** For each boundary given, how many entries fall due at or before it. */
+  atOrBefore: number[];
+  earliestDueAtMs: number | undefined;
+}
+
+/** A group as registered: settings, incarnation and where its subscription starts. */
+export interface GroupRecord {
+  group: string;
+  /** Incarnation: a group deleted and registered again is a new one, with none of the old one's deliveries. */
+  gen: string;
+  /** The group receives every message due at or after this (0: every message still retained). */
+  startMs: number;
+  createdAtMs: number;
+  settings: GroupSettingsInput;
+}
+
+export interface GroupPage {
+  groups: GroupRecord[];
+  /** Opaque; pass back for the next page. */
+  cursor?: string;
+}
+
+/** Which (topic, group, shard) a lease and cursor belong to. */
+export interface LeaseKey {
+  topic: string;
+  group: string;
+  gen: string;
+  shard: number;
+}
+
+/** A group's cursor over one shard of its topic's lane, and who holds the right to move it. */
+export interface Lease {
+  /** Every entry of the topic lane at or before this has been taken or passed by the group. */
+  pos: LanePosition;
+  /** How many entries the cursor passed in (pos − horizon, pos]: a later reader tells late index entries by it. */
+  recent: number;
+  /** Acquired from a holder whose lease ran out (it stopped without saving): entries after `pos` may be claimed already. */
+  takenOver: boolean;
+  /** Entries after `pos` that were passed already (taken out of the lane's order, or due in the same millisecond as the last one passed). */
+  passed: LanePosition[];
+}
+
+export type LeaseOutcome = { ok: true; lease: Lease } | { ok: false; holder: string; untilMs: number };
+
+export interface LeaseSave {
+  pos: LanePosition;
+  recent: number;
+  /** Entries after `pos` that were passed already. */
+  passed: LanePosition[];
+  /** Keeps the lease until then; absent: releases it. */
+  untilMs?: number;
+  /** When the sweeper should next look at this group's shard (absent: nothing for it to do). */
+  workAtMs?: number;
+}
+
+/** A lease as a sweeper or stats reader sees it. */
+export interface LeaseView extends LeaseKey {
+  pos: LanePosition;
+  holder?: string;
+  untilMs?: number;
+  workAtMs?: number;
+}
+
+/** A claim of a delivery for one consumer. */
+export interface ClaimSpec {
+  receiptHandle: string;
+  nowMs: number;
+  visibleUntilMs: number;
+  /** When the delivery is due again if neither acked nor nacked. */
+  redeliverAtMs: number;
+}
+
+/** A group's first delivery of a message, created by the claim itself. */
+export interface NewDelivery {
+  topic: string;
+  group: string;
+  gen: string;
+  message: LaneEntry & { shard: number };
+  claim: ClaimSpec;
+}
+
+/** A message a group passed without taking (no waiting poll's tag filter wanted it), to wait in the group lane. */
+export type ParkedDelivery = Omit<NewDelivery, "claim">;
+
+/** The state of one group's delivery, read strongly consistently. */
+export interface DeliveryState {
+  messageId: string;
+  group: string;
+  gen: string;
+  /** active (in the group lane), acked, dead (in the dead-letter lane) or dropped. */
+  state: string;
+  receiptHandle: string | undefined;
+  consumedTimes: number;
+  /** End of the current delivery's visibility: its handle acks or nacks only before this. */
+  visibleUntilMs: number;
+  dueAtMs: number;
+  shard: number;
+  firstConsumedAtMs?: number;
+  lastConsumedAtMs?: number;
+  ackedAtMs?: number;
+}
+
+export const AckOutcome = {
+  Acked: "acked",
+  /** The handle's delivery was superseded, its visibility ran out, or it was acked before. */
+  Stale: "stale",
+  /** No such delivery in this topic and group. */
+  Unknown: "unknown",
+} as const;
+export type AckOutcome = (typeof AckOutcome)[keyof typeof AckOutcome];
+
+/** Why a message or delivery left circulation without an ack. */
+export const RetireReason = {
+  /** Its TTL ran out before it was delivered (or while it waited for a redelivery). */
+  Expired: "expired",
+  /** It was delivered `maxReceiveCount` times without an ack. */
+  MaxReceiveCount: "maxReceiveCount",
+} as const;
+export type RetireReason = (typeof RetireReason)[keyof typeof RetireReason];
+
+/** Which state of a delivery a retirement is conditional on. */
+export type RetireWhen =
+  /** Visible again (due) exactly as the index showed it: same due time, same delivery count. */
+  | { kind: "due"; dueAtMs: number; consumedTimes: number }
+  /** Held by this receipt handle, within its visibility (a nack of the last allowed delivery). */
+  | { kind: "held"; receiptHandle: string; consumedTimes: number };
+
+export interface RetireSpec {
+  when: RetireWhen;
+  /** Move to the group's dead-letter lane; else drop. */
+  deadLetter: boolean;
+  reason: RetireReason;
+  failedAtMs: number;
+  nowMs: number;
+}
+
+export interface NackSpec {
+  receiptHandle: string;
+  consumedTimes: number;
+  redeliverAtMs: number;
+  nowMs: number;
+}
+
+export interface DeadLetter {
+  messageId: string;
+  /** When the last delivery failed (visibility ran out, or nack) or the TTL ran out. */
+  failedAtMs: number;
+  /** Deliveries made before it was dead-lettered. */
+  consumedTimes: number;
+  deliverAtMs: number;
+  tag?: string;
+  reason?: string;
+}
+
+export interface DeadLetterPage {
+  deadLetters: DeadLetter[];
+  /** Opaque; pass back to read the next page. Absent on the last page. */
+  cursor?: string;
+}
+
+export const CancelOutcome = {
+  Cancelled: "cancelled",
+  /** Its deliver time has come (or is closer than the cancel margin): the groups have it or take it now. */
+  AlreadyDelivered: "already-delivered",
+  NotFound: "not-found",
+} as const;
+export type CancelOutcome = (typeof CancelOutcome)[keyof typeof CancelOutcome];
+
+export const RescheduleOutcome = {
+  Rescheduled: "rescheduled",
+  AlreadyDelivered: "already-delivered",
+  /** Cancelled before: nothing changed. */
+  Cancelled: "cancelled",
+  NotFound: "not-found",
+} as const;
+export type RescheduleOutcome = (typeof RescheduleOutcome)[keyof typeof RescheduleOutcome];
+
+/** What a dedup record remembers of the message it guards, so a repeat can answer (and finish) it. */
+export interface DedupRecord {
+  messageId: string;
+  bodyMd5: string;
+  publishedAtMs: number;
+  deliverAtMs: number;
+  expiresAtMs: number;
+}
+
+/** One message with every group's delivery, read strongly consistently. */
+export interface MessageRecord {
+  message: StoredMessage;
+  deliveries: DeliveryState[];
+}
+
+/**
+ * Storage, spoken in queue verbs. Every state change is one conditional write; losing a race is an
+ * outcome, never an exception; a write the SDK retried after it had applied is recognised as ours.
+ * Retryable infrastructure faults throw StoreUnavailableError.
+ */
+export interface QueueStore {
+  ping(): Promise<void>;
+
+  // Topics.
+  /** Idempotent; makes the topic listable. */
+  registerTopic(topic: string): Promise<void>;
+  listTopics(limit: number, cursor?: string): Promise<{ topics: string[]; cursor?: string }>;
+  getTopicSettings(topic: string): Promise<TopicSettingsInput | undefined>;
+  /** Replaces the topic's settings; the newer of two concurrent writes wins. */
+  putTopicSettings(topic: string, settings: TopicSettingsInput, nowMs: number): Promise<void>;
+
+  // Groups.
+  /** Registers the group if it is not (a new incarnation: `fresh`), and returns the group in force. */
+  registerGroup(topic: string, fresh: GroupRecord): Promise<GroupRecord>;
+  /** Replaces a registered group's settings (the newer of two concurrent writes wins); undefined when not registered. */
+  putGroupSettings(topic: string, group: string, settings: GroupSettingsInput, nowMs: number): Promise<GroupRecord | undefined>;
+  /** undefined when the group is not registered (strongly consistent). */
+  getGroup(topic: string, group: string): Promise<GroupRecord | undefined>;
+  /** Whether the topic has any registered group (strongly consistent). */
+  hasGroups(topic: string): Promise<boolean>;
+  listGroups(topic: string, limit: number, cursor?: string): Promise<GroupPage>;
+  /** Removes the group `gen` and its cursors; false when that incarnation is not registered. */
+  deleteGroup(topic: string, group: string, gen: string): Promise<boolean>;
+
+  // Messages.
+  /** Stores new messages (fresh ids); one request for a batch where the store allows. */
+  insertMessages(messages: readonly NewMessage[]): Promise<void>;
+  /** Reads messages by id, strongly consistently; missing ids are absent from the map. */
+  readMessages(topic: string, messageIds: readonly string[]): Promise<Map<string, StoredMessage>>;
+
+  // The due index.
+  /** Reads a lane in due order within the range (eventually consistent). */
+  readLane(lane: Lane, range: LaneRange, limit: number): Promise<LaneRead>;
+  /** Reads one lane once from `from` on and counts its entries against `boundariesMs`. */
+  laneHistogram(lane: Lane, from: { fromMs: number; after?: LanePosition }, boundariesMs: readonly number[]): Promise<DueHistogram>;
+
+  // Cursors and leases.
+  /**
+   * Takes the lease on a group's shard until `untilMs` if nobody holds it (or it ran out, or `owner` holds
+   * it), creating the cursor at `start` the first time.
+   */
+  acquireLease(key: LeaseKey, owner: string, nowMs: number, untilMs: number, start: LanePosition): Promise<LeaseOutcome>;
+  /** Saves the cursor while `owner` holds the lease: renews it, or releases it. False when the lease was lost. */
+  saveLease(key: LeaseKey, owner: string, save: LeaseSave): Promise<boolean>;
+  /** Who holds the lease now (eventually consistent; undefined when nobody does). */
+  peekLease(key: LeaseKey): Promise<{ holder: string; untilMs: number } | undefined>;
+  /** Every cursor of a group (strongly consistent). */
+  listLeases(topic: string, group: string): Promise<LeaseView[]>;
+  /** Cursors the sweeper should look at now: `workAtMs` ≤ now, oldest first, in one of the work shards. */
+  dueWork(workShard: number, nowMs: number, limit: number): Promise<LeaseView[]>;
+  /** Moves a cursor's next sweeper look (no lease needed); false when the cursor is gone. */
+  setWork(key: LeaseKey, workAtMs: number | undefined): Promise<boolean>;
+
+  // Deliveries.
+  /** Creates the group's delivery of a message, claimed: undefined when the group has one already. */
+  claimNew(delivery: NewDelivery): Promise<Delivery | undefined>;
+  /** Creates the group's delivery of a message unclaimed, visible at `nowMs` in the group lane: false when the group has one already. */
+  parkNew(delivery: ParkedDelivery, nowMs: number): Promise<boolean>;
+  /** Claims a delivery of the group lane if it is visible (due) now with the delivery count the index showed. */
+  claimAgain(topic: string, group: string, gen: string, entry: LaneEntry, spec: ClaimSpec): Promise<Delivery | undefined>;
+  /** Acks the delivery if `receiptHandle` is its current handle and it is still invisible at `nowMs`. */
+  ack(topic: string, group: string, messageId: string, receiptHandle: string, nowMs: number): Promise<AckOutcome>;
+  /** Makes a held delivery visible at `redeliverAtMs` if the handle still holds it. The handle is spent. */
+  nack(topic: string, group: string, messageId: string, spec: NackSpec): Promise<boolean>;
+  /** Moves a delivery to the group's dead-letter lane, or drops it. */
+  retireDelivery(topic: string, group: string, messageId: string, spec: RetireSpec): Promise<boolean>;
+  /** A message that expired before the group took it: straight into the dead-letter lane. */
+  putDeadLetter(topic: string, group: string, gen: string, message: LaneEntry & { shard: number }, failedAtMs: number, reason: RetireReason): Promise<boolean>;
+  /** Takes a delivery of another incarnation of the group out of the group lane. */
+  dropForeign(topic: string, group: string, messageId: string, gen: string): Promise<boolean>;
+  readDelivery(topic: string, group: string, messageId: string): Promise<DeliveryState | undefined>;
+  /** Deliveries of a group by message id, strongly consistently (recovery after a holder stopped). */
+  readDeliveries(topic: string, group: string, messageIds: readonly string[]): Promise<Map<string, DeliveryState>>;
+  /** One page of the group's dead letters, oldest failure first; expired (retention) ones are skipped. */
+  listDeadLetters(topic: string, group: string, gen: string, limit: number, nowMs: number, cursor?: string): Promise<DeadLetterPage>;
+  countDeadLetters(topic: string, group: string, gen: string): Promise<number>;
+  /** A dead letter back into the group lane as a fresh delivery (count 0, no TTL), visible at `nowMs`. */
+  redrive(topic: string, group: string, gen: string, messageId: string, shard: number, nowMs: number): Promise<boolean>;
+
+  // Managing messages before their deliver time.
+  /** Makes `record` the message of `dedupId` unless a live record exists; returns the record in force. */
+  claimDedup(topic: string, dedupId: string, record: DedupRecord, nowMs: number): Promise<DedupRecord>;
+  /** Makes a message findable by its key (written before the message itself). */
+  addKeyPointer(topic: string, key: string, messageId: string, expiresAtMs: number): Promise<void>;
+  messageIdsByKey(topic: string, key: string): Promise<string[]>;
+  /** Cancels a scheduled message if its deliver time is later than `notAfterMs`. */
+  cancel(topic: string, messageId: string, nowMs: number, notAfterMs: number): Promise<CancelOutcome>;
+  /** Moves a scheduled message's deliver time (and expiry), under the same condition as cancel. */
+  reschedule(
+    topic: string,
+    messageId: string,
+    change: { deliverAtMs: number; expiresAtMs: number; ttlExpiresAtMs?: number; local?: LocalDeliverAt },
+    nowMs: number,
+    notAfterMs: number,
+  ): Promise<RescheduleOutcome>;
+  /** The message and every group's delivery, read strongly consistently. */
+  inspect(topic: string, messageId: string): Promise<MessageRecord | undefined>;
+}
+
+export type { MessageContent };

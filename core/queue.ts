@@ -1,43 +1,18 @@
 import { type QueueConfig, effectivePollIntervalMs } from "./config.js";
+import { type DeliveryOptions, type GroupView, MessageCache, Subscriptions } from "./delivery.js";
 import { invalid } from "./errors.js";
-import { md5Hex, mintReceiptHandle, newMessageId, parseReceiptHandle } from "./ids.js";
-import type { ManageStore } from "./manage-ports.js";
-import type { AckFailure, AckResult, Delivery, DueEntry, NewMessage, PublishResult, ReceivedMessage, SweepReport } from "./message.js";
-import { AckOutcome, type Clock, type Lane, type Logger, type MessageStore, ReleaseOutcome, silentLogger } from "./ports.js";
-import {
-  LIMITS,
-  type Timing,
-  assertBody,
-  assertIntInRange,
-  assertKey,
-  assertName,
-  assertProperties,
-  assertTag,
-  assertTopicKey,
-  matchesTags,
-  resolveDeliverAt,
-  shardOf,
-} from "./rules.js";
-import { assertDedupId, insertManaged } from "./publish-once.js";
-import { RetryQueue } from "./retry-queue.js";
-import { parseTtlMs, ttlExpiresAtMs } from "./retry-rules.js";
-import { SettingsCache } from "./settings-cache.js";
+import { Groups } from "./groups.js";
+import { parseReceiptHandle } from "./ids.js";
+import { Lifecycle } from "./lifecycle.js";
+import type { AckFailure, AckResult, PublishResult, ReceivedMessage } from "./message.js";
+import { AckOutcome, type Clock, type Logger, type QueueStore, silentLogger } from "./ports.js";
+import { type BatchOutcome, type PublishInput, Publisher } from "./publish.js";
+import { Retry } from "./retry.js";
+import { LIMITS, assertIntInRange, assertName, assertTopicKey } from "./rules.js";
 import { resolveGroupSettings } from "./settings.js";
-import type { ArrivalSignals } from "./signals.js";
+import { type SweepReport, Sweeper } from "./sweeper.js";
 
-export interface PublishInput {
-  /** Topic key: a topic name, or `namespace~name` (see topicKey). */
-  topic: string;
-  body: unknown;
-  tag?: unknown;
-  key?: unknown;
-  properties?: unknown;
-  timing: Timing;
-  /** Message TTL in ms (RabbitMQ's rule, see ttlExpiresAtMs). */
-  ttlMs?: unknown;
-  /** Idempotency id: a repeat returns the original message (see insertManaged). */
-  dedupId?: unknown;
-}
+export type { PublishInput };
 
 export interface ConsumeInput {
   topic: string;
@@ -48,7 +23,7 @@ export interface ConsumeInput {
   visibilitySeconds?: number | undefined;
   /** Door-specific default visibility (RocketMQ's is 5 minutes); else the configured default. */
   defaultVisibilitySeconds?: number;
-  /** Absolute time by which the call must have answered (e.g. the Lambda's remaining time). */
+  /** Absolute time by which the call must have answered (API Gateway's limit counted from the request's arrival). */
   answerByMs?: number;
 }
 
@@ -59,51 +34,87 @@ export interface AckInput {
 }
 
 export interface QueueDeps {
-  store: MessageStore;
+  store: QueueStore;
   clock: Clock;
   config: QueueConfig;
-  signals?: ArrivalSignals;
   log?: Logger;
-  /** Dedup records and key pointers (cancel by key); without it, publish takes no dedupId. */
-  manage?: ManageStore;
 }
 
-type Candidate = DueEntry & { lane: "topic" | "group" };
-
-/** A long poll stops this long before its answer-by time, so one last pass fits. */
-const ANSWER_MARGIN_MS = 250;
-/** Pause after a pass whose every claim lost a race, so racing consumers spread out. */
-const CONTENTION_PAUSE_MS = 10;
+/** A long poll stops this long before its answer-by time, so its answer is on the wire in time. */
+export const ANSWER_MARGIN_MS = 250;
+/** Entries one look reads per lane. */
+const SCAN_LIMIT = 500;
 
 /**
- * The queue: publish, consume (long poll), ack and sweep over a MessageStore. Knows nothing of HTTP,
- * AWS or which door a request came through.
+ * The queue: publish, consume (long poll), ack, retries, subscriptions, lifecycle and the sweeper over
+ * one QueueStore. Knows nothing of HTTP, AWS or which door a request came through.
  */
 export class Queue {
-  private readonly store: MessageStore;
-  private readonly clock: Clock;
-  private readonly config: QueueConfig;
-  private readonly signals: ArrivalSignals | undefined;
-  private readonly log: Logger;
-  private readonly manage: ManageStore | undefined;
-  private readonly registered = new Set<string>();
-  /** Index entries some long poll of this process is claiming or releasing right now. */
-  private readonly busy = new Set<string>();
-  private readonly settings: SettingsCache;
-  /** Nack, dead letters, topic and group settings. */
-  readonly retry: RetryQueue;
+  readonly groups: Groups;
+  readonly retry: Retry;
+  readonly lifecycle: Lifecycle;
+  readonly config: QueueConfig;
   readonly pollIntervalMs: number;
+  private readonly store: QueueStore;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly publisher: Publisher;
+  private readonly subscriptions: Subscriptions;
+  private readonly sweeper: Sweeper;
 
   constructor(deps: QueueDeps) {
     this.store = deps.store;
     this.clock = deps.clock;
     this.config = deps.config;
-    this.signals = deps.signals;
     this.log = deps.log ?? silentLogger;
-    this.manage = deps.manage;
     this.pollIntervalMs = effectivePollIntervalMs(deps.config);
-    this.settings = new SettingsCache(deps.store, deps.clock, deps.config);
-    this.retry = new RetryQueue({ ...deps, settings: this.settings, log: this.log });
+    this.groups = new Groups(deps.store, deps.clock, deps.config);
+    const options: DeliveryOptions = {
+      shards: deps.config.shards,
+      pollIntervalMs: this.pollIntervalMs,
+      leaseMs: deps.config.leaseMs,
+      lingerMs: deps.config.leaseLingerMs,
+      indexLagMs: deps.config.indexLagMs,
+      lateCheckMs: Math.max(250, Math.min(1000, deps.config.indexLagMs / 4)),
+      scanLimit: SCAN_LIMIT,
+    };
+    const delivery = { store: deps.store, clock: deps.clock, log: this.log, options, messages: new MessageCache() };
+    this.subscriptions = new Subscriptions(delivery, (topic, group) => this.view(topic, group, true) as Promise<GroupView>);
+    this.publisher = new Publisher({
+      store: deps.store,
+      groups: this.groups,
+      config: deps.config,
+      published: (topic, atMs) => this.subscriptions.notify(topic, atMs),
+    });
+    this.retry = new Retry({
+      store: deps.store,
+      clock: deps.clock,
+      config: deps.config,
+      groups: this.groups,
+      visibleAgain: (topic, group, atMs) => this.subscriptions.notifyGroup(topic, group, atMs),
+    });
+    this.lifecycle = new Lifecycle({
+      store: deps.store,
+      groups: this.groups,
+      clock: deps.clock,
+      config: deps.config,
+      rescheduled: (topic, atMs) => this.subscriptions.notify(topic, atMs),
+    });
+    this.sweeper = new Sweeper({
+      store: deps.store,
+      clock: deps.clock,
+      config: deps.config,
+      log: this.log,
+      delivery,
+      view: (topic, group) => this.view(topic, group, false),
+    });
+  }
+
+  /** What a dispatcher needs of its group: registered on first use when `register`. */
+  private async view(topic: string, group: string, register: boolean): Promise<GroupView | undefined> {
+    const record = register ? await this.groups.ensure(topic, group) : await this.groups.find(topic, group);
+    if (!record) return undefined;
+    return { gen: record.gen, startMs: record.startMs, settings: resolveGroupSettings(record.settings), topic: await this.groups.topicSettings(topic) };
   }
 
   async health(): Promise<void> {
@@ -111,40 +122,12 @@ export class Queue {
   }
 
   async publish(input: PublishInput): Promise<PublishResult> {
-    const topic = assertTopicKey(input.topic);
-    const body = assertBody(input.body);
-    const tag = assertTag(input.tag);
-    const key = assertKey(input.key);
-    const properties = assertProperties(input.properties);
-    const dedupId = assertDedupId(input.dedupId);
-    const local = input.timing.kind === "at" ? input.timing.local : undefined;
-    const nowMs = this.clock.nowMs();
-    const ttlMs = parseTtlMs(input.ttlMs);
-    const topicSettings = await this.settings.topic(topic);
-    const deliverAtMs = resolveDeliverAt(input.timing, nowMs, topicSettings);
-    const ttlExpiresAt = ttlExpiresAtMs(nowMs, deliverAtMs, ttlMs, topicSettings.messageTtlMs);
-    const messageId = newMessageId(nowMs);
-    const bodyMd5 = md5Hex(body);
-    await this.ensureTopic(topic);
-    const message: NewMessage = {
-      topic,
-      messageId,
-      body,
-      bodyMd5,
-      ...(tag !== undefined && { tag }),
-      ...(key !== undefined && { key }),
-      properties,
-      publishedAtMs: nowMs,
-      deliverAtMs,
-      shard: shardOf(messageId, this.config.shards),
-      expiresAtMs: deliverAtMs + topicSettings.retentionMs,
-      ...(ttlExpiresAt !== undefined && { ttlExpiresAtMs: ttlExpiresAt }),
-      ...(local && { local }),
-      ...(dedupId !== undefined && { dedupId }),
-    };
-    const published = await insertManaged(this.store, this.manage, message, this.config.shards, nowMs);
-    if (!published.duplicate) this.signals?.notify(topic, deliverAtMs);
-    return published;
+    return this.publisher.publish(input, this.clock.nowMs());
+  }
+
+  /** 1..16 messages of one topic in one call: one write to the table, each message with its own outcome. */
+  async publishBatch(inputs: readonly PublishInput[]): Promise<BatchOutcome[]> {
+    return this.publisher.publishBatch(inputs, this.clock.nowMs());
   }
 
   async consume(input: ConsumeInput, signal?: AbortSignal): Promise<ReceivedMessage[]> {
@@ -152,29 +135,30 @@ export class Queue {
     const group = assertName("group", input.group);
     const max = assertIntInRange(input.max ?? 1, "max", 1, LIMITS.batchMax);
     const waitSeconds = assertIntInRange(input.waitSeconds ?? 0, "waitSeconds", 0, LIMITS.waitSecondsMax);
+    if (input.visibilitySeconds !== undefined) assertIntInRange(input.visibilitySeconds, "visibilitySeconds", 1, LIMITS.visibilitySecondsMax);
+    const startMs = this.clock.nowMs();
+    const record = await this.groups.ensure(topic, group);
     const visibilitySeconds = assertIntInRange(
-      input.visibilitySeconds ??
-        (await this.settings.group(topic, group)).visibilitySeconds ??
-        input.defaultVisibilitySeconds ??
-        this.config.defaultVisibilitySeconds,
+      input.visibilitySeconds ?? record.settings.visibilitySeconds ?? input.defaultVisibilitySeconds ?? this.config.defaultVisibilitySeconds,
       "visibilitySeconds",
       1,
       LIMITS.visibilitySecondsMax,
     );
-    const startMs = this.clock.nowMs();
     let deadlineMs = startMs + Math.min(waitSeconds * 1000, this.config.maxWaitMs);
     if (input.answerByMs !== undefined) deadlineMs = Math.min(deadlineMs, input.answerByMs - ANSWER_MARGIN_MS);
-    await this.ensureGroup(topic, group, startMs);
-
-    for (;;) {
-      const nowMs = this.clock.nowMs();
-      const pass = await this.consumeOnce(topic, group, max, input.tags, visibilitySeconds * 1000, nowMs);
-      if (pass.messages.length > 0) return pass.messages;
-      const afterMs = this.clock.nowMs();
-      if (afterMs >= deadlineMs || signal?.aborted) return [];
-      const wakeAtMs = Math.min(pass.nextDueAtMs ?? Number.POSITIVE_INFINITY, afterMs + this.pollIntervalMs, deadlineMs);
-      await this.waitUntil(topic, wakeAtMs, signal);
-    }
+    // No time left for even one look: answer at once rather than claim what could not be returned in time.
+    if (deadlineMs < startMs) return [];
+    const dispatcher = this.subscriptions.dispatcher(topic, group);
+    const messages = await dispatcher.wait({
+      max,
+      tags: input.tags,
+      visibilityMs: visibilitySeconds * 1000,
+      deadlineMs,
+      ...(signal && { signal }),
+    });
+    // Without lingering (Lambda), the last poll's answer waits for the leases' release: a frozen container must not hold them.
+    if (this.config.leaseLingerMs === 0 && dispatcher.state.waiting === 0) await dispatcher.settled();
+    return messages;
   }
 
   async ack(input: AckInput): Promise<AckResult> {
@@ -188,7 +172,7 @@ export class Queue {
     const outcomes = await Promise.all(
       handles.map(async (handle): Promise<AckFailure | undefined> => {
         const parsed = parseReceiptHandle(handle, topic, group);
-        const receiptHandle = typeof handle === "string" ? handle : JSON.stringify(handle);
+        const receiptHandle = typeof handle === "string" ? handle.slice(0, 256) : JSON.stringify(handle)?.slice(0, 256) ?? String(handle);
         if (!parsed.ok) {
           return {
             receiptHandle,
@@ -215,164 +199,27 @@ export class Queue {
     return { acked: handles.length - failed.length, failed };
   }
 
-  /**
-   * One sweeper run: releases due messages of every topic to its groups (the guarantee when nobody
-   * polls), counts what is held for topics without groups and what waits for redelivery. Bounded by
-   * the configured budget; idempotent; safe beside consumers and other sweepers (every change is a
-   * conditional write).
-   */
+  /** Unregisters a group: its waiting polls here are answered, its deliveries go with its incarnation. */
+  async deleteGroup(topicKey: string, groupName: string): Promise<{ topic: string; group: string; deleted: true }> {
+    const result = await this.groups.delete(topicKey, groupName);
+    await this.subscriptions.drop(result.topic, result.group);
+    return result;
+  }
+
+  /** One sweeper run (see Sweeper). */
   async sweep(): Promise<SweepReport> {
-    const startMs = this.clock.nowMs();
-    const report: SweepReport = { topics: 0, released: 0, held: 0, redeliverable: 0, retired: 0, lost: 0, budgetExhausted: false, durationMs: 0 };
-    let budget = this.config.sweepBudget;
-    for (const topic of await this.store.listTopics()) {
-      report.topics++;
-      const groups = await this.store.listGroupSettings(topic);
-      for (let shard = 0; shard < this.config.shards; shard++) {
-        for (;;) {
-          const nowMs = this.clock.nowMs();
-          const limit = Math.min(100, budget);
-          if (limit <= 0) break;
-          const { due } = await this.store.scanDue({ topic, shard }, nowMs, limit);
-          if (groups.length === 0) {
-            report.held += due.length;
-            break;
-          }
-          const outcomes = await Promise.all(due.map((entry) => this.retry.releaseDue(topic, entry, groups, nowMs)));
-          const released = outcomes.filter((o) => o.outcome === ReleaseOutcome.Released || o.outcome === "retired").length;
-          report.released += outcomes.filter((o) => o.outcome === ReleaseOutcome.Released).length;
-          report.retired += outcomes.filter((o) => o.outcome === "retired").length;
-          report.lost += outcomes.length - released;
-          budget -= due.length;
-          if (due.length < limit || released === 0) break;
-        }
-        for (const { group, settings } of groups) {
-          const nowMs = this.clock.nowMs();
-          const { due } = await this.store.scanDue({ topic, shard, group }, nowMs, 100);
-          const resolved = resolveGroupSettings(settings);
-          const retired = await Promise.all(due.map((e) => this.retry.retireSpent(topic, group, e, resolved, nowMs)));
-          report.retired += retired.filter(Boolean).length;
-          report.redeliverable += due.filter((e, i) => e.consumedTimes > 0 && !retired[i]).length;
-        }
-      }
-      if (budget <= 0) {
-        report.budgetExhausted = true;
-        break;
-      }
-    }
-    report.durationMs = this.clock.nowMs() - startMs;
-    this.log.info("sweep", { ...report });
-    return report;
+    return this.sweeper.sweep();
   }
 
-  /** One look at the index: claims up to `max` due deliveries, releasing due scheduled messages on the way. */
-  private async consumeOnce(
-    topic: string,
-    group: string,
-    max: number,
-    tags: readonly string[] | undefined,
-    visibilityMs: number,
-    nowMs: number,
-  ): Promise<{ messages: ReceivedMessage[]; nextDueAtMs: number | undefined }> {
-    const limit = Math.min(max * 2 + 2, 50);
-    const lanes: Lane[] = [];
-    for (let shard = 0; shard < this.config.shards; shard++) lanes.push({ topic, shard, group }, { topic, shard });
-    const scans = await Promise.all(lanes.map((lane) => this.store.scanDue(lane, nowMs, limit)));
-
-    let nextDueAtMs: number | undefined;
-    const candidates: Candidate[] = [];
-    scans.forEach((scan, i) => {
-      const lane = lanes[i]?.group === undefined ? "topic" : "group";
-      for (const entry of scan.due) if (entry.expiresAtMs > nowMs) candidates.push({ ...entry, lane });
-      // A full page may hide more due entries: come back at once rather than sleep.
-      const next = scan.due.length >= limit ? nowMs : scan.nextDueAtMs;
-      if (next !== undefined && (nextDueAtMs === undefined || next < nextDueAtMs)) nextDueAtMs = next;
-    });
-    if (candidates.length === 0) return { messages: [], nextDueAtMs };
-    candidates.sort((a, b) => a.dueAtMs - b.dueAtMs);
-
-    const toRelease = candidates.filter((c) => c.lane === "topic");
-    const groups = toRelease.length > 0 ? await this.store.listGroupSettings(topic) : [];
-    const groupSettings = await this.settings.group(topic, group);
-
-    const deliveries: Delivery[] = [];
-    // Entries a sibling long poll of this process is already claiming or releasing are left to it: racing
-    // it would only cost a failed conditional write (and, on DynamoDB Local, a lock wait).
-    const busyKey = (c: Candidate) => (c.lane === "topic" ? `R\n${topic}\n${c.messageId}` : `C\n${topic}\n${group}\n${c.messageId}`);
-    const eligible = candidates.filter((c) => c.lane === "topic" || matchesTags(c.tag, tags));
-    const pending = eligible.filter((c) => !this.busy.has(busyKey(c)));
-    const yieldedToSiblings = pending.length < eligible.length;
-    let attempted = 0;
-    // Claim in deliver-time order, in parallel rounds, until the batch is full or candidates run out.
-    while (deliveries.length < max && pending.length > 0) {
-      const round = pending.splice(0, max - deliveries.length).filter((c) => !this.busy.has(busyKey(c)));
-      attempted += round.length;
-      for (const c of round) this.busy.add(busyKey(c));
-      const won = await Promise.all(
-        round.map(async (c): Promise<Delivery | undefined> => {
-          const spec = { group, receiptHandle: mintReceiptHandle(topic, group, c.messageId), visibleUntilMs: nowMs + visibilityMs, nowMs };
-          if (c.lane === "group") return this.retry.claimDue(topic, c, spec, groupSettings);
-          const wanted = matchesTags(c.tag, tags);
-          const result = await this.retry.releaseDue(topic, c, groups, nowMs, wanted ? { spec, settings: groupSettings } : undefined);
-          return result.delivery;
-        }),
-      ).finally(() => {
-        for (const c of round) this.busy.delete(busyKey(c));
-      });
-      for (const d of won) if (d) deliveries.push(d);
-    }
-    // Due scheduled messages beyond this batch are left to the next look, other consumers and the sweeper:
-    // releasing them here too would make every waiting consumer race for the same transactions.
-
-    if (deliveries.length === 0) {
-      return { messages: [], nextDueAtMs: attempted > 0 || yieldedToSiblings ? nowMs + CONTENTION_PAUSE_MS : nextDueAtMs };
-    }
-    const contents = await this.store.loadMessages(
-      topic,
-      deliveries.map((d) => d.messageId),
-    );
-    const messages: ReceivedMessage[] = [];
-    for (const d of deliveries) {
-      const content = contents.get(d.messageId);
-      if (content) messages.push({ ...content, ...d });
-      else this.log.warn("content-missing", { topic, messageId: d.messageId });
-    }
-    return { messages, nextDueAtMs };
+  /** Waiting polls per group (topic\ngroup), and whether each group's dispatcher sleeps. */
+  deliveryState(): Map<string, { waiting: number; asleep: boolean; running: boolean }> {
+    return this.subscriptions.state();
   }
 
-  /** Sleeps until `wakeAtMs`, or earlier when a publish in this process makes a message due sooner. */
-  private async waitUntil(topic: string, wakeAtMs: number, signal?: AbortSignal): Promise<void> {
-    let targetMs = wakeAtMs;
-    for (;;) {
-      const remaining = targetMs - this.clock.nowMs();
-      if (remaining <= 0 || signal?.aborted) return;
-      const woken = new AbortController();
-      const onAbort = () => woken.abort();
-      signal?.addEventListener("abort", onAbort, { once: true });
-      const stop = this.signals?.listen(topic, (dueAtMs) => {
-        if (dueAtMs < targetMs) {
-          targetMs = dueAtMs;
-          woken.abort();
-        }
-      });
-      await this.clock.sleep(remaining, woken.signal);
-      stop?.();
-      signal?.removeEventListener("abort", onAbort);
-      if (!woken.signal.aborted) return;
-    }
-  }
-
-  private async ensureTopic(topic: string): Promise<void> {
-    if (this.registered.has(topic)) return;
-    await this.store.registerTopic(topic);
-    this.registered.add(topic);
-  }
-
-  private async ensureGroup(topic: string, group: string, nowMs: number): Promise<void> {
-    const k = `${topic}\n${group}`;
-    if (this.registered.has(k)) return;
-    await this.ensureTopic(topic);
-    await this.store.registerGroup(topic, group, nowMs);
-    this.registered.add(k);
+  /** Answers every waiting poll at once with what it has and releases this process's leases. */
+  async close(): Promise<void> {
+    await this.subscriptions.close();
   }
 }
+
+export type { BatchOutcome };

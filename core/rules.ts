@@ -179,3 +179,11 @@ export function shardOf(messageId: string, shards: number): number {
   for (let i = 0; i < messageId.length; i++) h = (h * 31 + messageId.charCodeAt(i)) >>> 0;
   return h % shards;
 }
+
+/** Partitions of the sweeper's work index: one query each per run, however many topics exist. */
+export const WORK_SHARDS = 4;
+
+/** Work shard of a group's cursors: stable, from the topic and group names. */
+export function workShardOf(topic: string, group: string): number {
+  return shardOf(`${topic}\n${group}`, WORK_SHARDS);
+}

@@ -40,37 +40,40 @@ export interface DynamoAccess {
 
 /**
  * What each handler calls on DynamoDB — the single list the IAM policies are generated from. A new store
- * call (nack, cancel, …) is added here and nowhere else.
- *
- * The transactions are the store's `release` (the message item is updated to released and one delivery
- * item is put per group); publish puts the content, then the schedule, and registers its topic with a
- * put; consume registers its group with a put. `test/infra/handlers.test.ts` checks this list against
- * the commands the DynamoDB store sends.
+ * call is added here and nowhere else; `test/infra/handlers.test.ts` checks this list against the
+ * commands the DynamoDB store sends, and the bundled handlers' test against the calls they really make.
+ * The store sends no transactions.
  */
 export const DYNAMO_ACCESS = {
   publish: {
-    table: ["PutItem", "GetItem"],
+    // PutItem: a message, its dedup record and key pointer, the topic's registration; BatchWriteItem: a
+    // batch of messages; GetItem: topic settings; BatchGetItem: the original of a repeated dedupId.
+    table: ["PutItem", "BatchWriteItem", "GetItem", "BatchGetItem"],
     dueIndex: [],
     transactWriteItems: [],
   },
   consume: {
-    table: ["Query", "TransactWriteItems", "UpdateItem", "BatchGetItem", "PutItem", "GetItem"],
+    // GetItem/Query/PutItem: the group's registration; UpdateItem: leases and cursors, claims of
+    // redeliveries, retirements; PutItem: first claims, parked and dead-lettered messages; BatchGetItem:
+    // message bodies; due index Query: the lanes.
+    table: ["GetItem", "Query", "PutItem", "UpdateItem", "BatchGetItem"],
     dueIndex: ["Query"],
-    transactWriteItems: ["Update", "Put"],
+    transactWriteItems: [],
   },
   ack: {
-    // Also serves nack, dead letters (listed over the due index), redrive and topic/group settings; and
-    // managing messages (lambda/dynamo/manage-store.ts): cancel (UpdateItem), reschedule (a transaction of
-    // Updates), look up and cancel by key (Query), list and stats (due index Query).
-    table: ["UpdateItem", "GetItem", "PutItem", "Query", "TransactWriteItems"],
+    // Also serves nack, dead letters and redrive, topic and group settings, the group listing and its
+    // deletion (DeleteItem of the group and its cursors), and managing messages: cancel and reschedule
+    // (UpdateItem), look up (Query), list and stats (due index Query).
+    table: ["UpdateItem", "GetItem", "PutItem", "Query", "DeleteItem"],
     dueIndex: ["Query"],
-    transactWriteItems: ["Update"],
+    transactWriteItems: [],
   },
   sweeper: {
-    // UpdateItem: dead-letters exhausted deliveries and retires expired or unsubscribed messages.
-    table: ["Query", "TransactWriteItems", "GetItem", "UpdateItem"],
+    // Query of the work index; UpdateItem: leases and cursors, retirements; PutItem: dead letters and a
+    // cursor of an earlier group incarnation reset; GetItem: the group and topic settings.
+    table: ["UpdateItem", "PutItem", "GetItem"],
     dueIndex: ["Query"],
-    transactWriteItems: ["Update", "Put"],
+    transactWriteItems: [],
   },
 } as const satisfies Record<HandlerName, DynamoAccess>;
 

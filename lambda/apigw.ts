@@ -32,15 +32,28 @@ export async function fromResponse(response: Response): Promise<APIGatewayProxyS
   return { statusCode: response.status, headers, body: text, isBase64Encoded: false };
 }
 
+/** API Gateway HTTP APIs cut an integration at 30 s, counted from the request's arrival. */
+export const INTEGRATION_TIMEOUT_MS = 30_000;
+
+/**
+ * When the answer must be on its way: API Gateway's limit counted from the request's arrival
+ * (`requestContext.timeEpoch` — a slow cold start has used part of it already), or the function's
+ * remaining time, whichever comes first.
+ */
+export function answerByMs(event: APIGatewayProxyEventV2, nowMs: number, remainingMs?: number): number {
+  const arrivedMs = event.requestContext?.timeEpoch;
+  const gateway = typeof arrivedMs === "number" && arrivedMs > 0 && arrivedMs <= nowMs ? arrivedMs + INTEGRATION_TIMEOUT_MS : nowMs + INTEGRATION_TIMEOUT_MS;
+  return remainingMs === undefined ? gateway : Math.min(gateway, nowMs + remainingMs);
+}
+
 /** A Lambda handler serving `app`, built lazily once per container. */
 export function httpHandler(getApp: () => Promise<App>) {
   return async (event: APIGatewayProxyEventV2, context?: Pick<Context, "getRemainingTimeInMillis">) => {
     const app = await getApp();
     const { request, context: requestContext } = toRequest(event);
-    const remaining = context?.getRemainingTimeInMillis?.();
     const response = await app.fetch(request, {
       ...requestContext,
-      ...(remaining !== undefined && { answerByMs: Date.now() + remaining }),
+      answerByMs: answerByMs(event, Date.now(), context?.getRemainingTimeInMillis?.()),
     });
     return fromResponse(response);
   };

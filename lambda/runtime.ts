@@ -10,7 +10,9 @@ export function getRuntime(): Promise<Runtime & { meter: CapacityMeter }> {
   runtime ??= Promise.resolve().then(() => {
     const meter = new CapacityMeter();
     const log = jsonLogger({ fn: process.env.AWS_LAMBDA_FUNCTION_NAME });
-    return { ...buildRuntime({ env: process.env, log, meter }), meter };
+    // A container serves one request at a time and is frozen between them: it releases its consume leases
+    // before each answer (LEASE_LINGER_MS 0) unless the function's environment says otherwise.
+    return { ...buildRuntime({ env: { LEASE_LINGER_MS: "0", ...process.env }, log, meter }), meter };
   });
   return runtime;
 }

@@ -1,4 +1,4 @@
-import type { SweepReport } from "../core/message.js";
+import type { SweepReport } from "../core/sweeper.js";
 import { getRuntime } from "./runtime.js";
 
 /** Invoked every minute by EventBridge Scheduler: one bounded, idempotent sweep. */

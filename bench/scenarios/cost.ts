@@ -115,12 +115,16 @@ async function runCase(ctx: BenchContext, c: CostCase, messages: number): Promis
       requests: round(cost.requests / messages, 3),
       readUnits: round(cost.readUnits / messages, 3),
       writeUnits: round(cost.writeUnits / messages, 3),
+      billedWriteUnits: round(cost.billedWriteUnits / messages, 3),
+      failedConditions: round(cost.failedConditions / messages, 3),
     };
   }
   const perMessage = {
     requests: round(total.requests / messages, 3),
     readUnits: round(total.readUnits / messages, 3),
     writeUnits: round(total.writeUnits / messages, 3),
+    billedWriteUnits: round(total.billedWriteUnits / messages, 3),
+    failedConditions: round(total.failedConditions / messages, 3),
   };
   const apiCallsPerMessage = round(calls / messages, 3);
   return {

@@ -154,7 +154,7 @@ export async function fillBacklog(
         const nowMs = Date.now();
         const messageId = newMessageId(nowMs);
         const deliverAtMs = nowMs + 2 * DAY_MS + Math.floor(Math.random() * 7 * DAY_MS);
-        await q.store.insertMessage({
+        await q.store.insertMessages([{
           topic: TOPIC,
           messageId,
           body,
@@ -164,7 +164,7 @@ export async function fillBacklog(
           deliverAtMs,
           shard: shardOf(messageId, shards),
           expiresAtMs: deliverAtMs + q.runtime.config.retentionMs,
-        });
+        }]);
         stored++;
         if (stored % 100 === 0) bar.set(stored);
       }

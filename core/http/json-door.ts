@@ -4,9 +4,11 @@ import {
   decodeAck,
   decodeConsume,
   decodePublish,
+  decodePublishBatch,
   encodeAck,
   encodeMessage,
   encodePublish,
+  encodePublishBatch,
   readJsonObject,
 } from "../protocol/json.js";
 import type { Queue } from "../queue.js";
@@ -50,6 +52,16 @@ export function jsonDoor(queue: Queue, log: Logger, extraRoutes: readonly Route[
         const body = await readJsonObject(request);
         const result = await queue.publish(decodePublish(assertName("topic", p.topic), body, request.headers));
         return jsonResponse(201, encodePublish(result), ctx.requestId);
+      },
+    },
+    {
+      method: "POST",
+      pattern: /^\/v1\/topics\/([^/]+)\/messages\/batch$/,
+      names: ["topic"],
+      handler: async (request, p, ctx) => {
+        const body = await readJsonObject(request);
+        const outcomes = await queue.publishBatch(decodePublishBatch(assertName("topic", p.topic), body, request.headers));
+        return jsonResponse(200, encodePublishBatch(outcomes), ctx.requestId);
       },
     },
     {

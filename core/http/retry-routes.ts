@@ -2,57 +2,13 @@ import { readJsonObject } from "../protocol/json.js";
 import { decodeDeadLetterQuery, decodeNack, decodeRedrive, encodeDeadLetter, encodeNack } from "../protocol/retry-json.js";
 import type { Queue } from "../queue.js";
 import { assertName } from "../rules.js";
-import { encodeGroupSettings, encodeTopicSettings } from "../settings.js";
 import type { Route } from "./json-door.js";
 import { jsonResponse } from "./json-errors.js";
 
-const TOPIC = /^\/v1\/topics\/([^/]+)$/;
-const GROUP = /^\/v1\/topics\/([^/]+)\/groups\/([^/]+)$/;
-
-/** Topic and group settings, nack and dead letters (see the README's API section). */
+/** Nack, dead letters and redrive (see the README's API section). */
 export function retryRoutes(queue: Queue): Route[] {
   const retry = queue.retry;
-  const defaultVisibilitySeconds = retry.defaultVisibilitySeconds;
   return [
-    {
-      method: "GET",
-      pattern: TOPIC,
-      names: ["topic"],
-      handler: async (_r, p, ctx) => {
-        const topic = assertName("topic", p.topic);
-        return jsonResponse(200, encodeTopicSettings(topic, await retry.getTopicSettings(topic)), ctx.requestId);
-      },
-    },
-    {
-      method: "PUT",
-      pattern: TOPIC,
-      names: ["topic"],
-      handler: async (request, p, ctx) => {
-        const topic = assertName("topic", p.topic);
-        const settings = await retry.putTopicSettings(topic, await readJsonObject(request));
-        return jsonResponse(200, encodeTopicSettings(topic, settings), ctx.requestId);
-      },
-    },
-    {
-      method: "GET",
-      pattern: GROUP,
-      handler: async (_r, p, ctx) => {
-        const topic = assertName("topic", p.topic);
-        const group = assertName("group", p.group);
-        const settings = await retry.getGroupSettings(topic, group);
-        return jsonResponse(200, encodeGroupSettings(topic, group, settings, defaultVisibilitySeconds), ctx.requestId);
-      },
-    },
-    {
-      method: "PUT",
-      pattern: GROUP,
-      handler: async (request, p, ctx) => {
-        const topic = assertName("topic", p.topic);
-        const group = assertName("group", p.group);
-        const settings = await retry.putGroupSettings(topic, group, await readJsonObject(request));
-        return jsonResponse(200, encodeGroupSettings(topic, group, settings, defaultVisibilitySeconds), ctx.requestId);
-      },
-    },
     {
       method: "POST",
       pattern: /^\/v1\/topics\/([^/]+)\/groups\/([^/]+)\/nack$/,

@@ -1,5 +1,7 @@
 import { ErrorCode, QueueError, invalid } from "../errors.js";
 import type { AckResult, PublishResult, ReceivedMessage } from "../message.js";
+import type { BatchOutcome } from "../publish.js";
+import { PUBLISH_BATCH_MAX } from "../publish.js";
 import type { AckInput, ConsumeInput, PublishInput } from "../queue.js";
 import { decodeDeliverAt } from "../local-time.js";
 import { type Timing, parseDelayNumber, parseDelayText, parseTagFilter } from "../rules.js";
@@ -105,6 +107,34 @@ export function decodePublish(topic: string, body: PublishBody, headers: Headers
     timing: decodeTiming(body, headers),
     ...(body.ttlMs !== undefined && body.ttlMs !== null && { ttlMs: body.ttlMs }),
     ...(body.dedupId !== undefined && body.dedupId !== null && { dedupId: body.dedupId }),
+  };
+}
+
+/**
+ * `POST /v1/topics/{topic}/messages/batch`: `{"messages": [<publish body>, …]}`, 1..16 messages, each
+ * with its own deliver time (`delayMs` / `deliverAt` fields; the delay headers say one thing for a whole
+ * request, so they are refused here).
+ */
+export function decodePublishBatch(topic: string, body: Record<string, unknown>, headers: Headers): PublishInput[] {
+  const known = ["messages"];
+  const unknown = Object.keys(body).filter((k) => !known.includes(k));
+  if (unknown.length > 0) throw invalid(`unknown field(s) ${unknown.slice(0, 5).join(", ").slice(0, 200)}; send {"messages": [...]}`);
+  for (const header of ["delay", "x-delay"]) {
+    if (headers.get(header) !== null) throw invalid(`the ${header} header is not taken on a batch; give each message its own delayMs or deliverAt`);
+  }
+  const messages = body.messages;
+  if (!Array.isArray(messages) || messages.length < 1 || messages.length > PUBLISH_BATCH_MAX) {
+    throw invalid(`messages must be an array of 1-${PUBLISH_BATCH_MAX} messages, each like a single publish body`);
+  }
+  return messages.map((m, i) => {
+    if (typeof m !== "object" || m === null || Array.isArray(m)) throw invalid(`messages[${i}] must be an object like a single publish body`);
+    return decodePublish(topic, m as PublishBody, new Headers());
+  });
+}
+
+export function encodePublishBatch(outcomes: readonly BatchOutcome[]): { results: (PublishJson | { error: { code: string; message: string } })[] } {
+  return {
+    results: outcomes.map((o) => (o.ok ? encodePublish(o.result) : { error: { code: o.error.code, message: o.error.message } })),
   };
 }
 

@@ -1,5 +1,5 @@
-import type { DeadLetter } from "../retry-ports.js";
-import type { NackInput, NackResult, RedriveInput } from "../retry-queue.js";
+import type { DeadLetter } from "../ports.js";
+import type { NackInput, NackResult, RedriveInput } from "../retry.js";
 
 /** Wire types and pure codecs of the retry routes: nack, dead letters, topic and group settings. */
 
@@ -15,6 +15,8 @@ export interface DeadLetterJson {
   consumedTimes: number;
   deliverAt: number;
   tag?: string;
+  /** expired | maxReceiveCount */
+  reason?: string;
 }
 
 export function decodeNack(topic: string, group: string, body: Record<string, unknown>): NackInput {
@@ -48,6 +50,7 @@ export function encodeDeadLetter(d: DeadLetter): DeadLetterJson {
     consumedTimes: d.consumedTimes,
     deliverAt: d.deliverAtMs,
     ...(d.tag !== undefined && { tag: d.tag }),
+    ...(d.reason !== undefined && { reason: d.reason }),
   };
 }
 

@@ -9,8 +9,13 @@ export function capacityKind(command: object): "read" | "write" {
 
 export interface OperationCost {
   requests: number;
+  /** As DynamoDB (Local) reported them (ReturnConsumedCapacity: TOTAL). */
   readUnits: number;
   writeUnits: number;
+  /** As the service bills them, computed by the store from the items it wrote (see billing.ts). */
+  billedWriteUnits: number;
+  /** Conditional writes whose condition failed (billed like any write). */
+  failedConditions: number;
 }
 
 /** Adds up DynamoDB requests and the capacity units they consumed (ReturnConsumedCapacity: TOTAL), per store operation. */
@@ -19,7 +24,7 @@ export class CapacityMeter {
 
   /** `kind` says which units a bare `CapacityUnits` figure is (DynamoDB reports only that for TOTAL). */
   record(operation: string, consumed: ConsumedCapacity[] | ConsumedCapacity | undefined, kind: "read" | "write"): void {
-    const cost = this.byOperation.get(operation) ?? { requests: 0, readUnits: 0, writeUnits: 0 };
+    const cost = this.cost(operation);
     cost.requests += 1;
     for (const c of Array.isArray(consumed) ? consumed : consumed ? [consumed] : []) {
       cost.readUnits += c.ReadCapacityUnits ?? 0;
@@ -30,7 +35,22 @@ export class CapacityMeter {
         else cost.writeUnits += c.CapacityUnits;
       }
     }
-    this.byOperation.set(operation, cost);
+  }
+
+  /** Adds the write units the service bills for one request of `operation`. */
+  bill(operation: string, writeUnits: number, failedCondition = false): void {
+    const cost = this.cost(operation);
+    cost.billedWriteUnits += writeUnits;
+    if (failedCondition) cost.failedConditions += 1;
+  }
+
+  private cost(operation: string): OperationCost {
+    let cost = this.byOperation.get(operation);
+    if (!cost) {
+      cost = { requests: 0, readUnits: 0, writeUnits: 0, billedWriteUnits: 0, failedConditions: 0 };
+      this.byOperation.set(operation, cost);
+    }
+    return cost;
   }
 
   snapshot(): Record<string, OperationCost> {
@@ -38,11 +58,13 @@ export class CapacityMeter {
   }
 
   total(): OperationCost {
-    const t = { requests: 0, readUnits: 0, writeUnits: 0 };
+    const t: OperationCost = { requests: 0, readUnits: 0, writeUnits: 0, billedWriteUnits: 0, failedConditions: 0 };
     for (const c of this.byOperation.values()) {
       t.requests += c.requests;
       t.readUnits += c.readUnits;
       t.writeUnits += c.writeUnits;
+      t.billedWriteUnits += c.billedWriteUnits;
+      t.failedConditions += c.failedConditions;
     }
     return t;
   }

@@ -12,14 +12,19 @@ export const TABLE_SCHEMA = {
   dueIndex: {
     name: "due",
     /**
-     * Write-sharded lane: `T#<topic>#<shard>` (scheduled messages) or `G#<topic>#<group>#<shard>` (deliveries);
-     * `X#<topic>#<group>` is a group's dead-letter lane, sorted by failure time.
+     * Write-sharded lane: `T#<topic>#<shard>` (a topic's messages by deliver time, read by every group
+     * through its own cursor) or `G#<topic>#<group>#<shard>` (a group's deliveries by next visible time);
+     * `X#<topic>#<group>` is a group's dead-letter lane, sorted by failure time; `W#<n>` is the sweeper's
+     * work index (group cursors by the time they next need a look).
      */
     partitionKey: "lane",
     /** Epoch ms at which the item is next due: deliver time for messages, next-visible time for deliveries. */
     sortKey: "dueAt",
-    /** Attributes the consume path needs from a due-index read without touching the base table (`xpAt`: TTL expiry, ms). */
-    projectedAttributes: ["tag", "cnt", "dlvAt", "expAt", "xpAt"],
+    /**
+     * Attributes a lane read needs without touching the base table: tag, delivery count, deliver time,
+     * retention (`expAt`, s) and TTL expiry (`xpAt`, ms), the group incarnation, a dead letter's reason.
+     */
+    projectedAttributes: ["tag", "cnt", "dlvAt", "expAt", "xpAt", "gen", "why"],
   },
 } as const;
 

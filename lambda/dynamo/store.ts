@@ -2,61 +2,90 @@ import { randomUUID } from "node:crypto";
 import {
   type AttributeValue,
   BatchGetItemCommand,
+  BatchWriteItemCommand,
   ConditionalCheckFailedException,
+  DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
-  TransactWriteItemsCommand,
-  TransactionCanceledException,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import { marshall, unmarshall } from "@aws-sdk/util-dynamodb";
 import { StoreUnavailableError, invalid } from "../../core/errors.js";
-import type { Delivery, DueEntry, MessageContent, NewMessage } from "../../core/message.js";
+import type { Delivery, LocalDeliverAt, MessageContent, NewMessage, StoredMessage } from "../../core/message.js";
 import { MessageState } from "../../core/message.js";
-import { AckOutcome, type ClaimSpec, type DueScan, type Lane, type MessageStore, ReleaseOutcome } from "../../core/ports.js";
 import {
+  AckOutcome,
+  CancelOutcome,
+  type ClaimSpec,
   type DeadLetterPage,
+  type DedupRecord,
   type DeliveryState,
+  type DueHistogram,
+  type GroupPage,
+  type GroupRecord,
+  type Lane,
+  type LaneEntry,
+  type LanePosition,
+  type LaneRange,
+  type LaneRead,
+  type LeaseKey,
+  type LeaseOutcome,
+  type LeaseSave,
+  type LeaseView,
+  type MessageRecord,
   type NackSpec,
-  RetireReason,
+  type NewDelivery,
+  type ParkedDelivery,
+  type QueueStore,
+  RescheduleOutcome,
+  type RetireReason,
   type RetireSpec,
-} from "../../core/retry-ports.js";
-import type { GroupEntry, GroupSettingsInput, TopicSettingsInput } from "../../core/settings.js";
+} from "../../core/ports.js";
+import { workShardOf } from "../../core/rules.js";
+import type { GroupSettingsInput, TopicSettingsInput } from "../../core/settings.js";
+import { type IndexEffect, indexWrites, itemBytes, writeUnits } from "./billing.js";
 import type { CapacityMeter } from "./capacity.js";
-import { errorName, sendMetered } from "./send.js";
 import { TABLE_SCHEMA } from "./schema.js";
+import { sendMetered } from "./send.js";
 
 const { partitionKey: PK, sortKey: SK, ttlAttribute: TTL } = TABLE_SCHEMA;
 const { name: INDEX, partitionKey: LANE, sortKey: DUE } = TABLE_SCHEMA.dueIndex;
 
-/** Item keys. A message's schedule record (M), content (B) and per-group deliveries (D#group) share one partition key. */
+/**
+ * Item keys. A message (M) and every group's delivery of it (D#group) share one partition key, so one
+ * Query returns its whole state; a topic's settings (C), groups (G#group) and cursors (L#group#shard)
+ * share the topic's.
+ */
 export const keys = {
   message: (topic: string, id: string) => `M#${topic}#${id}`,
   topics: "TOPICS",
   topicMeta: (topic: string) => `T#${topic}`,
   topicLane: (topic: string, shard: number) => `T#${topic}#${shard}`,
   groupLane: (topic: string, group: string, shard: number) => `G#${topic}#${group}#${shard}`,
+  deadLane: (topic: string, group: string) => `X#${topic}#${group}`,
+  workLane: (shard: number) => `W#${shard}`,
   schedule: "M",
-  content: "B",
   delivery: (group: string) => `D#${group}`,
   group: (group: string) => `G#${group}`,
+  lease: (group: string, shard: number) => `L#${group}#${shard}`,
   topicConfig: "C",
-  deadLane: (topic: string, group: string) => `X#${topic}#${group}`,
+  dedup: (topic: string, dedupId: string) => `U#${topic}#${dedupId}`,
+  dedupSort: "U",
+  keyPointer: (topic: string, key: string) => `K#${topic}#${key}`,
 } as const;
 
-const DELIVERY_ACTIVE = "active";
-const DELIVERY_ACKED = "acked";
-/** In the group's dead-letter lane `X#<topic>#<group>`, due time = failure time. */
-const DELIVERY_DEAD = "dead";
-/** Out of circulation, in no lane (expired or exhausted with dead letters off). */
-const DELIVERY_DROPPED = "dropped";
-/** The handle of a claimed delivery acks or nacks only before `visAt`; without it (older items), before the due time. */
-const WITHIN_VISIBILITY = "(visAt > :now OR (attribute_not_exists(visAt) AND #due > :now))";
+/** Stored states: a message is scheduled (s) or cancelled (c); a delivery active (a), acked (k), dead (d) or dropped (x). */
+const MSG_SCHEDULED = "s";
+const MSG_CANCELLED = "c";
+const ACTIVE = "a";
+const ACKED = "k";
+const DEAD = "d";
+const DROPPED = "x";
+const STATE_NAMES: Record<string, string> = { [ACTIVE]: "active", [ACKED]: "acked", [DEAD]: "dead", [DROPPED]: "dropped" };
 
 export type Item = Record<string, unknown>;
-
 
 const toSec = (ms: number) => Math.ceil(ms / 1000);
 
@@ -66,8 +95,16 @@ export interface DynamoStoreOptions {
   meter?: CapacityMeter;
 }
 
-/** The MessageStore on DynamoDB: one table, the `due` GSI for every lane, conditional writes for every decision. */
-export class DynamoStore implements MessageStore {
+/** What one write costs as the service bills it (see billing.ts). */
+interface Billing {
+  /** The item written (or its size in bytes), to size the table write. */
+  item: Record<string, AttributeValue> | number;
+  /** The index change, or how to tell it from the write's answer. */
+  index: IndexEffect | ((out: { Attributes?: Record<string, AttributeValue> }) => IndexEffect);
+}
+
+/** The QueueStore on DynamoDB: one table, the `due` GSI for every lane, one conditional write for every decision. */
+export class DynamoStore implements QueueStore {
   private readonly client: DynamoDBClient;
   private readonly table: string;
   private readonly meter: CapacityMeter | undefined;
@@ -82,458 +119,706 @@ export class DynamoStore implements MessageStore {
     await this.send("ping", new GetItemCommand({ TableName: this.table, Key: m({ [PK]: keys.topics, [SK]: "~" }), ReturnConsumedCapacity: "TOTAL" }));
   }
 
+  // Topics.
+
   async registerTopic(topic: string): Promise<void> {
     await this.putIfAbsent("registerTopic", { [PK]: keys.topics, [SK]: topic });
   }
 
-  async listTopics(): Promise<string[]> {
-    const items = await this.queryAll("listTopics", keys.topics);
-    return items.map((i) => String(i[SK]));
-  }
-
-  async registerGroup(topic: string, group: string, nowMs: number): Promise<void> {
-    await this.putIfAbsent("registerGroup", { [PK]: keys.topicMeta(topic), [SK]: keys.group(group), createdAt: nowMs });
-  }
-
-  async listGroups(topic: string): Promise<string[]> {
-    const items = await this.queryAll("listGroups", keys.topicMeta(topic), "G#");
-    return items.map((i) => String(i[SK]).slice(2));
-  }
-
-  async insertMessage(msg: NewMessage): Promise<void> {
-    const pk = keys.message(msg.topic, msg.messageId);
-    const expAt = toSec(msg.expiresAtMs);
-    const content = {
-      [PK]: pk,
-      [SK]: keys.content,
-      body: msg.body,
-      md5: msg.bodyMd5,
-      ...(msg.tag !== undefined && { tag: msg.tag }),
-      ...(msg.key !== undefined && { key: msg.key }),
-      props: msg.properties,
-      pubAt: msg.publishedAtMs,
-      dlvAt: msg.deliverAtMs,
-      ...(msg.ttlExpiresAtMs !== undefined && { xpAt: msg.ttlExpiresAtMs }),
-      ...(msg.local && { wall: msg.local.wallClock, tz: msg.local.timeZone }),
-      ...(msg.dedupId !== undefined && { dd: msg.dedupId }),
-      [TTL]: expAt,
-    };
-    const schedule = {
-      [PK]: pk,
-      [SK]: keys.schedule,
-      st: MessageState.Scheduled,
-      [LANE]: keys.topicLane(msg.topic, msg.shard),
-      [DUE]: msg.deliverAtMs,
-      dlvAt: msg.deliverAtMs,
-      ...(msg.ttlExpiresAtMs !== undefined && { xpAt: msg.ttlExpiresAtMs }),
-      ...(msg.tag !== undefined && { tag: msg.tag }),
-      cnt: 0,
-      ...(msg.dedupId !== undefined && { dd: msg.dedupId }),
-      ...(msg.key !== undefined && { key: msg.key }),
-      [TTL]: expAt,
-    };
-    // Content first, then the schedule record that makes it findable: a consumer never finds a message
-    // without its content. The schedule's put is conditional so that a retried put (its first attempt
-    // having succeeded) cannot reset a message that was released meanwhile.
-    await this.send("insertContent", new PutItemCommand({ TableName: this.table, Item: m(content), ReturnConsumedCapacity: "TOTAL" }));
-    // The id is fresh and ours alone: an existing record can only be our own earlier attempt.
-    await this.putIfAbsent("insertSchedule", schedule);
-  }
-
-  async scanDue(lane: Lane, nowMs: number, limit: number): Promise<DueScan> {
-    const laneKey = lane.group === undefined ? keys.topicLane(lane.topic, lane.shard) : keys.groupLane(lane.topic, lane.group, lane.shard);
+  async listTopics(limit: number, cursor?: string): Promise<{ topics: string[]; cursor?: string }> {
+    const start = cursor === undefined ? undefined : m({ [PK]: keys.topics, [SK]: decodeName(cursor) });
     const out = await this.send(
-      lane.group === undefined ? "scanTopicLane" : "scanGroupLane",
+      "listTopics",
       new QueryCommand({
         TableName: this.table,
-        IndexName: INDEX,
-        KeyConditionExpression: "#lane = :lane",
-        ExpressionAttributeNames: { "#lane": LANE },
-        ExpressionAttributeValues: m({ ":lane": laneKey }),
-        ScanIndexForward: true,
+        KeyConditionExpression: "#pk = :pk",
+        ExpressionAttributeNames: { "#pk": PK },
+        ExpressionAttributeValues: m({ ":pk": keys.topics }),
         Limit: limit,
+        ...(start && { ExclusiveStartKey: start }),
         ReturnConsumedCapacity: "TOTAL",
       }),
     );
-    const due: DueEntry[] = [];
-    let nextDueAtMs: number | undefined;
-    for (const raw of out.Items ?? []) {
-      const item = unmarshall(raw);
-      const dueAtMs = Number(item[DUE]);
-      if (dueAtMs > nowMs) {
-        nextDueAtMs = dueAtMs;
-        break;
-      }
-      due.push({
-        messageId: String(item[PK]).split("#").pop() as string,
-        shard: lane.shard,
-        dueAtMs,
-        deliverAtMs: Number(item.dlvAt),
-        expiresAtMs: Number(item[TTL]) * 1000,
-        ...(item.xpAt !== undefined && { ttlExpiresAtMs: Number(item.xpAt) }),
-        ...(item.tag !== undefined && { tag: String(item.tag) }),
-        consumedTimes: Number(item.cnt ?? 0),
-      });
-    }
-    return { due, nextDueAtMs };
-  }
-
-  async release(
-    topic: string,
-    entry: DueEntry,
-    groups: readonly string[],
-    nowMs: number,
-    claim?: ClaimSpec,
-  ): Promise<{ outcome: ReleaseOutcome; delivery?: Delivery }> {
-    if (groups.length === 0) return { outcome: ReleaseOutcome.Lost };
-    if (groups.length > 99) throw new Error(`topic ${topic} has ${groups.length} groups; at most 99 are supported`);
-    const pk = keys.message(topic, entry.messageId);
-    let delivery: Delivery | undefined;
-    const puts = groups.map((group) => {
-      const item: Item = {
-        [PK]: pk,
-        [SK]: keys.delivery(group),
-        st: DELIVERY_ACTIVE,
-        [LANE]: keys.groupLane(topic, group, entry.shard),
-        [DUE]: entry.deliverAtMs,
-        dlvAt: entry.deliverAtMs,
-        ...(entry.tag !== undefined && { tag: entry.tag }),
-        cnt: 0,
-        ...(entry.ttlExpiresAtMs !== undefined && { xpAt: entry.ttlExpiresAtMs }),
-        [TTL]: toSec(entry.expiresAtMs),
-      };
-      if (claim && claim.group === group) {
-        const redeliverAtMs = claim.redeliverAtMs ?? claim.visibleUntilMs;
-        Object.assign(item, { [DUE]: redeliverAtMs, visAt: claim.visibleUntilMs, rcpt: claim.receiptHandle, cnt: 1, firstAt: claim.nowMs, lastAt: claim.nowMs });
-        delivery = {
-          messageId: entry.messageId,
-          group,
-          receiptHandle: claim.receiptHandle,
-          consumedTimes: 1,
-          firstConsumedAtMs: claim.nowMs,
-          nextVisibleAtMs: redeliverAtMs,
-        };
-      }
-      return { Put: { TableName: this.table, Item: m(item), ConditionExpression: "attribute_not_exists(#pk)", ExpressionAttributeNames: { "#pk": PK } } };
-    });
-    try {
-      await this.send(
-        "release",
-        new TransactWriteItemsCommand({
-          ClientRequestToken: randomUUID(),
-          ReturnConsumedCapacity: "TOTAL",
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.table,
-                Key: m({ [PK]: pk, [SK]: keys.schedule }),
-                ConditionExpression: "st = :scheduled AND #due <= :now AND (attribute_not_exists(xpAt) OR xpAt > :now)",
-                UpdateExpression: "SET st = :released, relAt = :now REMOVE #lane",
-                ExpressionAttributeNames: { "#due": DUE, "#lane": LANE },
-                ExpressionAttributeValues: m({ ":scheduled": MessageState.Scheduled, ":released": MessageState.Released, ":now": nowMs }),
-              },
-            },
-            ...puts,
-          ],
-        }),
-      );
-    } catch (error) {
-      if (!(error instanceof TransactionCanceledException) && errorName(error) !== "TransactionInProgressException") throw error;
-      // A retried transaction whose first attempt committed fails its conditions: if our claimed delivery
-      // exists with our handle, the release was ours. Only a call the SDK sent more than once can be that.
-      const attempts = (error as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 2;
-      if (claim && delivery && attempts > 1 && (await this.readHandle(topic, entry.messageId, claim.group)) === claim.receiptHandle) {
-        return { outcome: ReleaseOutcome.Released, delivery };
-      }
-      return { outcome: ReleaseOutcome.Lost };
-    }
-    return { outcome: ReleaseOutcome.Released, ...(delivery && { delivery }) };
-  }
-
-  async claim(topic: string, entry: DueEntry, spec: ClaimSpec): Promise<Delivery | undefined> {
-    try {
-      const out = await this.send(
-        "claim",
-        new UpdateItemCommand({
-          TableName: this.table,
-          Key: m({ [PK]: keys.message(topic, entry.messageId), [SK]: keys.delivery(spec.group) }),
-          ConditionExpression: `st = :active AND #due <= :now AND #ttl > :nowSec AND (attribute_not_exists(xpAt) OR xpAt > :now)${spec.expectConsumedTimes === undefined ? "" : " AND cnt = :cnt"}`,
-          UpdateExpression:
-            "SET #due = :redeliver, visAt = :visible, rcpt = :handle, cnt = cnt + :one, firstAt = if_not_exists(firstAt, :now), lastAt = :now",
-          ExpressionAttributeNames: { "#due": DUE, "#ttl": TTL },
-          ExpressionAttributeValues: m({
-            ":active": DELIVERY_ACTIVE,
-            ":now": spec.nowMs,
-            ":nowSec": Math.floor(spec.nowMs / 1000),
-            ":visible": spec.visibleUntilMs,
-            ":redeliver": spec.redeliverAtMs ?? spec.visibleUntilMs,
-            ":handle": spec.receiptHandle,
-            ":one": 1,
-            ...(spec.expectConsumedTimes !== undefined && { ":cnt": spec.expectConsumedTimes }),
-          }),
-          ReturnValues: "ALL_NEW",
-          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-          ReturnConsumedCapacity: "TOTAL",
-        }),
-      );
-      return toDelivery(unmarshall(out.Attributes ?? {}), entry.messageId, spec.group);
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      // The SDK may have retried a write whose first attempt succeeded: if the handle is ours, so is the claim.
-      const current = error.Item ? unmarshall(error.Item) : undefined;
-      if (current && current.rcpt === spec.receiptHandle) return toDelivery(current, entry.messageId, spec.group);
-      return undefined;
-    }
-  }
-
-  /**
-   * Contents are immutable once written, so they are read eventually consistent (half the read units);
-   * an id such a read misses (a replica not yet caught up with a fresh message) is read again strongly.
-   */
-  async loadMessages(topic: string, messageIds: readonly string[]): Promise<Map<string, MessageContent>> {
-    const result = new Map<string, MessageContent>();
-    const unique = [...new Set(messageIds)];
-    await this.batchGetContents(topic, unique, false, result);
-    const missed = unique.filter((id) => !result.has(id));
-    if (missed.length > 0) await this.batchGetContents(topic, missed, true, result);
-    return result;
-  }
-
-  private async batchGetContents(topic: string, ids: readonly string[], consistent: boolean, result: Map<string, MessageContent>): Promise<void> {
-    for (let i = 0; i < ids.length; i += 100) {
-      let pending: Record<string, AttributeValue>[] = ids.slice(i, i + 100).map((id) => m({ [PK]: keys.message(topic, id), [SK]: keys.content }));
-      for (let attempt = 0; pending.length > 0; attempt++) {
-        if (attempt > 0) await backoff(attempt);
-        if (attempt > 8) throw new StoreUnavailableError("DynamoDB kept returning unprocessed keys; retry");
-        const out = await this.send(
-          consistent ? "loadMessagesConsistent" : "loadMessages",
-          new BatchGetItemCommand({
-            RequestItems: { [this.table]: { Keys: pending, ConsistentRead: consistent } },
-            ReturnConsumedCapacity: "TOTAL",
-          }),
-        );
-        for (const raw of out.Responses?.[this.table] ?? []) {
-          const item = unmarshall(raw);
-          const id = String(item[PK]).split("#").pop() as string;
-          result.set(id, {
-            topic,
-            messageId: id,
-            body: String(item.body),
-            bodyMd5: String(item.md5),
-            ...(item.tag !== undefined && { tag: String(item.tag) }),
-            ...(item.key !== undefined && { key: String(item.key) }),
-            properties: (item.props ?? {}) as Record<string, string>,
-            publishedAtMs: Number(item.pubAt),
-            deliverAtMs: Number(item.dlvAt),
-            expiresAtMs: Number(item[TTL]) * 1000,
-          });
-        }
-        pending = out.UnprocessedKeys?.[this.table]?.Keys ?? [];
-      }
-    }
-  }
-
-  async ack(topic: string, group: string, messageId: string, receiptHandle: string, nowMs: number): Promise<AckOutcome> {
-    const token = randomUUID();
-    try {
-      await this.send(
-        "ack",
-        new UpdateItemCommand({
-          TableName: this.table,
-          Key: m({ [PK]: keys.message(topic, messageId), [SK]: keys.delivery(group) }),
-          ConditionExpression: `st = :active AND rcpt = :handle AND ${WITHIN_VISIBILITY}`,
-          UpdateExpression: "SET st = :acked, ackTok = :token, ackAt = :now REMOVE #lane",
-          ExpressionAttributeNames: { "#due": DUE, "#lane": LANE },
-          ExpressionAttributeValues: m({ ":active": DELIVERY_ACTIVE, ":acked": DELIVERY_ACKED, ":handle": receiptHandle, ":now": nowMs, ":token": token }),
-          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-          ReturnConsumedCapacity: "TOTAL",
-        }),
-      );
-      return AckOutcome.Acked;
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      if (!error.Item) return AckOutcome.Unknown;
-      const current = unmarshall(error.Item);
-      // A retried write whose first attempt succeeded carries our token.
-      if (current.st === DELIVERY_ACKED && current.ackTok === token) return AckOutcome.Acked;
-      return AckOutcome.Stale;
-    }
+    const topics = (out.Items ?? []).map((raw: Record<string, AttributeValue>) => String(unmarshall(raw)[SK])).filter((t: string) => t !== "~");
+    const last = out.LastEvaluatedKey ? String(unmarshall(out.LastEvaluatedKey)[SK]) : undefined;
+    return { topics, ...(last !== undefined && { cursor: encodeName(last) }) };
   }
 
   async getTopicSettings(topic: string): Promise<TopicSettingsInput | undefined> {
-    const item = await this.getConsistent("getTopicSettings", keys.topicMeta(topic), keys.topicConfig);
-    return item ? ((item.cfg ?? {}) as TopicSettingsInput) : undefined;
+    const item = await this.getItem("getTopicSettings", keys.topicMeta(topic), keys.topicConfig, false);
+    return item?.cfg as TopicSettingsInput | undefined;
   }
 
   async putTopicSettings(topic: string, settings: TopicSettingsInput, nowMs: number): Promise<void> {
     await this.putSettings("putTopicSettings", { [PK]: keys.topicMeta(topic), [SK]: keys.topicConfig }, settings, nowMs);
   }
 
-  async getGroupSettings(topic: string, group: string): Promise<GroupSettingsInput | undefined> {
-    const item = await this.getConsistent("getGroupSettings", keys.topicMeta(topic), keys.group(group));
-    return item ? ((item.cfg ?? {}) as GroupSettingsInput) : undefined;
-  }
+  // Groups.
 
-  async putGroupSettings(topic: string, group: string, settings: GroupSettingsInput, nowMs: number): Promise<void> {
-    await this.putSettings("putGroupSettings", { [PK]: keys.topicMeta(topic), [SK]: keys.group(group) }, settings, nowMs);
-  }
-
-  async listGroupSettings(topic: string): Promise<GroupEntry[]> {
-    const items = await this.queryAll("listGroups", keys.topicMeta(topic), "G#");
-    return items.map((i) => ({ group: String(i[SK]).slice(2), settings: (i.cfg ?? {}) as GroupSettingsInput }));
-  }
-
-  async retireScheduled(topic: string, entry: DueEntry, deadLetterGroups: readonly string[], reason: RetireReason, nowMs: number): Promise<boolean> {
-    if (deadLetterGroups.length > 99) throw new Error(`topic ${topic} has ${deadLetterGroups.length} dead-letter groups; at most 99 are supported`);
-    const pk = keys.message(topic, entry.messageId);
-    const token = randomUUID();
-    const failedAtMs = reason === RetireReason.Expired ? (entry.ttlExpiresAtMs ?? nowMs) : nowMs;
-    const update = {
-      TableName: this.table,
-      Key: m({ [PK]: pk, [SK]: keys.schedule }),
-      ConditionExpression: `st = :scheduled AND #due <= :now${reason === RetireReason.Expired ? " AND xpAt <= :now" : ""}`,
-      UpdateExpression: "SET st = :retired, why = :why, retAt = :now, retTok = :token REMOVE #lane",
-      ExpressionAttributeNames: { "#due": DUE, "#lane": LANE },
-      ExpressionAttributeValues: m({
-        ":scheduled": MessageState.Scheduled,
-        ":retired": MessageState.Retired,
-        ":why": reason,
-        ":now": nowMs,
-        ":token": token,
-      }),
+  async registerGroup(topic: string, fresh: GroupRecord): Promise<GroupRecord> {
+    const item = {
+      [PK]: keys.topicMeta(topic),
+      [SK]: keys.group(fresh.group),
+      gen: fresh.gen,
+      start: fresh.startMs,
+      cAt: fresh.createdAtMs,
+      cfg: fresh.settings,
+      cfgAt: fresh.createdAtMs,
     };
-    const deadLetters = deadLetterGroups.map((group) => ({
-      Put: {
-        TableName: this.table,
-        Item: m({
-          [PK]: pk,
-          [SK]: keys.delivery(group),
-          st: DELIVERY_DEAD,
-          [LANE]: keys.deadLane(topic, group),
-          [DUE]: failedAtMs,
-          failAt: failedAtMs,
-          why: reason,
-          shd: entry.shard,
-          dlvAt: entry.deliverAtMs,
-          ...(entry.tag !== undefined && { tag: entry.tag }),
-          cnt: 0,
-          ...(entry.ttlExpiresAtMs !== undefined && { xpAt: entry.ttlExpiresAtMs }),
-          [TTL]: toSec(entry.expiresAtMs),
-        }),
-        ConditionExpression: "attribute_not_exists(#pk)",
-        ExpressionAttributeNames: { "#pk": PK },
-      },
-    }));
     try {
-      if (deadLetters.length === 0) {
-        await this.send("retireScheduled", new UpdateItemCommand({ ...update, ReturnValuesOnConditionCheckFailure: "ALL_OLD", ReturnConsumedCapacity: "TOTAL" }));
-      } else {
-        await this.send(
-          "retireScheduled",
-          new TransactWriteItemsCommand({ ClientRequestToken: randomUUID(), ReturnConsumedCapacity: "TOTAL", TransactItems: [{ Update: update }, ...deadLetters] }),
-        );
-      }
-      return true;
-    } catch (error) {
-      const transaction = error instanceof TransactionCanceledException || errorName(error) === "TransactionInProgressException";
-      if (!(error instanceof ConditionalCheckFailedException) && !transaction) throw error;
-      // A retried write whose first attempt applied carries our token.
-      const current = error instanceof ConditionalCheckFailedException ? (error.Item ? unmarshall(error.Item) : undefined) : await this.getConsistent("readSchedule", pk, keys.schedule);
-      return current?.retTok === token;
-    }
-  }
-
-  async retireDelivery(topic: string, group: string, messageId: string, spec: RetireSpec): Promise<boolean> {
-    const token = randomUUID();
-    const conditions = ["st = :active"];
-    const values: Item = { ":active": DELIVERY_ACTIVE, ":now": spec.nowMs, ":token": token, ":why": spec.reason, ":failedAt": spec.failedAtMs };
-    const when = spec.when;
-    if (when.kind === "due") {
-      conditions.push("#due = :due", "#due <= :now", "cnt = :cnt");
-      Object.assign(values, { ":due": when.dueAtMs, ":cnt": when.consumedTimes });
-    } else if (when.kind === "expired") {
-      conditions.push("#due <= :now", "xpAt <= :now");
-    } else {
-      conditions.push("rcpt = :handle", "cnt = :cnt", WITHIN_VISIBILITY);
-      Object.assign(values, { ":handle": when.receiptHandle, ":cnt": when.consumedTimes });
-    }
-    let updateExpression: string;
-    if (spec.deadLetter) {
-      updateExpression = "SET st = :dead, #lane = :deadLane, #due = :failedAt, failAt = :failedAt, why = :why, shd = :shard, retTok = :token REMOVE rcpt, visAt";
-      Object.assign(values, { ":dead": DELIVERY_DEAD, ":deadLane": keys.deadLane(topic, group), ":shard": spec.shard });
-    } else {
-      updateExpression = "SET st = :dropped, failAt = :failedAt, why = :why, retTok = :token REMOVE #lane, rcpt, visAt";
-      values[":dropped"] = DELIVERY_DROPPED;
-    }
-    try {
-      await this.send(
-        "retireDelivery",
-        new UpdateItemCommand({
+      await this.write(
+        "registerGroup",
+        new PutItemCommand({
           TableName: this.table,
-          Key: m({ [PK]: keys.message(topic, messageId), [SK]: keys.delivery(group) }),
-          ConditionExpression: conditions.join(" AND "),
-          UpdateExpression: updateExpression,
-          ExpressionAttributeNames: { "#due": DUE, "#lane": LANE },
-          ExpressionAttributeValues: m(values),
+          Item: m(item),
+          ConditionExpression: "attribute_not_exists(#pk)",
+          ExpressionAttributeNames: { "#pk": PK },
           ReturnValuesOnConditionCheckFailure: "ALL_OLD",
           ReturnConsumedCapacity: "TOTAL",
         }),
+        { item: m(item), index: "none" },
+      );
+      return fresh;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException) || !error.Item) throw error;
+      return groupRecord(unmarshall(error.Item));
+    }
+  }
+
+  async putGroupSettings(topic: string, group: string, settings: GroupSettingsInput, nowMs: number): Promise<GroupRecord | undefined> {
+    try {
+      const out = await this.write(
+        "putGroupSettings",
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: m({ [PK]: keys.topicMeta(topic), [SK]: keys.group(group) }),
+          ConditionExpression: "attribute_exists(#pk) AND (attribute_not_exists(cfgAt) OR cfgAt <= :now)",
+          UpdateExpression: "SET cfg = :cfg, cfgAt = :now",
+          ExpressionAttributeNames: { "#pk": PK },
+          ExpressionAttributeValues: m({ ":cfg": settings, ":now": nowMs }),
+          ReturnValues: "ALL_NEW",
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+        { item: 512, index: "none" },
+      );
+      return groupRecord(unmarshall(out.Attributes ?? {}));
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      // Not registered, or a newer write won: what is in force either way.
+      return error.Item ? groupRecord(unmarshall(error.Item)) : undefined;
+    }
+  }
+
+  async getGroup(topic: string, group: string): Promise<GroupRecord | undefined> {
+    const item = await this.getItem("getGroup", keys.topicMeta(topic), keys.group(group), true);
+    return item && groupRecord(item);
+  }
+
+  async hasGroups(topic: string): Promise<boolean> {
+    const out = await this.send(
+      "hasGroups",
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: "#pk = :pk AND begins_with(#sk, :g)",
+        ExpressionAttributeNames: { "#pk": PK, "#sk": SK },
+        ExpressionAttributeValues: m({ ":pk": keys.topicMeta(topic), ":g": "G#" }),
+        ConsistentRead: true,
+        Limit: 1,
+        ProjectionExpression: "#pk",
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
+    return (out.Items ?? []).length > 0;
+  }
+
+  async listGroups(topic: string, limit: number, cursor?: string): Promise<GroupPage> {
+    const start = cursor === undefined ? undefined : m({ [PK]: keys.topicMeta(topic), [SK]: keys.group(decodeName(cursor)) });
+    const out = await this.send(
+      "listGroups",
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: "#pk = :pk AND begins_with(#sk, :g)",
+        ExpressionAttributeNames: { "#pk": PK, "#sk": SK },
+        ExpressionAttributeValues: m({ ":pk": keys.topicMeta(topic), ":g": "G#" }),
+        ConsistentRead: true,
+        Limit: limit,
+        ...(start && { ExclusiveStartKey: start }),
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
+    const groups = (out.Items ?? []).map((raw: Record<string, AttributeValue>) => groupRecord(unmarshall(raw)));
+    const last = out.LastEvaluatedKey ? String(unmarshall(out.LastEvaluatedKey)[SK]).slice(2) : undefined;
+    return { groups, ...(last !== undefined && { cursor: encodeName(last) }) };
+  }
+
+  async deleteGroup(topic: string, group: string, gen: string): Promise<boolean> {
+    try {
+      await this.write(
+        "deleteGroup",
+        new DeleteItemCommand({
+          TableName: this.table,
+          Key: m({ [PK]: keys.topicMeta(topic), [SK]: keys.group(group) }),
+          ConditionExpression: "gen = :gen",
+          ExpressionAttributeValues: m({ ":gen": gen }),
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+        { item: 256, index: "none" },
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return false;
+    }
+    const leases = await this.queryAll("listLeases", keys.topicMeta(topic), `L#${group}#`);
+    await Promise.all(
+      leases.map((l) =>
+        this.write(
+          "deleteLease",
+          new DeleteItemCommand({ TableName: this.table, Key: m({ [PK]: l[PK], [SK]: l[SK] }), ReturnConsumedCapacity: "TOTAL" }),
+          { item: 256, index: l[LANE] === undefined ? "none" : "remove" },
+        ),
+      ),
+    );
+    return true;
+  }
+
+  // Messages.
+
+  async insertMessages(messages: readonly NewMessage[]): Promise<void> {
+    const items = messages.map(messageItem);
+    if (items.length === 1) {
+      // The id is fresh and ours alone: an existing item can only be our own earlier attempt.
+      await this.putIfAbsent("insertMessage", items[0] as Item, "put");
+      return;
+    }
+    let pending = items.map((item) => ({ PutRequest: { Item: m(item) } }));
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt > 0) await backoff(attempt);
+      if (attempt > 8) throw new StoreUnavailableError("DynamoDB kept returning unprocessed items; retry the publish");
+      const sent = pending;
+      const out = await this.send(
+        "insertMessages",
+        new BatchWriteItemCommand({ RequestItems: { [this.table]: sent }, ReturnConsumedCapacity: "TOTAL" }),
+      );
+      const unprocessed = (out.UnprocessedItems?.[this.table] ?? []) as typeof pending;
+      const done = sent.filter((r) => !unprocessed.includes(r));
+      for (const r of done) this.meter?.bill("insertMessages", writeUnits(itemBytes(r.PutRequest.Item)) + indexWrites("put"));
+      pending = unprocessed;
+    }
+  }
+
+  async readMessages(topic: string, messageIds: readonly string[]): Promise<Map<string, StoredMessage>> {
+    const result = new Map<string, StoredMessage>();
+    const unique = [...new Set(messageIds)];
+    for (let i = 0; i < unique.length; i += 100) {
+      let pending: Record<string, AttributeValue>[] = unique.slice(i, i + 100).map((id) => m({ [PK]: keys.message(topic, id), [SK]: keys.schedule }));
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > 0) await backoff(attempt);
+        if (attempt > 8) throw new StoreUnavailableError("DynamoDB kept returning unprocessed keys; retry");
+        const out = await this.send(
+          "readMessages",
+          new BatchGetItemCommand({ RequestItems: { [this.table]: { Keys: pending, ConsistentRead: true } }, ReturnConsumedCapacity: "TOTAL" }),
+        );
+        for (const raw of out.Responses?.[this.table] ?? []) {
+          const stored = storedMessage(topic, unmarshall(raw));
+          result.set(stored.content.messageId, stored);
+        }
+        pending = out.UnprocessedKeys?.[this.table]?.Keys ?? [];
+      }
+    }
+    return result;
+  }
+
+  // The due index.
+
+  async readLane(lane: Lane, range: LaneRange, limit: number): Promise<LaneRead> {
+    const laneKey = laneKeyOf(lane);
+    const boundary = range.after?.messageId === "";
+    const from = Math.max(range.fromMs, range.after ? range.after.dueAtMs + (boundary ? 1 : 0) : range.fromMs);
+    if (from > range.toMs) return { entries: [], more: false };
+    const out = await this.send(
+      `read${lane.kind === "topic" ? "Topic" : lane.kind === "group" ? "Group" : "Dead"}Lane`,
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: INDEX,
+        KeyConditionExpression: "#lane = :lane AND #due BETWEEN :from AND :to",
+        ExpressionAttributeNames: { "#lane": LANE, "#due": DUE },
+        ExpressionAttributeValues: m({ ":lane": laneKey, ":from": from, ":to": range.toMs }),
+        ...(range.after && !boundary && range.after.dueAtMs >= range.fromMs && { ExclusiveStartKey: this.startKey(lane, laneKey, range.after) }),
+        ScanIndexForward: true,
+        Limit: limit,
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
+    // In the index's own order (entries due at the same millisecond come in an order of its choosing, and
+    // `after` continues from exactly there). A lagging index may answer as of an earlier moment: keep only
+    // what is inside the range asked for.
+    const entries = (out.Items ?? [])
+      .map((raw: Record<string, AttributeValue>) => laneEntry(lane, unmarshall(raw)))
+      .filter((e: LaneEntry) => e.dueAtMs >= range.fromMs && e.dueAtMs <= range.toMs);
+    return { entries, more: out.LastEvaluatedKey !== undefined && (out.Items ?? []).length >= limit };
+  }
+
+  async laneHistogram(lane: Lane, from: { fromMs: number; after?: LanePosition }, boundariesMs: readonly number[]): Promise<DueHistogram> {
+    const laneKey = laneKeyOf(lane);
+    const atOrBefore = boundariesMs.map(() => 0);
+    let total = 0;
+    let earliest: number | undefined;
+    const boundary = from.after?.messageId === "";
+    let start: Record<string, AttributeValue> | undefined =
+      from.after && !boundary && from.after.dueAtMs >= from.fromMs ? this.startKey(lane, laneKey, from.after) : undefined;
+    const fromMs = Math.max(from.fromMs, from.after ? from.after.dueAtMs + (boundary ? 1 : 0) : from.fromMs);
+    do {
+      const out = await this.send(
+        "laneHistogram",
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: INDEX,
+          KeyConditionExpression: "#lane = :lane AND #due >= :from",
+          ExpressionAttributeNames: { "#lane": LANE, "#due": DUE },
+          ExpressionAttributeValues: m({ ":lane": laneKey, ":from": fromMs }),
+          ProjectionExpression: "#due",
+          ExclusiveStartKey: start,
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+      );
+      for (const raw of out.Items ?? []) {
+        const due = Number(unmarshall(raw)[DUE]);
+        total++;
+        if (earliest === undefined || due < earliest) earliest = due;
+        boundariesMs.forEach((b, i) => {
+          if (due <= b) atOrBefore[i] = (atOrBefore[i] ?? 0) + 1;
+        });
+      }
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return { total, atOrBefore, earliestDueAtMs: earliest };
+  }
+
+  /** An index position as DynamoDB's ExclusiveStartKey: the index keys and the item's table keys. */
+  private startKey(lane: Lane, laneKey: string, after: LanePosition): Record<string, AttributeValue> {
+    const sk = lane.kind === "topic" ? keys.schedule : keys.delivery(lane.group);
+    return m({ [LANE]: laneKey, [DUE]: after.dueAtMs, [PK]: keys.message(lane.topic, after.messageId), [SK]: sk });
+  }
+
+  // Cursors and leases.
+
+  async acquireLease(key: LeaseKey, owner: string, nowMs: number, untilMs: number, start: LanePosition): Promise<LeaseOutcome> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const out = await this.write(
+          "acquireLease",
+          new UpdateItemCommand({
+            TableName: this.table,
+            Key: m(leaseKeyOf(key)),
+            ConditionExpression: "attribute_not_exists(#pk) OR (gen = :gen AND (attribute_not_exists(own) OR own = :me OR #until < :now))",
+            UpdateExpression:
+              "SET gen = :gen, own = :me, #until = :until, pDue = if_not_exists(pDue, :sDue), pId = if_not_exists(pId, :sId), rc = if_not_exists(rc, :zero)",
+            ExpressionAttributeNames: { "#pk": PK, "#until": "until" },
+            ExpressionAttributeValues: m({ ":gen": key.gen, ":me": owner, ":now": nowMs, ":until": untilMs, ":sDue": start.dueAtMs, ":sId": start.messageId, ":zero": 0 }),
+            ReturnValues: "ALL_OLD",
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+            ReturnConsumedCapacity: "TOTAL",
+          }),
+          { item: 256, index: "none" },
+        );
+        const old = out.Attributes ? unmarshall(out.Attributes) : undefined;
+        const pos = old?.pDue !== undefined ? { dueAtMs: Number(old.pDue), messageId: String(old.pId ?? "") } : { ...start };
+        const takenOver = old?.own !== undefined && old.own !== owner;
+        return { ok: true, lease: { pos, recent: Number(old?.rc ?? 0), takenOver, passed: decodePassed(old?.psd) } };
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException) || !error.Item) throw error;
+        const current = unmarshall(error.Item);
+        if (current.gen === key.gen) return { ok: false, holder: String(current.own), untilMs: Number(current.until ?? 0) };
+        // The cursor of an earlier incarnation of the group: start afresh.
+        await this.write(
+          "resetLease",
+          new PutItemCommand({
+            TableName: this.table,
+            Item: m({ ...leaseKeyOf(key), gen: key.gen, pDue: start.dueAtMs, pId: start.messageId, rc: 0 }),
+            ConditionExpression: "gen = :old",
+            ExpressionAttributeValues: m({ ":old": current.gen }),
+            ReturnConsumedCapacity: "TOTAL",
+          }),
+          { item: 256, index: current[LANE] === undefined ? "none" : "remove" },
+        ).catch((e) => {
+          if (!(e instanceof ConditionalCheckFailedException)) throw e;
+        });
+      }
+    }
+    return { ok: false, holder: "unknown", untilMs: nowMs };
+  }
+
+  async saveLease(key: LeaseKey, owner: string, save: LeaseSave): Promise<boolean> {
+    const set = ["pDue = :pDue", "pId = :pId", "rc = :rc", "psd = :psd"];
+    const remove: string[] = [];
+    const values: Item = { ":gen": key.gen, ":me": owner, ":pDue": save.pos.dueAtMs, ":pId": save.pos.messageId, ":rc": save.recent, ":psd": encodePassed(save.passed) };
+    if (save.untilMs !== undefined) {
+      set.push("#until = :until");
+      values[":until"] = save.untilMs;
+    } else remove.push("own", "#until");
+    if (save.workAtMs !== undefined) {
+      set.push("#lane = :work", "#due = :workAt");
+      values[":work"] = keys.workLane(workShardOf(key.topic, key.group));
+      values[":workAt"] = save.workAtMs;
+    } else remove.push("#lane", "#due");
+    try {
+      await this.write(
+        save.untilMs === undefined ? "releaseLease" : "renewLease",
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: m(leaseKeyOf(key)),
+          ConditionExpression: "gen = :gen AND own = :me",
+          UpdateExpression: `SET ${set.join(", ")}${remove.length > 0 ? ` REMOVE ${remove.join(", ")}` : ""}`,
+          ExpressionAttributeNames: { "#until": "until", "#lane": LANE, "#due": DUE },
+          ExpressionAttributeValues: m(values),
+          ReturnValues: "UPDATED_OLD",
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+        {
+          item: 256,
+          index: (out) => {
+            const had = out.Attributes?.[LANE] !== undefined;
+            if (save.workAtMs === undefined) return had ? "remove" : "none";
+            return had ? "move" : "put";
+          },
+        },
       );
       return true;
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      return (error.Item ? unmarshall(error.Item) : undefined)?.retTok === token;
+      return false;
     }
   }
 
-  async readDelivery(topic: string, group: string, messageId: string): Promise<DeliveryState | undefined> {
-    const item = await this.getConsistent("readDelivery", keys.message(topic, messageId), keys.delivery(group));
-    if (!item) return undefined;
-    const dueAtMs = Number(item[DUE] ?? 0);
-    const laneShard = typeof item[LANE] === "string" && String(item[LANE]).startsWith("G#") ? Number(String(item[LANE]).split("#").pop()) : undefined;
-    return {
-      messageId,
-      group,
-      active: item.st === DELIVERY_ACTIVE,
-      receiptHandle: item.rcpt === undefined ? undefined : String(item.rcpt),
-      consumedTimes: Number(item.cnt ?? 0),
-      visibleUntilMs: item.visAt === undefined ? dueAtMs : Number(item.visAt),
-      dueAtMs,
-      shard: laneShard ?? Number(item.shd ?? 0),
+  async peekLease(key: LeaseKey): Promise<{ holder: string; untilMs: number } | undefined> {
+    const out = await this.send(
+      "peekLease",
+      new GetItemCommand({
+        TableName: this.table,
+        Key: m(leaseKeyOf(key)),
+        ProjectionExpression: "own, #until, gen",
+        ExpressionAttributeNames: { "#until": "until" },
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
+    const item = out.Item ? unmarshall(out.Item) : undefined;
+    if (!item || item.own === undefined || item.gen !== key.gen) return undefined;
+    return { holder: String(item.own), untilMs: Number(item.until ?? 0) };
+  }
+
+  async listLeases(topic: string, group: string): Promise<LeaseView[]> {
+    const items = await this.queryAll("listLeases", keys.topicMeta(topic), `L#${group}#`);
+    return items.map((i) => leaseView(topic, i));
+  }
+
+  async dueWork(workShard: number, nowMs: number, limit: number): Promise<LeaseView[]> {
+    const out = await this.send(
+      "dueWork",
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: INDEX,
+        KeyConditionExpression: "#lane = :lane AND #due <= :now",
+        ExpressionAttributeNames: { "#lane": LANE, "#due": DUE },
+        ExpressionAttributeValues: m({ ":lane": keys.workLane(workShard), ":now": nowMs }),
+        Limit: limit,
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
+    return (out.Items ?? []).map((raw: Record<string, AttributeValue>) => {
+      const item = unmarshall(raw);
+      return leaseView(String(item[PK]).slice(2), item);
+    });
+  }
+
+  async setWork(key: LeaseKey, workAtMs: number | undefined): Promise<boolean> {
+    try {
+      await this.write(
+        "setWork",
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: m(leaseKeyOf(key)),
+          ConditionExpression: "gen = :gen",
+          UpdateExpression: workAtMs === undefined ? "REMOVE #lane, #due" : "SET #lane = :work, #due = :at",
+          ExpressionAttributeNames: { "#lane": LANE, "#due": DUE },
+          ExpressionAttributeValues: m({ ":gen": key.gen, ...(workAtMs !== undefined && { ":work": keys.workLane(workShardOf(key.topic, key.group)), ":at": workAtMs }) }),
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+        { item: 256, index: workAtMs === undefined ? "remove" : "move" },
+      );
+      return true;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return false;
+    }
+  }
+
+  // Deliveries.
+
+  async claimNew(d: NewDelivery): Promise<Delivery | undefined> {
+    const c = d.claim;
+    const item = {
+      ...deliveryItem(d, c.redeliverAtMs),
+      rcpt: c.receiptHandle,
+      visAt: c.visibleUntilMs,
+      cnt: 1,
+      firstAt: c.nowMs,
+      lastAt: c.nowMs,
     };
+    const current = await this.putDelivery("claimNew", item, d.gen);
+    if (current === undefined) return toDelivery(item, d.message.messageId, d.group);
+    // The SDK may have re-sent a put whose first attempt succeeded: our handle means the claim is ours.
+    return current.rcpt === c.receiptHandle ? toDelivery(current, d.message.messageId, d.group) : undefined;
+  }
+
+  async parkNew(d: ParkedDelivery, nowMs: number): Promise<boolean> {
+    const token = randomUUID();
+    const current = await this.putDelivery("parkNew", { ...deliveryItem(d, nowMs), cnt: 0, parkTok: token }, d.gen);
+    return current === undefined || current.parkTok === token;
+  }
+
+  async putDeadLetter(topic: string, group: string, gen: string, message: LaneEntry & { shard: number }, failedAtMs: number, reason: RetireReason): Promise<boolean> {
+    const token = randomUUID();
+    const item = { ...deliveryItem({ topic, group, gen, message }, failedAtMs), st: DEAD, [LANE]: keys.deadLane(topic, group), why: reason, cnt: 0, retTok: token };
+    const current = await this.putDelivery("putDeadLetter", item, gen);
+    return current === undefined || current.retTok === token;
+  }
+
+  /** Puts a delivery unless the group (this incarnation) has one: undefined when put, else the existing item. */
+  private async putDelivery(operation: string, item: Item, gen: string): Promise<Item | undefined> {
+    try {
+      await this.write(
+        operation,
+        new PutItemCommand({
+          TableName: this.table,
+          Item: m(item),
+          ConditionExpression: "attribute_not_exists(#pk) OR gen <> :gen",
+          ExpressionAttributeNames: { "#pk": PK },
+          ExpressionAttributeValues: m({ ":gen": gen }),
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+        { item: m(item), index: "put" },
+      );
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return error.Item ? unmarshall(error.Item) : {};
+    }
+  }
+
+  async claimAgain(topic: string, group: string, gen: string, entry: LaneEntry, spec: ClaimSpec): Promise<Delivery | undefined> {
+    try {
+      const out = await this.write(
+        "claimAgain",
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: m({ [PK]: keys.message(topic, entry.messageId), [SK]: keys.delivery(group) }),
+          ConditionExpression: "st = :a AND gen = :gen AND #due <= :now AND cnt = :cnt AND #ttl > :nowSec AND (attribute_not_exists(xpAt) OR xpAt > :now)",
+          UpdateExpression:
+            "SET #due = :redeliver, visAt = :visible, rcpt = :handle, cnt = cnt + :one, firstAt = if_not_exists(firstAt, :now), lastAt = :now",
+          ExpressionAttributeNames: { "#due": DUE, "#ttl": TTL },
+          ExpressionAttributeValues: m({
+            ":a": ACTIVE,
+            ":gen": gen,
+            ":now": spec.nowMs,
+            ":nowSec": Math.floor(spec.nowMs / 1000),
+            ":cnt": entry.consumedTimes,
+            ":visible": spec.visibleUntilMs,
+            ":redeliver": spec.redeliverAtMs,
+            ":handle": spec.receiptHandle,
+            ":one": 1,
+          }),
+          ReturnValues: "ALL_NEW",
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+        { item: 400, index: "move" },
+      );
+      return toDelivery(unmarshall(out.Attributes ?? {}), entry.messageId, group);
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const current = error.Item ? unmarshall(error.Item) : undefined;
+      if (current && current.rcpt === spec.receiptHandle) return toDelivery(current, entry.messageId, group);
+      return undefined;
+    }
+  }
+
+  async ack(topic: string, group: string, messageId: string, receiptHandle: string, nowMs: number): Promise<AckOutcome> {
+    const token = randomUUID();
+    try {
+      await this.write(
+        "ack",
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: m({ [PK]: keys.message(topic, messageId), [SK]: keys.delivery(group) }),
+          ConditionExpression: "st = :a AND rcpt = :handle AND visAt > :now",
+          UpdateExpression: "SET st = :k, ackAt = :now, ackTok = :token REMOVE #lane",
+          ExpressionAttributeNames: { "#lane": LANE },
+          ExpressionAttributeValues: m({ ":a": ACTIVE, ":k": ACKED, ":handle": receiptHandle, ":now": nowMs, ":token": token }),
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+        { item: 400, index: "remove" },
+      );
+      return AckOutcome.Acked;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const current = error.Item ? unmarshall(error.Item) : undefined;
+      if (!current) return AckOutcome.Unknown;
+      // A re-sent ack whose first attempt applied carries our token; a client's repeated ack does not.
+      return current.ackTok === token ? AckOutcome.Acked : AckOutcome.Stale;
+    }
   }
 
   async nack(topic: string, group: string, messageId: string, spec: NackSpec): Promise<boolean> {
     const token = randomUUID();
+    return this.updateDelivery(
+      "nack",
+      topic,
+      group,
+      messageId,
+      {
+        ConditionExpression: "st = :a AND rcpt = :handle AND cnt = :cnt AND visAt > :now",
+        UpdateExpression: "SET #due = :at, nackAt = :now, nackTok = :token REMOVE rcpt, visAt",
+        ExpressionAttributeNames: { "#due": DUE },
+        ExpressionAttributeValues: m({ ":a": ACTIVE, ":handle": spec.receiptHandle, ":cnt": spec.consumedTimes, ":now": spec.nowMs, ":at": spec.redeliverAtMs, ":token": token }),
+      },
+      "move",
+      (current) => current.nackTok === token,
+    );
+  }
+
+  async retireDelivery(topic: string, group: string, messageId: string, spec: RetireSpec): Promise<boolean> {
+    const token = randomUUID();
+    const conditions = ["st = :a"];
+    const values: Item = { ":a": ACTIVE, ":now": spec.nowMs, ":token": token, ":why": spec.reason, ":failedAt": spec.failedAtMs };
+    const when = spec.when;
+    if (when.kind === "due") {
+      conditions.push("#due = :due", "#due <= :now", "cnt = :cnt");
+      Object.assign(values, { ":due": when.dueAtMs, ":cnt": when.consumedTimes });
+    } else {
+      conditions.push("rcpt = :handle", "cnt = :cnt", "visAt > :now");
+      Object.assign(values, { ":handle": when.receiptHandle, ":cnt": when.consumedTimes });
+    }
+    let update: string;
+    if (spec.deadLetter) {
+      update = "SET st = :d, #lane = :deadLane, #due = :failedAt, why = :why, retTok = :token REMOVE rcpt, visAt";
+      Object.assign(values, { ":d": DEAD, ":deadLane": keys.deadLane(topic, group) });
+    } else {
+      update = "SET st = :x, failAt = :failedAt, why = :why, retTok = :token REMOVE #lane, rcpt, visAt";
+      values[":x"] = DROPPED;
+    }
+    return this.updateDelivery(
+      "retireDelivery",
+      topic,
+      group,
+      messageId,
+      {
+        ConditionExpression: conditions.join(" AND "),
+        UpdateExpression: update,
+        ExpressionAttributeNames: namesUsed(`${conditions.join(" ")} ${update}`, { "#due": DUE, "#lane": LANE }),
+        ExpressionAttributeValues: m(values),
+      },
+      spec.deadLetter ? "move" : "remove",
+      (current) => current.retTok === token,
+    );
+  }
+
+  async dropForeign(topic: string, group: string, messageId: string, gen: string): Promise<boolean> {
+    return this.updateDelivery(
+      "dropForeign",
+      topic,
+      group,
+      messageId,
+      {
+        ConditionExpression: "gen = :gen AND st = :a",
+        UpdateExpression: "SET st = :x REMOVE #lane",
+        ExpressionAttributeNames: { "#lane": LANE },
+        ExpressionAttributeValues: m({ ":gen": gen, ":a": ACTIVE, ":x": DROPPED }),
+      },
+      "remove",
+      () => false,
+    );
+  }
+
+  async redrive(topic: string, group: string, gen: string, messageId: string, shard: number, nowMs: number): Promise<boolean> {
+    const token = randomUUID();
+    return this.updateDelivery(
+      "redrive",
+      topic,
+      group,
+      messageId,
+      {
+        ConditionExpression: "st = :d AND gen = :gen",
+        UpdateExpression: "SET st = :a, #lane = :lane, #due = :now, cnt = :zero, redAt = :now, redTok = :token REMOVE rcpt, visAt, xpAt, firstAt, lastAt, why",
+        ExpressionAttributeNames: { "#due": DUE, "#lane": LANE },
+        ExpressionAttributeValues: m({ ":d": DEAD, ":a": ACTIVE, ":gen": gen, ":lane": keys.groupLane(topic, group, shard), ":now": nowMs, ":zero": 0, ":token": token }),
+      },
+      "move",
+      (current) => current.redTok === token,
+    );
+  }
+
+  /** One conditional update of a delivery; on a failed condition, `ours` tells whether a re-sent attempt of this call had applied it. */
+  private async updateDelivery(
+    operation: string,
+    topic: string,
+    group: string,
+    messageId: string,
+    expression: Pick<ConstructorParameters<typeof UpdateItemCommand>[0], "ConditionExpression" | "UpdateExpression" | "ExpressionAttributeNames" | "ExpressionAttributeValues">,
+    index: IndexEffect,
+    ours: (current: Item) => boolean,
+  ): Promise<boolean> {
     try {
-      await this.send(
-        "nack",
+      await this.write(
+        operation,
         new UpdateItemCommand({
           TableName: this.table,
           Key: m({ [PK]: keys.message(topic, messageId), [SK]: keys.delivery(group) }),
-          ConditionExpression: `st = :active AND rcpt = :handle AND cnt = :cnt AND ${WITHIN_VISIBILITY}`,
-          UpdateExpression: "SET #due = :at, nackAt = :now, nackTok = :token REMOVE rcpt, visAt",
-          ExpressionAttributeNames: { "#due": DUE },
-          ExpressionAttributeValues: m({
-            ":active": DELIVERY_ACTIVE,
-            ":handle": spec.receiptHandle,
-            ":cnt": spec.consumedTimes,
-            ":now": spec.nowMs,
-            ":at": spec.redeliverAtMs,
-            ":token": token,
-          }),
+          ...expression,
           ReturnValuesOnConditionCheckFailure: "ALL_OLD",
           ReturnConsumedCapacity: "TOTAL",
         }),
+        { item: 400, index },
       );
       return true;
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      return (error.Item ? unmarshall(error.Item) : undefined)?.nackTok === token;
+      const current = error.Item ? unmarshall(error.Item) : undefined;
+      return current !== undefined && ours(current);
     }
   }
 
-  async listDeadLetters(topic: string, group: string, limit: number, nowMs: number, cursor?: string): Promise<DeadLetterPage> {
+  async readDelivery(topic: string, group: string, messageId: string): Promise<DeliveryState | undefined> {
+    const item = await this.getItem("readDelivery", keys.message(topic, messageId), keys.delivery(group), true);
+    return item && deliveryState(item, messageId, group);
+  }
+
+  async readDeliveries(topic: string, group: string, messageIds: readonly string[]): Promise<Map<string, DeliveryState>> {
+    const result = new Map<string, DeliveryState>();
+    const unique = [...new Set(messageIds)];
+    for (let i = 0; i < unique.length; i += 100) {
+      let pending: Record<string, AttributeValue>[] = unique.slice(i, i + 100).map((id) => m({ [PK]: keys.message(topic, id), [SK]: keys.delivery(group) }));
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > 0) await backoff(attempt);
+        if (attempt > 8) throw new StoreUnavailableError("DynamoDB kept returning unprocessed keys; retry");
+        const out = await this.send(
+          "readDeliveries",
+          new BatchGetItemCommand({ RequestItems: { [this.table]: { Keys: pending, ConsistentRead: true } }, ReturnConsumedCapacity: "TOTAL" }),
+        );
+        for (const raw of out.Responses?.[this.table] ?? []) {
+          const item = unmarshall(raw);
+          const id = idOf(item);
+          result.set(id, deliveryState(item, id, group));
+        }
+        pending = out.UnprocessedKeys?.[this.table]?.Keys ?? [];
+      }
+    }
+    return result;
+  }
+
+  async listDeadLetters(topic: string, group: string, gen: string, limit: number, nowMs: number, cursor?: string): Promise<DeadLetterPage> {
     const lane = keys.deadLane(topic, group);
     const out = await this.send(
       "listDeadLetters",
@@ -541,65 +826,198 @@ export class DynamoStore implements MessageStore {
         TableName: this.table,
         IndexName: INDEX,
         KeyConditionExpression: "#lane = :lane",
-        ExpressionAttributeNames: { "#lane": LANE },
-        ExpressionAttributeValues: m({ ":lane": lane }),
+        FilterExpression: "gen = :gen AND #ttl > :nowSec",
+        ExpressionAttributeNames: { "#lane": LANE, "#ttl": TTL },
+        ExpressionAttributeValues: m({ ":lane": lane, ":gen": gen, ":nowSec": Math.floor(nowMs / 1000) }),
         ScanIndexForward: true,
         Limit: limit,
-        ...(cursor !== undefined && { ExclusiveStartKey: m(decodeCursor(cursor, lane)) }),
+        ...(cursor !== undefined && { ExclusiveStartKey: decodeDeadLetterCursor(cursor, topic, group) }),
         ReturnConsumedCapacity: "TOTAL",
       }),
     );
-    const deadLetters = [];
-    for (const raw of out.Items ?? []) {
-      const item = unmarshall(raw);
-      if (Number(item[TTL]) * 1000 <= nowMs) continue;
-      deadLetters.push({
-        messageId: String(item[PK]).split("#").pop() as string,
-        failedAtMs: Number(item[DUE]),
-        consumedTimes: Number(item.cnt ?? 0),
-        deliverAtMs: Number(item.dlvAt),
-        ...(item.tag !== undefined && { tag: String(item.tag) }),
-      });
-    }
-    const next = out.LastEvaluatedKey ? Buffer.from(JSON.stringify(unmarshall(out.LastEvaluatedKey))).toString("base64url") : undefined;
+    const deadLetters = (out.Items ?? []).map((raw: Record<string, AttributeValue>) => {
+      const e = laneEntry({ kind: "dead", topic, group }, unmarshall(raw));
+      return {
+        messageId: e.messageId,
+        failedAtMs: e.dueAtMs,
+        consumedTimes: e.consumedTimes,
+        deliverAtMs: e.deliverAtMs,
+        ...(e.tag !== undefined && { tag: e.tag }),
+        ...(e.reason !== undefined && { reason: e.reason }),
+      };
+    });
+    const next = out.LastEvaluatedKey ? encodeDeadLetterCursor(unmarshall(out.LastEvaluatedKey)) : undefined;
     return { deadLetters, ...(next !== undefined && { cursor: next }) };
   }
 
-  async redrive(topic: string, group: string, messageId: string, shard: number, nowMs: number): Promise<boolean> {
-    const token = randomUUID();
-    try {
-      await this.send(
-        "redrive",
-        new UpdateItemCommand({
+  async countDeadLetters(topic: string, group: string, gen: string): Promise<number> {
+    let count = 0;
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const out = await this.send(
+        "countDeadLetters",
+        new QueryCommand({
           TableName: this.table,
-          Key: m({ [PK]: keys.message(topic, messageId), [SK]: keys.delivery(group) }),
-          ConditionExpression: "st = :dead",
-          UpdateExpression:
-            "SET st = :active, #lane = :lane, #due = :now, cnt = :zero, redAt = :now, redTok = :token REMOVE rcpt, visAt, xpAt, firstAt, lastAt, failAt, why",
-          ExpressionAttributeNames: { "#due": DUE, "#lane": LANE },
-          ExpressionAttributeValues: m({
-            ":dead": DELIVERY_DEAD,
-            ":active": DELIVERY_ACTIVE,
-            ":lane": keys.groupLane(topic, group, shard),
-            ":now": nowMs,
-            ":zero": 0,
-            ":token": token,
-          }),
-          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          IndexName: INDEX,
+          KeyConditionExpression: "#lane = :lane",
+          FilterExpression: "gen = :gen",
+          ExpressionAttributeNames: { "#lane": LANE },
+          ExpressionAttributeValues: m({ ":lane": keys.deadLane(topic, group), ":gen": gen }),
+          Select: "COUNT",
+          ExclusiveStartKey: start,
           ReturnConsumedCapacity: "TOTAL",
         }),
       );
-      return true;
+      count += out.Count ?? 0;
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return count;
+  }
+
+  // Managing messages.
+
+  async claimDedup(topic: string, dedupId: string, record: DedupRecord, nowMs: number): Promise<DedupRecord> {
+    const item = {
+      [PK]: keys.dedup(topic, dedupId),
+      [SK]: keys.dedupSort,
+      msg: record.messageId,
+      md5: record.bodyMd5,
+      pubAt: record.publishedAtMs,
+      dlvAt: record.deliverAtMs,
+      xms: record.expiresAtMs,
+      [TTL]: toSec(record.expiresAtMs),
+    };
+    try {
+      await this.write(
+        "claimDedup",
+        new PutItemCommand({
+          TableName: this.table,
+          Item: m(item),
+          // A record past its message's expiry is dead even before DynamoDB's TTL deleter removes it.
+          ConditionExpression: "attribute_not_exists(#pk) OR xms <= :now",
+          ExpressionAttributeNames: { "#pk": PK },
+          ExpressionAttributeValues: m({ ":now": nowMs }),
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+        { item: m(item), index: "none" },
+      );
+      return record;
     } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      return (error.Item ? unmarshall(error.Item) : undefined)?.redTok === token;
+      if (!(error instanceof ConditionalCheckFailedException) || !error.Item) throw error;
+      // Either another publish's record, or ours from an attempt whose response was lost.
+      const current = unmarshall(error.Item);
+      return {
+        messageId: String(current.msg),
+        bodyMd5: String(current.md5),
+        publishedAtMs: Number(current.pubAt),
+        deliverAtMs: Number(current.dlvAt),
+        expiresAtMs: Number(current.xms),
+      };
     }
   }
 
-  private async getConsistent(operation: string, pk: string, sk: string): Promise<Item | undefined> {
+  async addKeyPointer(topic: string, key: string, messageId: string, expiresAtMs: number): Promise<void> {
+    const item = m({ [PK]: keys.keyPointer(topic, key), [SK]: messageId, [TTL]: toSec(expiresAtMs) });
+    await this.write("addKeyPointer", new PutItemCommand({ TableName: this.table, Item: item, ReturnConsumedCapacity: "TOTAL" }), { item, index: "none" });
+  }
+
+  async messageIdsByKey(topic: string, key: string): Promise<string[]> {
+    const items = await this.queryAll("messageIdsByKey", keys.keyPointer(topic, key));
+    return items.map((i) => String(i[SK]));
+  }
+
+  async cancel(topic: string, messageId: string, nowMs: number, notAfterMs: number): Promise<CancelOutcome> {
+    try {
+      await this.write(
+        "cancel",
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: m({ [PK]: keys.message(topic, messageId), [SK]: keys.schedule }),
+          ConditionExpression: "st = :s AND #due > :notAfter AND #ttl > :nowSec",
+          UpdateExpression: "SET st = :c, cAt = :now REMOVE #lane",
+          ExpressionAttributeNames: { "#due": DUE, "#lane": LANE, "#ttl": TTL },
+          ExpressionAttributeValues: m({ ":s": MSG_SCHEDULED, ":c": MSG_CANCELLED, ":notAfter": notAfterMs, ":now": nowMs, ":nowSec": Math.floor(nowMs / 1000) }),
+          ReturnValues: "ALL_NEW",
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+        { item: 1024, index: "remove" },
+      );
+      return CancelOutcome.Cancelled;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const current = error.Item ? unmarshall(error.Item) : undefined;
+      if (!current || Number(current[TTL]) * 1000 <= nowMs) return CancelOutcome.NotFound;
+      if (current.st === MSG_CANCELLED) return CancelOutcome.Cancelled;
+      return CancelOutcome.AlreadyDelivered;
+    }
+  }
+
+  async reschedule(
+    topic: string,
+    messageId: string,
+    change: { deliverAtMs: number; expiresAtMs: number; local?: LocalDeliverAt },
+    nowMs: number,
+    notAfterMs: number,
+  ): Promise<RescheduleOutcome> {
+    const pk = keys.message(topic, messageId);
+    const current = await this.getItem("readMessage", pk, keys.schedule, true);
+    if (!current || Number(current[TTL]) * 1000 <= nowMs) return RescheduleOutcome.NotFound;
+    if (current.st === MSG_CANCELLED) return RescheduleOutcome.Cancelled;
+    const oldDue = Number(current[DUE]);
+    if (oldDue <= notAfterMs) return RescheduleOutcome.AlreadyDelivered;
+    const token = randomUUID();
+    const set = ["#due = :due", "#ttl = :exp", "resTok = :token"];
+    const values: Item = { ":s": MSG_SCHEDULED, ":old": oldDue, ":notAfter": notAfterMs, ":due": change.deliverAtMs, ":exp": toSec(change.expiresAtMs), ":token": token };
+    if (current.xpAt !== undefined) {
+      set.push("xpAt = :xp");
+      values[":xp"] = Number(current.xpAt) + (change.deliverAtMs - oldDue);
+    }
+    if (change.local) {
+      set.push("wall = :wall", "tz = :tz");
+      Object.assign(values, { ":wall": change.local.wallClock, ":tz": change.local.timeZone });
+    }
+    try {
+      await this.write(
+        "reschedule",
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: m({ [PK]: pk, [SK]: keys.schedule }),
+          ConditionExpression: "st = :s AND #due = :old AND #due > :notAfter",
+          UpdateExpression: `SET ${set.join(", ")}${change.local ? "" : " REMOVE wall, tz"}`,
+          ExpressionAttributeNames: { "#due": DUE, "#ttl": TTL },
+          ExpressionAttributeValues: m(values),
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+        { item: 1024, index: "move" },
+      );
+      return RescheduleOutcome.Rescheduled;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const now = error.Item ? unmarshall(error.Item) : undefined;
+      if (now?.resTok === token) return RescheduleOutcome.Rescheduled;
+      return this.reschedule(topic, messageId, change, nowMs, notAfterMs);
+    }
+  }
+
+  async inspect(topic: string, messageId: string): Promise<MessageRecord | undefined> {
+    const items = await this.queryAll("inspect", keys.message(topic, messageId));
+    const schedule = items.find((i) => i[SK] === keys.schedule);
+    if (!schedule) return undefined;
+    const deliveries = items
+      .filter((i) => String(i[SK]).startsWith("D#") && i.st !== DROPPED)
+      .map((i) => deliveryState(i, messageId, String(i[SK]).slice(2)));
+    return { message: storedMessage(topic, schedule), deliveries };
+  }
+
+  // Plumbing.
+
+  private async getItem(operation: string, pk: string, sk: string, consistent: boolean): Promise<Item | undefined> {
     const out = await this.send(
       operation,
-      new GetItemCommand({ TableName: this.table, Key: m({ [PK]: pk, [SK]: sk }), ConsistentRead: true, ReturnConsumedCapacity: "TOTAL" }),
+      new GetItemCommand({ TableName: this.table, Key: m({ [PK]: pk, [SK]: sk }), ConsistentRead: consistent, ReturnConsumedCapacity: "TOTAL" }),
     );
     return out.Item ? unmarshall(out.Item) : undefined;
   }
@@ -607,47 +1025,36 @@ export class DynamoStore implements MessageStore {
   /** Replaces a settings map; the newer of two concurrent writes wins, and a retried write of ours is harmless. */
   private async putSettings(operation: string, key: Item, settings: object, nowMs: number): Promise<void> {
     try {
-      await this.send(
+      await this.write(
         operation,
         new UpdateItemCommand({
           TableName: this.table,
           Key: m(key),
           ConditionExpression: "attribute_not_exists(cfgAt) OR cfgAt <= :now",
-          UpdateExpression: "SET cfg = :cfg, cfgAt = :now, createdAt = if_not_exists(createdAt, :now)",
+          UpdateExpression: "SET cfg = :cfg, cfgAt = :now",
           ExpressionAttributeValues: m({ ":cfg": settings, ":now": nowMs }),
           ReturnConsumedCapacity: "TOTAL",
         }),
+        { item: 512, index: "none" },
       );
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }
   }
 
-  private async readHandle(topic: string, messageId: string, group: string): Promise<string | undefined> {
-    const out = await this.send(
-      "readHandle",
-      new GetItemCommand({
-        TableName: this.table,
-        Key: m({ [PK]: keys.message(topic, messageId), [SK]: keys.delivery(group) }),
-        ConsistentRead: true,
-        ProjectionExpression: "rcpt",
-        ReturnConsumedCapacity: "TOTAL",
-      }),
-    );
-    return out.Item ? (unmarshall(out.Item).rcpt as string | undefined) : undefined;
-  }
-
-  private async putIfAbsent(operation: string, item: Item): Promise<void> {
+  private async putIfAbsent(operation: string, item: Item, index: IndexEffect = "none"): Promise<void> {
+    const marshalled = m(item);
     try {
-      await this.send(
+      await this.write(
         operation,
         new PutItemCommand({
           TableName: this.table,
-          Item: m(item),
+          Item: marshalled,
           ConditionExpression: "attribute_not_exists(#pk)",
           ExpressionAttributeNames: { "#pk": PK },
           ReturnConsumedCapacity: "TOTAL",
         }),
+        { item: marshalled, index },
       );
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
@@ -676,6 +1083,23 @@ export class DynamoStore implements MessageStore {
     return items;
   }
 
+  /** A write, billed as the service bills it: the item's size, plus its index changes when it applies. */
+  private async write(operation: string, command: any, billing: Billing): Promise<any> {
+    const bytes = typeof billing.item === "number" ? billing.item : itemBytes(billing.item);
+    try {
+      const out = await this.send(operation, command);
+      const size = out.Attributes ? Math.max(bytes, itemBytes(out.Attributes)) : bytes;
+      const index = typeof billing.index === "function" ? billing.index(out) : billing.index;
+      this.meter?.bill(operation, writeUnits(size) + indexWrites(index));
+      return out;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        this.meter?.bill(operation, writeUnits(error.Item ? itemBytes(error.Item) : bytes), true);
+      }
+      throw error;
+    }
+  }
+
   private send(operation: string, command: any): Promise<any> {
     return sendMetered(this.client, this.meter, operation, command);
   }
@@ -683,6 +1107,102 @@ export class DynamoStore implements MessageStore {
 
 export function m(item: Item): Record<string, AttributeValue> {
   return marshall(item, { removeUndefinedValues: true, convertTopLevelContainer: false });
+}
+
+/** DynamoDB refuses names an expression does not use. */
+function namesUsed(expression: string, names: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(names).filter(([k]) => expression.includes(k)));
+}
+
+function laneKeyOf(lane: Lane): string {
+  if (lane.kind === "topic") return keys.topicLane(lane.topic, lane.shard);
+  if (lane.kind === "group") return keys.groupLane(lane.topic, lane.group, lane.shard);
+  return keys.deadLane(lane.topic, lane.group);
+}
+
+function leaseKeyOf(key: LeaseKey): Item {
+  return { [PK]: keys.topicMeta(key.topic), [SK]: keys.lease(key.group, key.shard) };
+}
+
+function idOf(item: Item): string {
+  return String(item[PK]).split("#").pop() as string;
+}
+
+function messageItem(msg: NewMessage): Item {
+  return {
+    [PK]: keys.message(msg.topic, msg.messageId),
+    [SK]: keys.schedule,
+    st: MSG_SCHEDULED,
+    [LANE]: keys.topicLane(msg.topic, msg.shard),
+    [DUE]: msg.deliverAtMs,
+    shd: msg.shard,
+    body: msg.body,
+    md5: msg.bodyMd5,
+    ...(msg.tag !== undefined && { tag: msg.tag }),
+    ...(msg.key !== undefined && { key: msg.key }),
+    ...(Object.keys(msg.properties).length > 0 && { props: msg.properties }),
+    pubAt: msg.publishedAtMs,
+    ...(msg.ttlExpiresAtMs !== undefined && { xpAt: msg.ttlExpiresAtMs }),
+    ...(msg.local && { wall: msg.local.wallClock, tz: msg.local.timeZone }),
+    ...(msg.dedupId !== undefined && { dd: msg.dedupId }),
+    [TTL]: toSec(msg.expiresAtMs),
+  };
+}
+
+function storedMessage(topic: string, item: Item): StoredMessage {
+  const content: MessageContent = {
+    topic,
+    messageId: idOf(item),
+    body: String(item.body),
+    bodyMd5: String(item.md5),
+    ...(item.tag !== undefined && { tag: String(item.tag) }),
+    ...(item.key !== undefined && { key: String(item.key) }),
+    properties: (item.props ?? {}) as Record<string, string>,
+    publishedAtMs: Number(item.pubAt),
+    deliverAtMs: Number(item[DUE]),
+    expiresAtMs: Number(item[TTL]) * 1000,
+    ...(item.xpAt !== undefined && { ttlExpiresAtMs: Number(item.xpAt) }),
+    ...(item.wall !== undefined && { local: { wallClock: String(item.wall), timeZone: String(item.tz) } }),
+    ...(item.dd !== undefined && { dedupId: String(item.dd) }),
+  };
+  return {
+    content,
+    shard: Number(item.shd ?? 0),
+    state: item.st === MSG_CANCELLED ? MessageState.Cancelled : MessageState.Scheduled,
+    ...(item.cAt !== undefined && { cancelledAtMs: Number(item.cAt) }),
+  };
+}
+
+function deliveryItem(d: ParkedDelivery, dueAtMs: number): Item {
+  const e = d.message;
+  return {
+    [PK]: keys.message(d.topic, e.messageId),
+    [SK]: keys.delivery(d.group),
+    st: ACTIVE,
+    gen: d.gen,
+    [LANE]: keys.groupLane(d.topic, d.group, e.shard),
+    [DUE]: dueAtMs,
+    shd: e.shard,
+    dlvAt: e.deliverAtMs,
+    ...(e.tag !== undefined && { tag: e.tag }),
+    ...(e.ttlExpiresAtMs !== undefined && { xpAt: e.ttlExpiresAtMs }),
+    [TTL]: toSec(e.expiresAtMs),
+  };
+}
+
+function laneEntry(lane: Lane, item: Item): LaneEntry {
+  const dueAtMs = Number(item[DUE]);
+  return {
+    messageId: idOf(item),
+    dueAtMs,
+    deliverAtMs: item.dlvAt === undefined ? dueAtMs : Number(item.dlvAt),
+    expiresAtMs: Number(item[TTL]) * 1000,
+    ...(item.xpAt !== undefined && { ttlExpiresAtMs: Number(item.xpAt) }),
+    ...(item.tag !== undefined && { tag: String(item.tag) }),
+    consumedTimes: Number(item.cnt ?? 0),
+    ...(lane.kind !== "topic" && item.gen !== undefined && { gen: String(item.gen) }),
+    ...(item.why !== undefined && { reason: String(item.why) }),
+  };
 }
 
 function toDelivery(item: Item, messageId: string, group: string): Delivery {
@@ -696,14 +1216,92 @@ function toDelivery(item: Item, messageId: string, group: string): Delivery {
   };
 }
 
-export function decodeCursor(cursor: string, lane: string): Item {
-  try {
-    const key = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as Item;
-    if (key && typeof key === "object" && key[LANE] === lane) return key;
-  } catch {}
-  throw invalid("cursor is not one this listing returned; send the cursor of the previous page unchanged, or none for the first page");
+function deliveryState(item: Item, messageId: string, group: string): DeliveryState {
+  const dueAtMs = Number(item[DUE] ?? 0);
+  return {
+    messageId,
+    group,
+    gen: String(item.gen ?? ""),
+    state: STATE_NAMES[String(item.st)] ?? String(item.st),
+    receiptHandle: item.rcpt === undefined ? undefined : String(item.rcpt),
+    consumedTimes: Number(item.cnt ?? 0),
+    visibleUntilMs: item.visAt === undefined ? dueAtMs : Number(item.visAt),
+    dueAtMs,
+    shard: Number(item.shd ?? 0),
+    ...(item.firstAt !== undefined && { firstConsumedAtMs: Number(item.firstAt) }),
+    ...(item.lastAt !== undefined && { lastConsumedAtMs: Number(item.lastAt) }),
+    ...(item.ackAt !== undefined && { ackedAtMs: Number(item.ackAt) }),
+  };
 }
 
+function groupRecord(item: Item): GroupRecord {
+  return {
+    group: String(item[SK]).slice(2),
+    gen: String(item.gen ?? "0"),
+    startMs: Number(item.start ?? 0),
+    createdAtMs: Number(item.cAt ?? item.createdAt ?? 0),
+    settings: (item.cfg ?? {}) as GroupSettingsInput,
+  };
+}
+
+function leaseView(topic: string, item: Item): LeaseView {
+  const sk = String(item[SK]);
+  const shard = Number(sk.slice(sk.lastIndexOf("#") + 1));
+  const group = sk.slice(2, sk.lastIndexOf("#"));
+  return {
+    topic,
+    group,
+    gen: String(item.gen ?? ""),
+    shard,
+    pos: { dueAtMs: Number(item.pDue ?? 0), messageId: String(item.pId ?? "") },
+    ...(item.own !== undefined && { holder: String(item.own) }),
+    ...(item.until !== undefined && { untilMs: Number(item.until) }),
+    ...(item[LANE] !== undefined && { workAtMs: Number(item[DUE]) }),
+  };
+}
+
+/** Passed entries after a cursor, compactly: `<due ms>.<id>` joined by commas. */
+function encodePassed(passed: readonly LanePosition[]): string {
+  return passed.map((p) => `${p.dueAtMs}.${p.messageId}`).join(",");
+}
+
+function decodePassed(value: unknown): LanePosition[] {
+  if (typeof value !== "string" || value === "") return [];
+  return value.split(",").flatMap((part) => {
+    const [due, id] = part.split(".");
+    return due && id ? [{ dueAtMs: Number(due), messageId: id }] : [];
+  });
+}
+
+const NAME_CURSOR = /^[A-Za-z0-9_.~-]{1,160}$/;
+
+function encodeName(name: string): string {
+  return Buffer.from(name, "utf8").toString("base64url");
+}
+
+function decodeName(cursor: string): string {
+  const name = Buffer.from(cursor, "base64url").toString("utf8");
+  if (!NAME_CURSOR.test(name)) throw invalid("cursor is not one this listing returned; send the cursor of the previous page unchanged");
+  return name;
+}
+
+function encodeDeadLetterCursor(key: Item): string {
+  return Buffer.from(JSON.stringify([key[DUE], idOf(key)])).toString("base64url");
+}
+
+function decodeDeadLetterCursor(cursor: string, topic: string, group: string): Record<string, AttributeValue> {
+  const bad = () => invalid("cursor is not one this listing returned; send the cursor of the previous page unchanged, or none for the first page");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+  } catch {
+    throw bad();
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 2) throw bad();
+  const [due, id] = parsed as [unknown, unknown];
+  if (typeof due !== "number" || !Number.isSafeInteger(due) || due < 0 || typeof id !== "string" || !/^[0-9A-F]{32}$/.test(id)) throw bad();
+  return m({ [LANE]: keys.deadLane(topic, group), [DUE]: due, [PK]: keys.message(topic, id), [SK]: keys.delivery(group) });
+}
 
 function backoff(attempt: number): Promise<void> {
   return new Promise((r) => setTimeout(r, Math.min(1000, 2 ** attempt * 10) * (0.5 + Math.random())));

@@ -1,4 +1,4 @@
-import { freshTable } from "../support/dynamo.js";
+import { dynamoTarget } from "../support/dynamo.js";
 import { queueContract } from "./queue-contract.js";
 
-queueContract({ name: "DynamoDB Local", newStore: async () => (await freshTable()).store });
+queueContract(dynamoTarget("DynamoDB Local", { bulk: true }));

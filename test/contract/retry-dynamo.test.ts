@@ -1,4 +1,4 @@
-import { freshTable } from "../support/dynamo.js";
+import { dynamoTarget } from "../support/dynamo.js";
 import { retryContract } from "./retry-contract.js";
 
-retryContract({ name: "DynamoDB Local", newStore: async () => (await freshTable()).store });
+retryContract(dynamoTarget("DynamoDB Local"));

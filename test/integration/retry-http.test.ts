@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { memoryApp } from "../support/memory-app.js";
 
-const T0 = Date.UTC(2026, 10, 22, 12, 0, 0);
+const T0 = Date.UTC(2031, 10, 22, 12, 0, 0);
 
 describe("delay headers over HTTP", () => {
   it.each([
@@ -97,6 +97,7 @@ describe("topic and group settings over HTTP", () => {
       retryBackoff: { mode: "exponential", baseSeconds: 1, capSeconds: 8 },
       deadLetter: "on",
       tagFilter: "a||b",
+      createdAt: T0,
     });
   });
 
@@ -150,7 +151,7 @@ describe("nack and dead letters over HTTP", () => {
     expect([spent.status, spent.json.error.code]).toEqual([404, "MessageNotExist"]);
     expect(again.consumedTimes).toBe(2);
     expect(last.json).toEqual({ messageId: m.messageId, outcome: "dead-lettered" });
-    expect(listed.json).toEqual({ deadLetters: [{ messageId: m.messageId, lastFailureAt: T0 + 1500, consumedTimes: 2, deliverAt: T0 }] });
+    expect(listed.json).toEqual({ deadLetters: [{ messageId: m.messageId, lastFailureAt: T0 + 1500, consumedTimes: 2, deliverAt: T0, reason: "maxReceiveCount" }] });
     expect(redriven.json).toEqual({ redriven: 1, failed: [], more: false });
   });
 

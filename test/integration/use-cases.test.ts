@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { memoryApp } from "../support/memory-app.js";
 
-const T0 = Date.UTC(2026, 10, 22, 12, 0, 0);
+const T0 = Date.UTC(2031, 10, 22, 12, 0, 0);
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
@@ -73,7 +73,7 @@ describe("the three use cases, end to end over the JSON API (fixed clock)", () =
     expect(waits).toEqual([1 * SECOND, 2 * SECOND, 4 * SECOND, 8 * SECOND]);
     expect(fifth.json.outcome).toBe("dead-lettered");
     expect(deadLetters.json.deadLetters).toEqual([
-      { messageId: published.messageId, lastFailureAt: T0 + 15 * SECOND, consumedTimes: 5, deliverAt: T0 },
+      { messageId: published.messageId, lastFailureAt: T0 + 15 * SECOND, consumedTimes: 5, deliverAt: T0, reason: "maxReceiveCount" },
     ]);
     expect(redrive.json.redriven).toBe(1);
     expect(fresh).toMatchObject({ messageId: published.messageId, consumedTimes: 1 });

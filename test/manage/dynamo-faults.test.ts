@@ -1,14 +1,4 @@
-import { DynamoManageStore } from "../../lambda/dynamo/manage-store.js";
-import { freshTable } from "../support/dynamo.js";
+import { dynamoTarget } from "../support/dynamo.js";
 import { manageContract } from "./manage-contract.js";
 
-let seed = 100;
-
-manageContract({
-  name: "DynamoDB Local with injected faults",
-  lagging: true,
-  newStores: async () => {
-    const table = await freshTable({ seed: seed++, throttle: 0.05, lostResponse: 0.15, staleIndex: 0.3 });
-    return { store: table.store, manage: new DynamoManageStore({ client: table.client, tableName: table.tableName }) };
-  },
-});
+manageContract(dynamoTarget("DynamoDB Local with injected faults", { faults: { seed: 100, throttle: 0.05, lostResponse: 0.15, staleIndex: 0.3 } }));

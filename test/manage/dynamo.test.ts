@@ -1,12 +1,4 @@
-import { DynamoManageStore } from "../../lambda/dynamo/manage-store.js";
-import { freshTable } from "../support/dynamo.js";
+import { dynamoTarget } from "../support/dynamo.js";
 import { manageContract } from "./manage-contract.js";
 
-manageContract({
-  name: "DynamoDB Local",
-  bulk: true,
-  newStores: async () => {
-    const table = await freshTable();
-    return { store: table.store, manage: new DynamoManageStore({ client: table.client, tableName: table.tableName, meter: table.meter }) };
-  },
-});
+manageContract(dynamoTarget("DynamoDB Local", { bulk: true }));

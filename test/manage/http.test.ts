@@ -4,7 +4,7 @@ import { MemoryStore } from "../../core/memory-store.js";
 import { silentLogger } from "../../core/ports.js";
 import { buildRuntime } from "../../lambda/composition.js";
 
-const T0 = Date.UTC(2026, 10, 22, 12, 0, 0);
+const T0 = Date.UTC(2031, 10, 22, 12, 0, 0);
 
 function api() {
   const clock = new ManualClock(T0);
@@ -26,7 +26,7 @@ describe("management routes of the JSON API", () => {
   it("publishes with dedupId and a local time, then looks the message up", async () => {
     // Prepare
     const { call } = api();
-    const payload = { body: "remind", key: "user-1", dedupId: "remind-1", deliverAt: "2026-12-01T09:00", timeZone: "Asia/Shanghai" };
+    const payload = { body: "remind", key: "user-1", dedupId: "remind-1", deliverAt: "2031-12-01T09:00", timeZone: "Asia/Shanghai" };
     // Act
     const first = await call("POST", "/v1/topics/reminders/messages", payload);
     const repeat = await call("POST", "/v1/topics/reminders/messages", payload);
@@ -34,7 +34,7 @@ describe("management routes of the JSON API", () => {
     // Assess
     expect(first).toMatchObject({
       status: 201,
-      body: { deliverAt: Date.parse("2026-12-01T01:00:00Z"), deliverAtLocal: "2026-12-01T09:00", timeZone: "Asia/Shanghai" },
+      body: { deliverAt: Date.parse("2031-12-01T01:00:00Z"), deliverAtLocal: "2031-12-01T09:00", timeZone: "Asia/Shanghai" },
     });
     expect(first.body.duplicate).toBeUndefined();
     expect(repeat).toMatchObject({ status: 201, body: { messageId: first.body.messageId, duplicate: true } });
@@ -47,8 +47,8 @@ describe("management routes of the JSON API", () => {
         key: "user-1",
         dedupId: "remind-1",
         publishedAt: T0,
-        deliverAt: Date.parse("2026-12-01T01:00:00Z"),
-        deliverAtLocal: "2026-12-01T09:00",
+        deliverAt: Date.parse("2031-12-01T01:00:00Z"),
+        deliverAtLocal: "2031-12-01T09:00",
         timeZone: "Asia/Shanghai",
         groups: [],
       },
@@ -69,7 +69,7 @@ describe("management routes of the JSON API", () => {
     expect((consumed.body.messages as { body: string }[]).map((m) => m.body)).toEqual(["a"]);
     expect(lateCancel).toEqual({ status: 200, body: { messageId: a.body.messageId, outcome: "already-delivered" } });
     expect(byKey).toEqual({ status: 200, body: { key: "order-9", results: [{ messageId: b.body.messageId, outcome: "cancelled" }] } });
-    expect(lookup.body.groups).toEqual([{ group: "billing", state: "in-flight", consumedTimes: 1, nextVisibleAt: T0 + 30_000, firstConsumedAt: T0 }]);
+    expect(lookup.body.groups).toEqual([{ group: "billing", state: "in-flight", consumedTimes: 1, nextVisibleAt: T0 + 30_000, firstConsumedAt: T0, lastConsumedAt: T0 }]);
   });
 
   it("lists pending messages with a cursor and counts them", async () => {
@@ -86,7 +86,7 @@ describe("management routes of the JSON API", () => {
     expect(odd.body.messages).toEqual([expect.objectContaining({ deliverAt: T0 + 2000, tag: "odd" }), expect.objectContaining({ deliverAt: T0 + 4000, tag: "odd" })]);
     expect(stats).toMatchObject({
       status: 200,
-      body: { topic: "t1", at: T0 + 2500, scheduled: 5, dueUnreleased: 2, oldestDueAgeMs: 1500, dueWithin: { minute: 3, hour: 3, day: 3, week: 3 }, groups: {} },
+      body: { topic: "t1", at: T0 + 2500, scheduled: 3, held: 2, oldestDueAgeMs: 1500, dueWithin: { minute: 3, hour: 3, day: 3, week: 3 }, groups: {} },
     });
   });
 
@@ -104,7 +104,7 @@ describe("management routes of the JSON API", () => {
   it("answers 404 for unknown messages and 400 with the reason for bad input", async () => {
     const { call } = api();
     const missing = await call("DELETE", `/v1/topics/t/messages/${"A".repeat(32)}`);
-    const badZone = await call("POST", "/v1/topics/t/messages", { body: "x", deliverAt: "2026-12-01T09:00", timeZone: "Nowhere/City" });
+    const badZone = await call("POST", "/v1/topics/t/messages", { body: "x", deliverAt: "2031-12-01T09:00", timeZone: "Nowhere/City" });
     const zoneAlone = await call("POST", "/v1/topics/t/messages", { body: "x", timeZone: "UTC" });
     const noTime = await call("PATCH", `/v1/topics/t/messages/${"A".repeat(32)}`, {});
     const badState = await call("GET", "/v1/topics/t/messages?state=acked");

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { MQClient, MessageProperties, type MqMessage } from "@aliyunmq/mq-http-sdk";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { type MessageStore, silentLogger } from "../../core/ports.js";
+import { type QueueStore, silentLogger } from "../../core/ports.js";
 import { MemoryStore } from "../../core/memory-store.js";
 import { signature, stringToSign } from "../../core/protocol/mq-signature.js";
 import { buildRuntime } from "../../lambda/composition.js";
@@ -18,7 +18,7 @@ interface Running {
 }
 
 /** The local runtime (in-memory store) on a free port, configured like `npm start` through env. */
-async function startRuntime(env: Record<string, string>, store: MessageStore = new MemoryStore()): Promise<Running> {
+async function startRuntime(env: Record<string, string>, store: QueueStore = new MemoryStore()): Promise<Running> {
   const runtime = buildRuntime({ env: { TABLE_NAME: "t", MQ_CREDENTIALS: `${AK}:${SECRET},other-ak:other-secret`, ...env }, log: silentLogger, store });
   const server = await startHttpServer(runtime.app, 0);
   const { port } = server.address() as AddressInfo;

@@ -1,9 +1,12 @@
 import { randomUUID } from "node:crypto";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { inject } from "vitest";
+import type { ManualClock } from "../../core/clock.js";
+import type { QueueStore } from "../../core/ports.js";
 import { CapacityMeter } from "../../lambda/dynamo/capacity.js";
 import { createDynamoClient, ensureTable } from "../../lambda/dynamo/client.js";
 import { DynamoStore } from "../../lambda/dynamo/store.js";
+import type { ContractTarget } from "../contract/queue-contract.js";
 import { type FaultOptions, type FaultStats, injectFaults } from "./faults.js";
 
 export interface TestTable {
@@ -34,4 +37,25 @@ export function anotherProcess(table: TestTable, faults?: FaultOptions): { store
   const client = createDynamoClient(table.endpoint);
   const stats = faults ? injectFaults(client, faults) : undefined;
   return { store: new DynamoStore({ client, tableName: table.tableName, meter: table.meter }), ...(stats && { faults: stats }) };
+}
+
+/** A contract target on DynamoDB Local: a fresh table per case; with faults, every process's client injects its own (seeded). */
+export function dynamoTarget(name: string, options: { bulk?: boolean; faults?: FaultOptions } = {}): ContractTarget {
+  const tables = new WeakMap<QueueStore, TestTable>();
+  let seed = options.faults?.seed ?? 0;
+  const faultsFor = (clock: ManualClock) => options.faults && { ...options.faults, seed: seed++, now: () => clock.nowMs() };
+  return {
+    name,
+    ...(options.faults && { lagging: true }),
+    ...(options.bulk && { bulk: true }),
+    newStore: async (clock) => {
+      const table = await freshTable(faultsFor(clock));
+      tables.set(table.store, table);
+      return table.store;
+    },
+    otherStore: (store, clock) => {
+      const table = tables.get(store);
+      return table ? anotherProcess(table, faultsFor(clock)).store : store;
+    },
+  };
 }

@@ -6,8 +6,12 @@ export interface FaultOptions {
   throttle: number;
   /** Chance that a write succeeds but its response is lost (the SDK retries the already-applied write). */
   lostResponse: number;
-  /** Chance that an index query is answered with an earlier answer to the same query (a lagging GSI). */
+  /** Chance that an index query is answered with an earlier answer for the same lane (a lagging GSI). */
   staleIndex: number;
+  /** The queue's clock, so that a stale answer is never older than `maxLagMs` of it (a GSI lags by well under a second). */
+  now?: () => number;
+  /** Oldest stale answer, in the clock's milliseconds (default 2000). */
+  maxLagMs?: number;
 }
 
 export interface FaultStats {
@@ -42,7 +46,9 @@ function retryable(name: string, message: string): Error {
 export function injectFaults(client: DynamoDBClient, options: FaultOptions): FaultStats {
   const random = prng(options.seed);
   const stats: FaultStats = { throttled: 0, lostResponses: 0, staleReads: 0 };
-  const previousAnswers = new Map<string, unknown[]>();
+  const previousAnswers = new Map<string, { atMs: number; answer: unknown }[]>();
+  const now = options.now ?? (() => Date.now());
+  const maxLagMs = options.maxLagMs ?? 2000;
   client.middlewareStack.add(
     (next, context) => async (args) => {
       const command = context.commandName ?? "";
@@ -52,14 +58,16 @@ export function injectFaults(client: DynamoDBClient, options: FaultOptions): Fau
         throw retryable("InternalServerError", "injected: throttled before reaching DynamoDB");
       }
       if (command === "QueryCommand" && input.IndexName) {
-        const key = JSON.stringify(input.ExpressionAttributeValues);
-        const history = previousAnswers.get(key) ?? [];
+        // An earlier answer for the same lane and range start: the index as it was a moment ago.
+        const values = input.ExpressionAttributeValues as Record<string, unknown> | undefined;
+        const key = JSON.stringify([values?.[":lane"], values?.[":from"], input.ExclusiveStartKey, input.Select]);
+        const history = (previousAnswers.get(key) ?? []).filter((h) => now() - h.atMs <= maxLagMs);
         if (history.length > 0 && random() < options.staleIndex) {
           stats.staleReads++;
-          return history[Math.floor(random() * history.length)] as Awaited<ReturnType<typeof next>>;
+          return (history[Math.floor(random() * history.length)] as { answer: unknown }).answer as Awaited<ReturnType<typeof next>>;
         }
         const result = await next(args);
-        history.push(result);
+        history.push({ atMs: now(), answer: result });
         if (history.length > 5) history.shift();
         previousAnswers.set(key, history);
         return result;
@@ -71,7 +79,8 @@ export function injectFaults(client: DynamoDBClient, options: FaultOptions): Fau
       }
       return result;
     },
-    { step: "deserialize", name: "injectFaults", priority: "low" },
+    // Outside the deserializer (it hands back parsed answers, with their bodies read) and inside the retry loop.
+    { step: "deserialize", name: "injectFaults", priority: "high" },
   );
   return stats;
 }

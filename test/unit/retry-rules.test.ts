@@ -4,7 +4,7 @@ import { DAY_MS, loadConfig } from "../../core/config.js";
 import { MemoryStore } from "../../core/memory-store.js";
 import { Queue } from "../../core/queue.js";
 import { backoffMs, isExpired, parseNackDelayMs, parseTtlMs, redeliverAtMs, ttlExpiresAtMs } from "../../core/retry-rules.js";
-import { SETTINGS_CACHE_TTL_MS } from "../../core/settings-cache.js";
+import { SETTINGS_CACHE_TTL_MS } from "../../core/groups.js";
 import { parseGroupSettings, parseTopicSettings, resolveGroupSettings } from "../../core/settings.js";
 
 const NOW = Date.UTC(2026, 0, 1);
@@ -36,14 +36,13 @@ describe("message TTL", () => {
     const clock = new ManualClock(NOW);
     const store = new MemoryStore();
     const queue = new Queue({ store, clock, config: loadConfig({ TABLE_NAME: "t" }) });
-    await queue.retry.putTopicSettings("t", { messageTtlMs: 60_000 });
+    await queue.groups.putTopic("t", { messageTtlMs: 60_000 });
     // Act
     await queue.publish({ topic: "t", body: "a", ttlMs: 10_000, timing: { kind: "delay", delayMs: 5000, source: "delayMs" } });
     await queue.publish({ topic: "t", body: "b", timing: { kind: "now" } });
     // Assess
-    const scan = await store.scanDue({ topic: "t", shard: 0 }, NOW + 10_000, 10);
-    const scan1 = await store.scanDue({ topic: "t", shard: 1 }, NOW + 10_000, 10);
-    const ttls = [...scan.due, ...scan1.due].map((e) => e.ttlExpiresAtMs).sort();
+    const lane = (shard: number) => store.readLane({ kind: "topic", topic: "t", shard }, { fromMs: 0, toMs: NOW + 10_000 }, 10);
+    const ttls = [...(await lane(0)).entries, ...(await lane(1)).entries].map((e) => e.ttlExpiresAtMs).sort();
     expect(ttls).toEqual([NOW + 15_000, NOW + 60_000]);
   });
 });
@@ -77,7 +76,7 @@ describe("maxReceiveCount with a fixed clock", () => {
     // Prepare
     const clock = new ManualClock(NOW);
     const queue = new Queue({ store: new MemoryStore(), clock, config: loadConfig({ TABLE_NAME: "t" }) });
-    await queue.retry.putGroupSettings("t", "g", { maxReceiveCount: 3, visibilitySeconds: 10 });
+    await queue.groups.put("t", "g", { maxReceiveCount: 3, visibilitySeconds: 10 });
     await queue.publish({ topic: "t", body: "x", timing: { kind: "now" } });
     // Act
     const counts: number[] = [];
@@ -124,7 +123,7 @@ describe("settings", () => {
     const far = { kind: "delay" as const, delayMs: 20_000, source: "delayMs" };
     await publisher.publish({ topic: "t", body: "warm", timing: { kind: "now" } });
     // Act
-    await admin.retry.putTopicSettings("t", { maxDelayMs: 10_000, overMaxDelay: "reject" });
+    await admin.groups.putTopic("t", { maxDelayMs: 10_000, overMaxDelay: "reject" });
     const cached = await publisher.publish({ topic: "t", body: "x", timing: far });
     clock.advance(SETTINGS_CACHE_TTL_MS);
     const refreshed = publisher.publish({ topic: "t", body: "x", timing: far });

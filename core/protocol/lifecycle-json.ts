@@ -1,6 +1,6 @@
 import { invalid } from "../errors.js";
-import type { CancelResult, ListResult, RescheduleResult, TopicStats } from "../manage.js";
-import type { GroupDeliveryRecord, MessageRecord, ScheduledEntry } from "../manage-ports.js";
+import type { CancelResult, ListResult, RescheduleResult, ScheduledEntry, TopicStats } from "../lifecycle.js";
+import type { DeliveryState, MessageRecord } from "../ports.js";
 import type { Timing } from "../rules.js";
 import { type PublishBody, decodeTiming } from "./json.js";
 
@@ -20,6 +20,7 @@ export interface GroupDeliveryJson {
 export interface MessageStateJson {
   messageId: string;
   topic: string;
+  /** scheduled (deliver time ahead) | due (the groups take it) | cancelled */
   state: string;
   body: string;
   bodyMd5: string;
@@ -32,22 +33,23 @@ export interface MessageStateJson {
   timeZone?: string;
   dedupId?: string;
   expiresAt: number;
-  releasedAt?: number;
   cancelledAt?: number;
+  /** The groups that took it so far, each with its delivery state. */
   groups: GroupDeliveryJson[];
 }
 
-export function groupState(d: GroupDeliveryRecord, nowMs: number): string {
+export function groupState(d: DeliveryState, nowMs: number): string {
   if (d.state !== "active") return d.state;
   return d.dueAtMs <= nowMs ? "ready" : "in-flight";
 }
 
 export function encodeMessageState(record: MessageRecord, nowMs: number): MessageStateJson {
-  const c = record.content;
+  const c = record.message.content;
+  const state = record.message.state === "cancelled" ? "cancelled" : c.deliverAtMs > nowMs ? "scheduled" : "due";
   return {
     messageId: c.messageId,
     topic: c.topic,
-    state: record.state,
+    state,
     body: c.body,
     bodyMd5: c.bodyMd5,
     ...(c.tag !== undefined && { tag: c.tag }),
@@ -58,8 +60,7 @@ export function encodeMessageState(record: MessageRecord, nowMs: number): Messag
     ...(c.local && { deliverAtLocal: c.local.wallClock, timeZone: c.local.timeZone }),
     ...(c.dedupId !== undefined && { dedupId: c.dedupId }),
     expiresAt: c.expiresAtMs,
-    ...(record.releasedAtMs !== undefined && { releasedAt: record.releasedAtMs }),
-    ...(record.cancelledAtMs !== undefined && { cancelledAt: record.cancelledAtMs }),
+    ...(record.message.cancelledAtMs !== undefined && { cancelledAt: record.message.cancelledAtMs }),
     groups: record.deliveries.map((d) => {
       const state = groupState(d, nowMs);
       return {

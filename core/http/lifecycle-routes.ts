@@ -1,5 +1,5 @@
-import type { MessageControl } from "../manage.js";
-import { encodeCancel, encodeList, encodeMessageState, decodeReschedule, encodeReschedule, encodeStats } from "../protocol/manage-json.js";
+import type { Lifecycle } from "../lifecycle.js";
+import { decodeReschedule, encodeCancel, encodeList, encodeMessageState, encodeReschedule, encodeStats } from "../protocol/lifecycle-json.js";
 import { readJsonObject } from "../protocol/json.js";
 import { assertName } from "../rules.js";
 import type { Route } from "./json-door.js";
@@ -10,7 +10,7 @@ const MESSAGES = /^\/v1\/topics\/([^/]+)\/messages$/;
 const TOPIC_AND_ID = ["topic", "messageId"] as const;
 
 /** Routes that manage messages between publish and delivery (see the README's "Manage scheduled messages"). */
-export function manageRoutes(control: MessageControl): Route[] {
+export function lifecycleRoutes(control: Lifecycle): Route[] {
   return [
     {
       method: "GET",

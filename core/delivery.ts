@@ -1,0 +1,953 @@
+import { randomBytes } from "node:crypto";
+import { mintReceiptHandle } from "./ids.js";
+import type { Delivery, ReceivedMessage, StoredMessage } from "./message.js";
+import { MessageState } from "./message.js";
+import {
+  type ClaimSpec,
+  type Clock,
+  type Lane,
+  type LaneEntry,
+  type LanePosition,
+  type Logger,
+  type QueueStore,
+  RetireReason,
+  comparePositions,
+} from "./ports.js";
+import { isExpired, redeliverAtMs } from "./retry-rules.js";
+import { matchesTags } from "./rules.js";
+import type { GroupSettings, TopicSettings } from "./settings.js";
+
+/**
+ * Delivery: how due messages reach waiting consumers.
+ *
+ * Every group reads its topic's lane (messages by deliver time) through a cursor of its own, one per
+ * shard, and takes a message by creating its delivery (one conditional put). The right to move a
+ * group's cursor over a shard is a lease held by one process at a time; in that process one dispatcher
+ * per group serves every waiting long poll, so a due message wakes exactly one of them and consumers in
+ * other processes never race for it. Redeliveries, nacks and messages parked by a tag filter wait in
+ * the group's own lane, read by the same dispatcher.
+ */
+
+export interface DeliveryOptions {
+  shards: number;
+  /** Idle re-check interval (new arrivals published by other processes). */
+  pollIntervalMs: number;
+  /** How long a lease lasts without renewal. */
+  leaseMs: number;
+  /** How long a dispatcher keeps its leases after its last waiting poll (0: release at once, as in Lambda). */
+  lingerMs: number;
+  /** Longest time an index entry may take to appear: entries up to this far behind a cursor are looked for again. */
+  indexLagMs: number;
+  /** How often the entries behind a cursor are looked for again while the lane is busy. */
+  lateCheckMs: number;
+  /** Entries read per lane per look. */
+  scanLimit: number;
+}
+
+/** What a dispatcher knows of its group and topic (cached by the caller; refreshed every few seconds). */
+export interface GroupView {
+  gen: string;
+  startMs: number;
+  settings: GroupSettings;
+  topic: TopicSettings;
+}
+
+export interface WaitRequest {
+  max: number;
+  tags: readonly string[] | undefined;
+  visibilityMs: number;
+  deadlineMs: number;
+  signal?: AbortSignal;
+}
+
+interface Waiter extends WaitRequest {
+  got: ReceivedMessage[];
+  pending: number;
+  /** Every poll gets at least one look, even with no time to wait. */
+  looked: boolean;
+  /** The last look failed (the store is unavailable): answered with this error if time runs out first. */
+  failure?: unknown;
+  done: boolean;
+  resolve(messages: ReceivedMessage[]): void;
+  reject(error: unknown): void;
+}
+
+type LaneKind = "topic" | "group";
+
+interface Candidate {
+  kind: LaneKind;
+  shard: number;
+  entry: LaneEntry;
+}
+
+interface ShardState {
+  shard: number;
+  held: boolean;
+  /** Held: when the lease runs out. Not held: when the other holder's lease runs out, as last seen. */
+  untilMs: number;
+  nextAcquireAtMs: number;
+  /** Persisted cursor. */
+  pos: LanePosition;
+  /** Every topic-lane entry at or before this was examined (taken, passed, or left for another filter). */
+  frontier: LanePosition;
+  /** Topic-lane entries examined recently (by id → due time), to tell late index entries from known ones. */
+  handled: Map<string, number>;
+  /** Topic-lane entries no waiting poll's tag filter wanted: kept here, parked in the group lane at the next save. */
+  tLeft: Map<string, LaneEntry>;
+  gFrontier: LanePosition | undefined;
+  /** Group-lane entries this dispatcher moved (claimed or retired): the index view it saw of each, which a lagging index may still show. */
+  gHandled: Map<string, { dueAtMs: number; consumedTimes: number; atMs: number }>;
+  /** Due group-lane entries no waiting poll took yet. */
+  gLeft: Map<string, LaneEntry>;
+  /** Topic-lane entries seen at a position the message has left (rescheduled later), by id → that position's due time. */
+  moved: Map<string, number>;
+  nextDueT: number | undefined;
+  nextDueG: number | undefined;
+  /** The last look at either lane was cut by its limit: more may be due now. */
+  more: boolean;
+  lateCheckAtMs: number;
+  /** Entries were examined recently: late index entries are possible until then. */
+  busyUntilMs: number;
+  /** Claims beyond the cursor may exist (a holder stopped without saving, or a look failed). */
+  uncertain: boolean;
+  /** A renewal failed: not before this again. */
+  renewRetryAtMs: number;
+  /** The frontier is the last entry due in its millisecond (so the saved cursor may include that millisecond). */
+  tieDone: boolean;
+}
+
+export interface DeliveryDeps {
+  store: QueueStore;
+  clock: Clock;
+  log: Logger;
+  options: DeliveryOptions;
+  messages: MessageCache;
+}
+
+export interface MaintenanceReport {
+  retired: number;
+  deadLettered: number;
+  dropped: number;
+  passed: number;
+  /** When this shard next needs the sweeper. */
+  workAtMs: number | undefined;
+}
+
+const MAX_LEFT = 50_000;
+/** Most held-back entries one save parks; the cursor stays before the rest. */
+const MAX_PARK = 1000;
+/** Most passed entries after its position a saved cursor carries (beyond them, a successor's claims find the rest taken). */
+const MAX_PASSED = 100;
+
+/** Bounded cache of messages whose deliver time has passed (they can no longer change), shared by a process's dispatchers. */
+export class MessageCache {
+  private readonly entries = new Map<string, { message: StoredMessage; bytes: number }>();
+  private bytes = 0;
+  constructor(private readonly maxBytes = 32 * 1024 * 1024) {}
+
+  get(topic: string, messageId: string): StoredMessage | undefined {
+    const k = `${topic}\n${messageId}`;
+    const hit = this.entries.get(k);
+    if (!hit) return undefined;
+    this.entries.delete(k);
+    this.entries.set(k, hit);
+    return hit.message;
+  }
+
+  put(topic: string, message: StoredMessage): void {
+    const k = `${topic}\n${message.content.messageId}`;
+    if (this.entries.has(k)) return;
+    const bytes = message.content.body.length * 2 + 512;
+    if (bytes > this.maxBytes / 8) return;
+    this.entries.set(k, { message, bytes });
+    this.bytes += bytes;
+    for (const [key, value] of this.entries) {
+      if (this.bytes <= this.maxBytes) break;
+      this.entries.delete(key);
+      this.bytes -= value.bytes;
+    }
+  }
+}
+
+export function newOwnerToken(): string {
+  return randomBytes(9).toString("base64url");
+}
+
+/**
+ * One group's deliveries in this process: its waiting polls, its leases and cursors, the looks at its
+ * lanes. At most one pass runs at a time.
+ */
+export class Dispatcher {
+  private readonly waiters: Waiter[] = [];
+  private readonly shards: ShardState[];
+  private running = false;
+  private wake: AbortController | undefined;
+  private lastWaiterAtMs = 0;
+  private closing = false;
+  private idleResolvers: (() => void)[] = [];
+  private view: GroupView | undefined;
+  /** Something may fall due then (told during a look, which may have read the lane before it was written). */
+  private dueHint: number | undefined;
+
+  constructor(
+    private readonly deps: DeliveryDeps,
+    readonly topic: string,
+    readonly group: string,
+    private readonly owner: string,
+    private readonly loadView: () => Promise<GroupView>,
+  ) {
+    this.shards = Array.from({ length: deps.options.shards }, (_, shard) => freshShard(shard));
+  }
+
+  /** Number of polls waiting; true when the dispatcher sleeps with nothing to do before its next wake. */
+  get state(): { waiting: number; asleep: boolean; running: boolean } {
+    return { waiting: this.waiters.length, asleep: this.wake !== undefined, running: this.running };
+  }
+
+  wait(request: WaitRequest): Promise<ReceivedMessage[]> {
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = { ...request, got: [], pending: 0, looked: false, done: false, resolve, reject };
+      if (request.signal?.aborted) return resolve([]);
+      request.signal?.addEventListener("abort", () => this.poke(), { once: true });
+      this.waiters.push(waiter);
+      this.lastWaiterAtMs = this.deps.clock.nowMs();
+      this.start();
+      this.poke();
+    });
+  }
+
+  /**
+   * A delivery of this group is visible again at `dueAtMs` (nacked or redriven in this process): its new
+   * place in the group lane may be behind what was read there, so the lane is read again from its start.
+   */
+  notifyGroupLane(dueAtMs: number): void {
+    for (const s of this.shards) s.gFrontier = undefined;
+    this.notify(dueAtMs);
+  }
+
+  /** Something may be due at `dueAtMs` (a publish or nack in this process). */
+  notify(dueAtMs: number): void {
+    if (!this.running) return;
+    this.dueHint = Math.min(this.dueHint ?? Number.POSITIVE_INFINITY, dueAtMs);
+    this.poke();
+  }
+
+  /** Answers every waiting poll with what it has and releases the leases. */
+  async close(): Promise<void> {
+    this.closing = true;
+    this.poke();
+    if (!this.running) return;
+    await new Promise<void>((resolve) => this.idleResolvers.push(resolve));
+  }
+
+  /** Resolves when the dispatcher has released its leases and stopped (immediately when not running). */
+  settled(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise((resolve) => this.idleResolvers.push(resolve));
+  }
+
+  private poke(): void {
+    this.wake?.abort();
+  }
+
+  private start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.closing = false;
+    void this.run().finally(() => {
+      this.running = false;
+      for (const r of this.idleResolvers.splice(0)) r();
+      if (this.waiters.length > 0) this.start();
+    });
+  }
+
+  private async run(): Promise<void> {
+    const { clock, options, log } = this.deps;
+    for (;;) {
+      const nowMs = clock.nowMs();
+      this.settleWaiters(nowMs);
+      if (this.waiters.length === 0) {
+        if (this.closing || nowMs - this.lastWaiterAtMs >= options.lingerMs) {
+          await this.releaseAll().catch((error) => log.warn("lease-release-failed", { topic: this.topic, group: this.group, error: String(error) }));
+          if (this.waiters.length === 0) return;
+          continue;
+        }
+        await this.renewDue(nowMs);
+        await this.sleepUntil(Math.min(this.lastWaiterAtMs + options.lingerMs, this.renewAtMs()));
+        continue;
+      }
+      try {
+        this.view = await this.loadView();
+        const looking = this.waiters.slice();
+        if (this.dueHint !== undefined && this.dueHint <= nowMs) this.dueHint = undefined;
+        await this.ensureLeases(nowMs);
+        const progressed = await this.pass(clock.nowMs());
+        for (const w of looking) {
+          w.looked = true;
+          delete w.failure;
+        }
+        this.settleWaiters(clock.nowMs());
+        if (progressed && this.waiters.some((w) => !w.done)) continue;
+      } catch (error) {
+        // A failed look (the store throttles or is down): what it claimed is kept, the rest is looked at
+        // again after a pause; a poll whose time runs out meanwhile is answered with the failure.
+        log.warn("delivery-pass-failed", { topic: this.topic, group: this.group, error: String(error) });
+        for (const s of this.shards) resetToCursor(s);
+        for (const w of this.waiters) {
+          w.looked = true;
+          w.failure = error;
+        }
+        this.settleWaiters(clock.nowMs());
+        await this.sleepUntil(clock.nowMs() + Math.min(options.pollIntervalMs, 250));
+        continue;
+      }
+      if (this.waiters.length === 0) continue;
+      await this.sleepUntil(this.nextWakeMs(clock.nowMs()));
+    }
+  }
+
+  /** Answers polls that have messages, ran out of time, or were aborted. */
+  private settleWaiters(nowMs: number): void {
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const w = this.waiters[i] as Waiter;
+      if (w.pending > 0) continue;
+      if (w.got.length > 0 || (w.looked && nowMs >= w.deadlineMs) || w.signal?.aborted || this.closing) {
+        w.done = true;
+        this.waiters.splice(i, 1);
+        if (w.got.length === 0 && w.failure !== undefined && !this.closing && !w.signal?.aborted) w.reject(w.failure);
+        else w.resolve(w.got);
+      }
+    }
+  }
+
+  private nextWakeMs(nowMs: number): number {
+    const { options } = this.deps;
+    let wakeAt = nowMs + options.pollIntervalMs;
+    for (const w of this.waiters) wakeAt = Math.min(wakeAt, w.deadlineMs);
+    if (this.dueHint !== undefined) wakeAt = Math.min(wakeAt, Math.max(this.dueHint, nowMs));
+    for (const s of this.shards) {
+      if (s.held) {
+        if (s.more) return nowMs;
+        for (const t of [s.nextDueT, s.nextDueG]) if (t !== undefined) wakeAt = Math.min(wakeAt, Math.max(t, nowMs));
+        if (s.busyUntilMs > nowMs) wakeAt = Math.min(wakeAt, Math.max(s.lateCheckAtMs, nowMs));
+      } else {
+        wakeAt = Math.min(wakeAt, Math.max(s.nextAcquireAtMs, nowMs));
+      }
+    }
+    return Math.min(wakeAt, this.renewAtMs());
+  }
+
+  private renewAtMs(): number {
+    let at = Number.POSITIVE_INFINITY;
+    for (const s of this.shards) if (s.held) at = Math.min(at, Math.max(s.untilMs - this.deps.options.leaseMs / 2, s.renewRetryAtMs));
+    return at;
+  }
+
+  private async sleepUntil(wakeAtMs: number): Promise<void> {
+    const { clock } = this.deps;
+    const ms = wakeAtMs - clock.nowMs();
+    if (ms <= 0) return;
+    const wake = new AbortController();
+    this.wake = wake;
+    await clock.sleep(Math.min(ms, 2 ** 31 - 1), wake.signal);
+    if (this.wake === wake) this.wake = undefined;
+  }
+
+  private leaseKey(shard: number) {
+    return { topic: this.topic, group: this.group, gen: (this.view as GroupView).gen, shard };
+  }
+
+  /** Takes the leases nobody holds; looks again at held-elsewhere ones at most once per poll interval. */
+  private async ensureLeases(nowMs: number): Promise<void> {
+    const view = this.view as GroupView;
+    const { store, options } = this.deps;
+    await this.renewDue(nowMs);
+    await Promise.all(
+      this.shards.map(async (s) => {
+        if (s.held) return;
+        if (nowMs < s.nextAcquireAtMs) return;
+        if (s.untilMs > nowMs) {
+          // Held elsewhere as last seen: a cheap read tells whether it was released meanwhile.
+          const seen = await store.peekLease(this.leaseKey(s.shard));
+          if (seen && seen.holder !== this.owner && seen.untilMs > nowMs) {
+            s.untilMs = seen.untilMs;
+            s.nextAcquireAtMs = Math.min(seen.untilMs, nowMs + options.pollIntervalMs);
+            return;
+          }
+        }
+        const start = { dueAtMs: view.startMs - 1, messageId: "" };
+        const outcome = await store.acquireLease(this.leaseKey(s.shard), this.owner, nowMs, nowMs + options.leaseMs, start);
+        if (!outcome.ok) {
+          s.untilMs = outcome.untilMs;
+          s.nextAcquireAtMs = Math.min(outcome.untilMs, nowMs + options.pollIntervalMs);
+          return;
+        }
+        const fresh = freshShard(s.shard);
+        Object.assign(s, fresh, {
+          held: true,
+          untilMs: nowMs + options.leaseMs,
+          pos: outcome.lease.pos,
+          frontier: outcome.lease.pos,
+          uncertain: outcome.lease.takenOver,
+          lateCheckAtMs: nowMs,
+          busyUntilMs: nowMs + options.indexLagMs,
+        });
+        for (const p of outcome.lease.passed) s.handled.set(p.messageId, p.dueAtMs);
+        await this.checkBehindCursor(s, outcome.lease.recent);
+      }),
+    );
+  }
+
+  /**
+   * After taking a lease: the entries in the last `indexLagMs` before the cursor were passed by the
+   * previous holder, `recent` of them. If the index shows exactly that many, they are all known; more
+   * means entries appeared late, and those not delivered yet must still be taken (the claim's condition
+   * tells which).
+   */
+  private async checkBehindCursor(s: ShardState, recent: number): Promise<void> {
+    const view = this.view as GroupView;
+    if (s.pos.dueAtMs < view.startMs) return;
+    const lane: Lane = { kind: "topic", topic: this.topic, shard: s.shard };
+    const fromMs = Math.max(view.startMs, s.pos.dueAtMs - this.deps.options.indexLagMs + 1);
+    const read = await this.deps.store.readLane(lane, { fromMs, toMs: s.pos.dueAtMs }, 10_000);
+    if (read.entries.length <= recent && !s.uncertain) {
+      for (const e of read.entries) s.handled.set(e.messageId, e.dueAtMs);
+      return;
+    }
+    // More than the previous holder passed: some appeared late; look at them all again (claims tell which are taken).
+    s.uncertain = true;
+    s.frontier = { dueAtMs: fromMs - 1, messageId: "" };
+  }
+
+  /**
+   * The cursor to save: a millisecond boundary (every entry due at or before it was passed). The
+   * frontier itself may sit between entries due in the same millisecond, whose order only the store knows.
+   */
+  private savedPosition(s: ShardState): LanePosition {
+    let dueAtMs = s.frontier.messageId === "" || s.tieDone ? s.frontier.dueAtMs : s.frontier.dueAtMs - 1;
+    // Held-back entries not parked yet are not passed: the cursor stays before them.
+    for (const e of s.tLeft.values()) dueAtMs = Math.min(dueAtMs, e.dueAtMs - 1);
+    return { dueAtMs, messageId: "" };
+  }
+
+  /** One look at every held shard: claims for the waiting polls, retires what is dead. True if anything was taken or passed. */
+  private async pass(nowMs: number): Promise<boolean> {
+    const held = this.shards.filter((s) => s.held && nowMs < s.untilMs - 1000);
+    if (held.length === 0) return false;
+    const looks = await Promise.all(held.map((s) => this.look(s, nowMs)));
+    // Due order across lanes; within a lane its own order (the sort is stable), so cursors move without gaps.
+    const candidates = looks.flatMap((l) => l.candidates).sort((a, b) => a.entry.dueAtMs - b.entry.dueAtMs);
+    const taken = await this.serve(candidates, nowMs);
+    let moved = false;
+    looks.forEach((l, i) => {
+      if (this.advance(held[i] as ShardState, l.due, l.complete)) moved = true;
+    });
+    return taken > 0 || (moved && held.some((s) => s.more));
+  }
+
+  /**
+   * Reads both lanes of a shard: the due candidates, with dead entries retired or passed on the way.
+   * `due` is every due topic-lane entry read after the frontier, in lane order.
+   */
+  private async look(s: ShardState, nowMs: number): Promise<{ candidates: Candidate[]; due: LaneEntry[]; complete: boolean }> {
+    const view = this.view as GroupView;
+    const { store, options } = this.deps;
+    const candidates: Candidate[] = [];
+    s.more = false;
+    const late = nowMs >= s.lateCheckAtMs && s.busyUntilMs > nowMs;
+    if (late) s.lateCheckAtMs = nowMs + options.lateCheckMs;
+
+    // Group lane: redeliveries, nacks, parked messages, redriven dead letters.
+    const gLane: Lane = { kind: "group", topic: this.topic, group: this.group, shard: s.shard };
+    const gRead = await store.readLane(gLane, { fromMs: 0, toMs: Number.MAX_SAFE_INTEGER, ...(s.gFrontier && { after: s.gFrontier }) }, options.scanLimit);
+    s.nextDueG = undefined;
+    const gDue: LaneEntry[] = [];
+    for (const e of gRead.entries) {
+      if (e.dueAtMs > nowMs) {
+        s.nextDueG = e.dueAtMs;
+        break;
+      }
+      gDue.push(e);
+    }
+    if (gRead.more && gDue.length === gRead.entries.length) s.more = true;
+    const lastG = gDue.at(-1);
+    if (late && s.gFrontier) gDue.unshift(...(await this.lateInLane(gLane, s.gFrontier, 0)));
+    if (lastG) s.gFrontier = { dueAtMs: lastG.dueAtMs, messageId: lastG.messageId };
+    for (const e of gDue) {
+      if (this.knownInGroupLane(s, e)) continue;
+      if (!(await this.retireIfDead(s, e, nowMs))) s.gLeft.set(e.messageId, e);
+    }
+    for (const e of s.gLeft.values()) candidates.push({ kind: "group", shard: s.shard, entry: e });
+
+    // Topic lane, through the group's cursor.
+    const tLane: Lane = { kind: "topic", topic: this.topic, shard: s.shard };
+    const floorMs = Math.max(view.startMs, nowMs - view.topic.retentionMs);
+    const after = comparePositions(s.frontier, { dueAtMs: floorMs, messageId: "" }) >= 0 ? s.frontier : undefined;
+    const tRead = await store.readLane(tLane, { fromMs: floorMs, toMs: Number.MAX_SAFE_INTEGER, ...(after && { after }) }, options.scanLimit);
+    s.nextDueT = undefined;
+    const due: LaneEntry[] = [];
+    for (const e of tRead.entries) {
+      if (e.dueAtMs > nowMs) {
+        s.nextDueT = e.dueAtMs;
+        break;
+      }
+      due.push(e);
+    }
+    if (tRead.more && due.length === tRead.entries.length) s.more = true;
+    const lateT = late ? await this.lateInLane(tLane, s.frontier, floorMs) : [];
+    for (const e of [...lateT, ...due]) {
+      if (this.knownInTopicLane(s, e)) continue;
+      if (await this.passIfDead(s, e, nowMs)) continue;
+      candidates.push({ kind: "topic", shard: s.shard, entry: e });
+    }
+    for (const e of s.tLeft.values()) candidates.push({ kind: "topic", shard: s.shard, entry: e });
+    if (lateT.length + due.length + gDue.length > 0) s.busyUntilMs = nowMs + options.indexLagMs;
+    this.trim(s, nowMs);
+    return { candidates, due, complete: !(tRead.more && due.length === tRead.entries.length) };
+  }
+
+  /** Entries up to `indexLagMs` behind a frontier that earlier looks may not have seen (the index lags). */
+  private async lateInLane(lane: Lane, frontier: LanePosition, floorMs: number): Promise<LaneEntry[]> {
+    const fromMs = Math.max(floorMs, frontier.dueAtMs - this.deps.options.indexLagMs);
+    if (fromMs > frontier.dueAtMs) return [];
+    const read = await this.deps.store.readLane(lane, { fromMs, toMs: frontier.dueAtMs }, 10_000);
+    return read.entries;
+  }
+
+  /**
+   * Moves the frontier over the due entries now taken, passed or held back for another filter; stops at
+   * the first still open. `complete`: every due entry of the lane was read.
+   */
+  private advance(s: ShardState, due: readonly LaneEntry[], complete: boolean): boolean {
+    let moved = -1;
+    for (let i = 0; i < due.length; i++) {
+      const e = due[i] as LaneEntry;
+      if (!this.knownInTopicLane(s, e)) break;
+      s.frontier = { dueAtMs: e.dueAtMs, messageId: e.messageId };
+      moved = i;
+    }
+    if (moved < 0) return false;
+    const next = due[moved + 1];
+    s.tieDone = next ? next.dueAtMs > s.frontier.dueAtMs : complete;
+    return true;
+  }
+
+  /** Taken, passed, held back, or seen at a position it has since left. */
+  private knownInTopicLane(s: ShardState, e: LaneEntry): boolean {
+    return s.handled.has(e.messageId) || s.tLeft.has(e.messageId) || s.moved.get(e.messageId) === e.dueAtMs;
+  }
+
+  /** A stale index view of a delivery this dispatcher moved, or one it already holds back. */
+  private knownInGroupLane(s: ShardState, e: LaneEntry): boolean {
+    if (s.gLeft.has(e.messageId)) return true;
+    const moved = s.gHandled.get(e.messageId);
+    return moved !== undefined && moved.dueAtMs === e.dueAtMs && moved.consumedTimes === e.consumedTimes;
+  }
+
+  /** Passes a topic-lane entry the group will never take (past retention, not subscribed, expired). True when passed. */
+  private async passIfDead(s: ShardState, e: LaneEntry, nowMs: number): Promise<boolean> {
+    const view = this.view as GroupView;
+    if (e.expiresAtMs <= nowMs || !matchesTags(e.tag, view.settings.tagFilter)) {
+      s.handled.set(e.messageId, e.dueAtMs);
+      return true;
+    }
+    if (isExpired(e.ttlExpiresAtMs, nowMs)) {
+      if (view.settings.deadLetter) {
+        await this.deps.store.putDeadLetter(this.topic, this.group, view.gen, { ...e, shard: s.shard }, e.ttlExpiresAtMs ?? nowMs, RetireReason.Expired);
+      }
+      s.handled.set(e.messageId, e.dueAtMs);
+      return true;
+    }
+    return false;
+  }
+
+  /** Retires a due group-lane entry that can never be delivered again. True when it is gone. */
+  private async retireIfDead(s: ShardState, e: LaneEntry, nowMs: number): Promise<boolean> {
+    const view = this.view as GroupView;
+    const { store } = this.deps;
+    const mark = () => s.gHandled.set(e.messageId, { dueAtMs: e.dueAtMs, consumedTimes: e.consumedTimes, atMs: nowMs });
+    if (e.gen !== undefined && e.gen !== view.gen) {
+      await store.dropForeign(this.topic, this.group, e.messageId, e.gen);
+      mark();
+      return true;
+    }
+    const when = { kind: "due" as const, dueAtMs: e.dueAtMs, consumedTimes: e.consumedTimes };
+    let reason: RetireReason | undefined;
+    let deadLetter = view.settings.deadLetter;
+    let failedAtMs = e.dueAtMs;
+    if (e.expiresAtMs <= nowMs) {
+      reason = RetireReason.Expired;
+      deadLetter = false;
+    } else if (isExpired(e.ttlExpiresAtMs, nowMs)) {
+      reason = RetireReason.Expired;
+      failedAtMs = e.ttlExpiresAtMs ?? nowMs;
+    } else if (e.consumedTimes >= view.settings.maxReceiveCount) {
+      reason = RetireReason.MaxReceiveCount;
+    }
+    if (reason === undefined) return false;
+    await store.retireDelivery(this.topic, this.group, e.messageId, { when, deadLetter, reason, failedAtMs, nowMs });
+    mark();
+    return true;
+  }
+
+  /**
+   * Hands candidates to waiting polls in due order and claims them. A topic-lane entry no waiting poll's
+   * tag filter wants is held back (parked in the group lane at the next save); one that only found every
+   * wanting poll full stays open for the next look. Returns how many were taken.
+   */
+  private async serve(candidates: readonly Candidate[], nowMs: number): Promise<number> {
+    const open = this.waiters.filter((w) => !w.done);
+    const order = new Map<ReceivedMessage, number>();
+    let rest = candidates;
+    let taken = 0;
+    // Rounds: a claim that finds the message taken already (after a takeover) frees its slot for the next candidate.
+    for (let round = 0; round < 8 && rest.length > 0; round++) {
+      const plan: { c: Candidate; w: Waiter; rank: number }[] = [];
+      const room = new Map<Waiter, number>();
+      for (const w of open) room.set(w, w.max - w.got.length - w.pending);
+      const unplanned: Candidate[] = [];
+      for (const c of rest) {
+        const wanting = open.filter((x) => matchesTags(c.entry.tag, x.tags));
+        const w = wanting.find((x) => (room.get(x) ?? 0) > 0);
+        if (w) {
+          room.set(w, (room.get(w) ?? 0) - 1);
+          plan.push({ c, w, rank: candidates.indexOf(c) });
+        } else if (wanting.length === 0 && c.kind === "topic") {
+          (this.shards[c.shard] as ShardState).tLeft.set(c.entry.messageId, c.entry);
+        } else {
+          unplanned.push(c);
+        }
+      }
+      if (plan.length === 0) break;
+      const contents = await this.contents(plan.map((p) => p.c.entry.messageId), nowMs);
+      let missed = 0;
+      await Promise.all(
+        plan.map(async ({ c, w, rank }) => {
+          w.pending++;
+          try {
+            const message = contents.get(c.entry.messageId);
+            const got = c.kind === "topic" ? await this.takeNew(c, w, message, nowMs) : await this.takeAgain(c, w, message, nowMs);
+            if (got) {
+              w.got.push(got);
+              order.set(got, rank);
+              taken++;
+            } else missed++;
+          } finally {
+            w.pending--;
+          }
+        }),
+      );
+      if (missed === 0) break;
+      rest = unplanned;
+    }
+    // Claims finish in any order; each poll gets its batch in due order.
+    for (const w of open) w.got.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0));
+    return taken;
+  }
+
+  /** A topic-lane entry: confirmed on the message itself (the index may be stale), then claimed by creating the group's delivery. */
+  private async takeNew(c: Candidate, w: Waiter, message: StoredMessage | undefined, nowMs: number): Promise<ReceivedMessage | undefined> {
+    const s = this.shards[c.shard] as ShardState;
+    const id = c.entry.messageId;
+    s.tLeft.delete(id);
+    if (message && message.state !== MessageState.Cancelled && message.content.deliverAtMs > nowMs) {
+      // Rescheduled later: the index showed an old position; the entry at its new one will be met there.
+      s.moved.set(id, c.entry.dueAtMs);
+      return undefined;
+    }
+    s.handled.set(id, c.entry.dueAtMs);
+    if (!message || message.state === MessageState.Cancelled || isExpired(message.content.ttlExpiresAtMs, nowMs) || message.content.expiresAtMs <= nowMs) return undefined;
+    const view = this.view as GroupView;
+    const delivery = await this.deps.store.claimNew({
+      topic: this.topic,
+      group: this.group,
+      gen: view.gen,
+      message: { ...c.entry, dueAtMs: message.content.deliverAtMs, deliverAtMs: message.content.deliverAtMs, expiresAtMs: message.content.expiresAtMs, shard: c.shard },
+      claim: this.claimSpec(w, id, 1, nowMs),
+    });
+    if (delivery) noteRedelivery(s, delivery.nextVisibleAtMs);
+    return delivery && { ...message.content, ...delivery };
+  }
+
+  /** A group-lane entry: claimed again by a conditional update of the delivery. */
+  private async takeAgain(c: Candidate, w: Waiter, message: StoredMessage | undefined, nowMs: number): Promise<ReceivedMessage | undefined> {
+    const s = this.shards[c.shard] as ShardState;
+    const id = c.entry.messageId;
+    s.gLeft.delete(id);
+    const view = this.view as GroupView;
+    if (!message) {
+      await this.deps.store.retireDelivery(this.topic, this.group, id, {
+        when: { kind: "due", dueAtMs: c.entry.dueAtMs, consumedTimes: c.entry.consumedTimes },
+        deadLetter: false,
+        reason: RetireReason.Expired,
+        failedAtMs: nowMs,
+        nowMs,
+      });
+      s.gHandled.set(id, { dueAtMs: c.entry.dueAtMs, consumedTimes: c.entry.consumedTimes, atMs: nowMs });
+      return undefined;
+    }
+    const spec = this.claimSpec(w, id, c.entry.consumedTimes + 1, nowMs);
+    const delivery = await this.deps.store.claimAgain(this.topic, this.group, view.gen, c.entry, spec);
+    s.gHandled.set(id, { dueAtMs: c.entry.dueAtMs, consumedTimes: c.entry.consumedTimes, atMs: nowMs });
+    if (delivery) noteRedelivery(s, delivery.nextVisibleAtMs);
+    return delivery && { ...message.content, ...delivery };
+  }
+
+  private claimSpec(w: Waiter, messageId: string, consumedTimes: number, nowMs: number): ClaimSpec {
+    const settings = (this.view as GroupView).settings;
+    const visibleUntilMs = nowMs + w.visibilityMs;
+    return {
+      receiptHandle: mintReceiptHandle(this.topic, this.group, messageId),
+      nowMs,
+      visibleUntilMs,
+      redeliverAtMs: redeliverAtMs(visibleUntilMs, settings.retryBackoff, consumedTimes, settings.maxReceiveCount),
+    };
+  }
+
+  /** Message contents, strongly consistent (a message due by now can no longer change, so it is cached). */
+  private async contents(ids: readonly string[], nowMs: number): Promise<Map<string, StoredMessage>> {
+    const out = new Map<string, StoredMessage>();
+    const missing: string[] = [];
+    for (const id of new Set(ids)) {
+      const hit = this.deps.messages.get(this.topic, id);
+      if (hit) out.set(id, hit);
+      else missing.push(id);
+    }
+    if (missing.length === 0) return out;
+    const read = await this.deps.store.readMessages(this.topic, missing);
+    for (const [id, message] of read) {
+      out.set(id, message);
+      if (message.state !== MessageState.Cancelled && message.content.deliverAtMs <= nowMs) this.deps.messages.put(this.topic, message);
+    }
+    return out;
+  }
+
+  /** Forgets what is older than the index lag; bounds what is held back. */
+  private trim(s: ShardState, nowMs: number): void {
+    const horizon = s.frontier.dueAtMs - this.deps.options.indexLagMs;
+    for (const [id, dueAtMs] of s.handled) if (dueAtMs < horizon) s.handled.delete(id);
+    for (const [id, h] of s.gHandled) if (h.atMs < nowMs - this.deps.options.indexLagMs) s.gHandled.delete(id);
+    for (const [id, dueAtMs] of s.moved) if (dueAtMs < horizon) s.moved.delete(id);
+    if (s.gLeft.size > MAX_LEFT) {
+      for (const id of [...s.gLeft.keys()].slice(MAX_LEFT)) s.gLeft.delete(id);
+      s.gFrontier = undefined;
+    }
+  }
+
+  /** Saves a held shard's cursor: parks what tag filters left behind, then renews (or releases) the lease. */
+  private async save(s: ShardState, nowMs: number, renew: boolean): Promise<void> {
+    const view = this.view as GroupView;
+    const { store, options } = this.deps;
+    if (s.tLeft.size > 0) {
+      const left = [...s.tLeft.values()].slice(0, MAX_PARK);
+      await inChunks(left, 25, async (e) => {
+          await store.parkNew({ topic: this.topic, group: this.group, gen: view.gen, message: { ...e, shard: s.shard } }, nowMs);
+          s.tLeft.delete(e.messageId);
+          s.handled.set(e.messageId, e.dueAtMs);
+          s.gLeft.set(e.messageId, { ...e, dueAtMs: nowMs, consumedTimes: 0, gen: view.gen });
+      });
+    }
+    const pos = this.savedPosition(s);
+    const recent = [...s.handled.values()].filter((d) => d > pos.dueAtMs - options.indexLagMs && d <= pos.dueAtMs).length;
+    const passed = [...s.handled]
+      .filter(([, d]) => d > pos.dueAtMs)
+      .slice(0, MAX_PASSED)
+      .map(([messageId, dueAtMs]) => ({ dueAtMs, messageId }));
+    const untilMs = nowMs + options.leaseMs;
+    const workAtMs = renew ? undefined : this.workAt(s);
+    const ok = await store.saveLease(this.leaseKey(s.shard), this.owner, {
+      pos,
+      recent,
+      passed,
+      ...(renew && { untilMs }),
+      ...(workAtMs !== undefined && { workAtMs }),
+    });
+    if (!renew) {
+      // Released (a release whose answer was lost finds itself released already: the same thing).
+      Object.assign(s, freshShard(s.shard));
+      return;
+    }
+    if (!ok) {
+      Object.assign(s, freshShard(s.shard), { nextAcquireAtMs: nowMs + options.pollIntervalMs, untilMs });
+      return;
+    }
+    s.pos = pos;
+    s.untilMs = untilMs;
+  }
+
+  /** When the sweeper should look at this shard if no consumer does: the next redelivery or expiry it knows of. */
+  private workAt(s: ShardState): number | undefined {
+    let at = s.nextDueG;
+    for (const e of s.gLeft.values()) if (e.ttlExpiresAtMs !== undefined) at = Math.min(at ?? Number.POSITIVE_INFINITY, e.ttlExpiresAtMs);
+    return at;
+  }
+
+  /** Renews held leases that are half spent; one that cannot be renewed is given up once it runs out. */
+  private async renewDue(nowMs: number): Promise<void> {
+    const { options, log } = this.deps;
+    for (const s of this.shards) {
+      if (!s.held || nowMs < s.untilMs - options.leaseMs / 2 || nowMs < s.renewRetryAtMs) continue;
+      try {
+        await this.save(s, nowMs, true);
+      } catch (error) {
+        log.warn("lease-renew-failed", { topic: this.topic, group: this.group, shard: s.shard, error: String(error) });
+        s.renewRetryAtMs = nowMs + options.pollIntervalMs;
+        if (nowMs >= s.untilMs) Object.assign(s, freshShard(s.shard), { nextAcquireAtMs: nowMs + options.pollIntervalMs });
+      }
+    }
+  }
+
+  private async releaseAll(): Promise<void> {
+    const nowMs = this.deps.clock.nowMs();
+    await Promise.all(this.shards.filter((s) => s.held).map((s) => this.save(s, nowMs, false)));
+  }
+
+  /**
+   * The sweeper's look at one shard of an idle group: retires dead deliveries, passes dead messages at
+   * the head of the topic lane, claims nothing. Needs the lease, like any look.
+   */
+  async maintain(shard: number, nowMs: number): Promise<MaintenanceReport | undefined> {
+    this.view = await this.loadView();
+    const s = this.shards[shard] as ShardState;
+    const { store, options } = this.deps;
+    const start = { dueAtMs: this.view.startMs - 1, messageId: "" };
+    const outcome = await store.acquireLease(this.leaseKey(shard), this.owner, nowMs, nowMs + options.leaseMs, start);
+    if (!outcome.ok) return undefined;
+    Object.assign(s, freshShard(shard), { held: true, untilMs: nowMs + options.leaseMs, pos: outcome.lease.pos, frontier: outcome.lease.pos });
+    for (const p of outcome.lease.passed) s.handled.set(p.messageId, p.dueAtMs);
+    const report: MaintenanceReport = { retired: 0, deadLettered: 0, dropped: 0, passed: 0, workAtMs: undefined };
+    try {
+      const gLane: Lane = { kind: "group", topic: this.topic, group: this.group, shard };
+      for (let page = 0; page < 10; page++) {
+        const read = await store.readLane(gLane, { fromMs: 0, toMs: Number.MAX_SAFE_INTEGER, ...(s.gFrontier && { after: s.gFrontier }) }, options.scanLimit);
+        let due = 0;
+        for (const e of read.entries) {
+          if (e.dueAtMs > nowMs) {
+            s.nextDueG = e.dueAtMs;
+            break;
+          }
+          due++;
+          s.gFrontier = { dueAtMs: e.dueAtMs, messageId: e.messageId };
+          if (await this.retireIfDead(s, e, nowMs)) report.retired++;
+          else if (e.ttlExpiresAtMs !== undefined) s.gLeft.set(e.messageId, e);
+        }
+        if (!read.more || due < read.entries.length) break;
+      }
+      const tLane: Lane = { kind: "topic", topic: this.topic, shard };
+      const floorMs = Math.max(this.view.startMs, nowMs - this.view.topic.retentionMs);
+      const after = comparePositions(s.frontier, { dueAtMs: floorMs, messageId: "" }) >= 0 ? s.frontier : undefined;
+      const read = await store.readLane(tLane, { fromMs: floorMs, toMs: nowMs, ...(after && { after }) }, options.scanLimit);
+      for (const e of read.entries) {
+        if (!(await this.passIfDead(s, e, nowMs))) break;
+        report.passed++;
+        s.frontier = { dueAtMs: e.dueAtMs, messageId: e.messageId };
+      }
+      report.workAtMs = this.workAt(s);
+      await this.save(s, nowMs, false);
+      return report;
+    } catch (error) {
+      await store
+        .saveLease(this.leaseKey(shard), this.owner, { pos: outcome.lease.pos, recent: outcome.lease.recent, passed: outcome.lease.passed })
+        .catch(() => undefined);
+      Object.assign(s, freshShard(shard));
+      throw error;
+    }
+  }
+}
+
+async function inChunks<T>(items: readonly T[], size: number, each: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(each));
+}
+
+/** A claimed delivery is due again in the group lane at `atMs` unless acked: the next look there. */
+function noteRedelivery(s: ShardState, atMs: number): void {
+  if (s.nextDueG === undefined || atMs < s.nextDueG) s.nextDueG = atMs;
+}
+
+function freshShard(shard: number): ShardState {
+  return {
+    shard,
+    held: false,
+    untilMs: 0,
+    nextAcquireAtMs: 0,
+    pos: { dueAtMs: 0, messageId: "" },
+    frontier: { dueAtMs: 0, messageId: "" },
+    handled: new Map(),
+    tLeft: new Map(),
+    gFrontier: undefined,
+    gHandled: new Map(),
+    gLeft: new Map(),
+    moved: new Map(),
+    nextDueT: undefined,
+    nextDueG: undefined,
+    more: false,
+    lateCheckAtMs: 0,
+    busyUntilMs: 0,
+    uncertain: false,
+    renewRetryAtMs: 0,
+    tieDone: false,
+  };
+}
+
+/** After a failed look: forget what was examined since the last save; the claims' conditions keep the next look exact. */
+function resetToCursor(s: ShardState): void {
+  if (!s.held) return;
+  s.frontier = s.pos;
+  s.handled.clear();
+  s.tLeft.clear();
+  s.gFrontier = undefined;
+  s.gLeft.clear();
+  s.moved.clear();
+  s.uncertain = true;
+}
+
+export type { Delivery };
+
+/** A process's dispatchers, one per (topic, group), created on a group's first waiting poll. */
+export class Subscriptions {
+  private readonly dispatchers = new Map<string, Dispatcher>();
+  readonly owner = newOwnerToken();
+
+  constructor(
+    private readonly deps: DeliveryDeps,
+    private readonly view: (topic: string, group: string) => Promise<GroupView>,
+  ) {}
+
+  dispatcher(topic: string, group: string): Dispatcher {
+    const k = `${topic}\n${group}`;
+    let d = this.dispatchers.get(k);
+    if (!d) {
+      d = new Dispatcher(this.deps, topic, group, this.owner, () => this.view(topic, group));
+      this.dispatchers.set(k, d);
+    }
+    return d;
+  }
+
+  /** A message of the topic falls due at `dueAtMs` (published or rescheduled in this process). */
+  notify(topic: string, dueAtMs: number): void {
+    for (const d of this.dispatchers.values()) if (d.topic === topic) d.notify(dueAtMs);
+  }
+
+  /** A delivery of the group is visible at `dueAtMs` (nacked or redriven in this process). */
+  notifyGroup(topic: string, group: string, dueAtMs: number): void {
+    this.dispatchers.get(`${topic}\n${group}`)?.notifyGroupLane(dueAtMs);
+  }
+
+  /** Forgets a group's dispatcher (the group was deleted): its waiting polls are answered. */
+  async drop(topic: string, group: string): Promise<void> {
+    const k = `${topic}\n${group}`;
+    const d = this.dispatchers.get(k);
+    this.dispatchers.delete(k);
+    await d?.close();
+  }
+
+  /** Waiting polls, per group, and whether each dispatcher sleeps (for tests and shutdown). */
+  state(): Map<string, { waiting: number; asleep: boolean; running: boolean }> {
+    return new Map([...this.dispatchers].map(([k, d]) => [k, d.state]));
+  }
+
+  /** Answers every waiting poll with what it has and releases every lease. */
+  async close(): Promise<void> {
+    await Promise.all([...this.dispatchers.values()].map((d) => d.close()));
+  }
+}

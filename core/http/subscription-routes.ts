@@ -1,0 +1,74 @@
+import { readJsonObject } from "../protocol/json.js";
+import type { Queue } from "../queue.js";
+import { assertName } from "../rules.js";
+import { encodeGroupSettings, encodeTopicSettings } from "../settings.js";
+import type { Route } from "./json-door.js";
+import { jsonResponse } from "./json-errors.js";
+
+const TOPIC = /^\/v1\/topics\/([^/]+)$/;
+const GROUPS = /^\/v1\/topics\/([^/]+)\/groups$/;
+const GROUP = /^\/v1\/topics\/([^/]+)\/groups\/([^/]+)$/;
+
+/** Topic settings and the topic's groups: settings, listing, deletion (see the README's API section). */
+export function subscriptionRoutes(queue: Queue): Route[] {
+  const groups = queue.groups;
+  const defaultVisibilitySeconds = queue.config.defaultVisibilitySeconds;
+  const group = (g: Awaited<ReturnType<typeof groups.get>>) => ({
+    ...encodeGroupSettings(g.topic, g.group, g.settings, defaultVisibilitySeconds),
+    createdAt: g.createdAtMs,
+  });
+  return [
+    {
+      method: "GET",
+      pattern: TOPIC,
+      names: ["topic"],
+      handler: async (_r, p, ctx) => {
+        const topic = assertName("topic", p.topic);
+        return jsonResponse(200, encodeTopicSettings(topic, await groups.getTopic(topic)), ctx.requestId);
+      },
+    },
+    {
+      method: "PUT",
+      pattern: TOPIC,
+      names: ["topic"],
+      handler: async (request, p, ctx) => {
+        const topic = assertName("topic", p.topic);
+        const settings = await groups.putTopic(topic, await readJsonObject(request));
+        return jsonResponse(200, encodeTopicSettings(topic, settings), ctx.requestId);
+      },
+    },
+    {
+      method: "GET",
+      pattern: GROUPS,
+      names: ["topic"],
+      handler: async (request, p, ctx) => {
+        const q = new URL(request.url).searchParams;
+        const limit = q.get("limit");
+        const cursor = q.get("cursor");
+        const page = await groups.list(assertName("topic", p.topic), {
+          ...(limit !== null && { limit: /^\d{1,4}$/.test(limit) ? Number(limit) : limit }),
+          ...(cursor !== null && { cursor }),
+        });
+        return jsonResponse(200, { groups: page.groups.map(group), ...(page.cursor !== undefined && { cursor: page.cursor }) }, ctx.requestId);
+      },
+    },
+    {
+      method: "GET",
+      pattern: GROUP,
+      handler: async (_r, p, ctx) => jsonResponse(200, group(await groups.get(assertName("topic", p.topic), assertName("group", p.group))), ctx.requestId),
+    },
+    {
+      method: "PUT",
+      pattern: GROUP,
+      handler: async (request, p, ctx) => {
+        const g = await groups.put(assertName("topic", p.topic), assertName("group", p.group), await readJsonObject(request));
+        return jsonResponse(200, group(g), ctx.requestId);
+      },
+    },
+    {
+      method: "DELETE",
+      pattern: GROUP,
+      handler: async (_r, p, ctx) => jsonResponse(200, await queue.deleteGroup(assertName("topic", p.topic), assertName("group", p.group)), ctx.requestId),
+    },
+  ];
+}
