@@ -11,8 +11,8 @@ import {
   type ScheduledWindow,
 } from "./manage-ports.js";
 import type { LocalDeliverAt } from "./message.js";
-import type { Clock, MessageStore } from "./ports.js";
-import { type Timing, assertIntInRange, assertKey, assertTag, assertTopicKey, parseInstant, resolveDeliverAt } from "./rules.js";
+import { type Clock, type Logger, type MessageStore, silentLogger } from "./ports.js";
+import { type Timing, assertIntInRange, assertKey, assertTag, assertTopicKey, decideDeliverAt, parseInstant } from "./rules.js";
 import { SettingsCache } from "./settings-cache.js";
 import type { ArrivalSignals } from "./signals.js";
 
@@ -31,6 +31,8 @@ export interface RescheduleResult {
   outcome: Exclude<RescheduleOutcome, "not-found">;
   deliverAtMs?: number;
   local?: LocalDeliverAt;
+  /** Set when the asked time was beyond the topic's maximum and the rule in force delivers it now. */
+  overMaxDelay?: "delivered-now";
 }
 
 export interface ListQuery {
@@ -91,6 +93,7 @@ export interface MessageControlDeps {
   clock: Clock;
   config: QueueConfig;
   signals?: ArrivalSignals;
+  log?: Logger;
 }
 
 /** Control over a message between publish and delivery: look up, list, count, cancel, reschedule. */
@@ -129,7 +132,7 @@ export class MessageControl {
     const id = assertMessageId(messageId);
     const policy = await this.settings.topic(topic);
     const nowMs = this.deps.clock.nowMs();
-    const deliverAtMs = resolveDeliverAt(timing, nowMs, policy);
+    const { deliverAtMs, overMax } = decideDeliverAt(timing, nowMs, policy, topic);
     const local = timing.kind === "at" ? timing.local : undefined;
     const outcome = await this.deps.manage.reschedule(
       topic,
@@ -140,7 +143,8 @@ export class MessageControl {
     if (outcome === RescheduleOutcome.NotFound) throw notFound(topic, id);
     if (outcome !== RescheduleOutcome.Rescheduled) return { messageId: id, outcome };
     this.deps.signals?.notify(topic, deliverAtMs);
-    return { messageId: id, outcome, deliverAtMs, ...(local && { local }) };
+    if (overMax) (this.deps.log ?? silentLogger).warn("over-max-delay", { operation: "reschedule", topic, messageId: id, ...overMax });
+    return { messageId: id, outcome, deliverAtMs, ...(local && { local }), ...(overMax && { overMaxDelay: overMax.outcome }) };
   }
 
   /** The message as stored, with the time it was read at (a delivery's visibility is judged against it). */

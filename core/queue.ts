@@ -14,8 +14,8 @@ import {
   assertProperties,
   assertTag,
   assertTopicKey,
+  decideDeliverAt,
   matchesTags,
-  resolveDeliverAt,
   shardOf,
 } from "./rules.js";
 import { assertDedupId, insertManaged } from "./publish-once.js";
@@ -121,7 +121,7 @@ export class Queue {
     const nowMs = this.clock.nowMs();
     const ttlMs = parseTtlMs(input.ttlMs);
     const topicSettings = await this.settings.topic(topic);
-    const deliverAtMs = resolveDeliverAt(input.timing, nowMs, topicSettings);
+    const { deliverAtMs, overMax } = decideDeliverAt(input.timing, nowMs, topicSettings, topic);
     const ttlExpiresAt = ttlExpiresAtMs(nowMs, deliverAtMs, ttlMs, topicSettings.messageTtlMs);
     const messageId = newMessageId(nowMs);
     const bodyMd5 = md5Hex(body);
@@ -143,8 +143,11 @@ export class Queue {
       ...(dedupId !== undefined && { dedupId }),
     };
     const published = await insertManaged(this.store, this.manage, message, this.config.shards, nowMs);
-    if (!published.duplicate) this.signals?.notify(topic, deliverAtMs);
-    return published;
+    if (published.duplicate) return published;
+    this.signals?.notify(topic, deliverAtMs);
+    if (!overMax) return published;
+    this.log.warn("over-max-delay", { operation: "publish", topic, messageId, ...overMax });
+    return { ...published, overMaxDelay: overMax.outcome };
   }
 
   async consume(input: ConsumeInput, signal?: AbortSignal): Promise<ReceivedMessage[]> {

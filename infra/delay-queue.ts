@@ -38,7 +38,11 @@ export interface DelayQueueProps {
   readonly defaultVisibilitySeconds?: number;
   /** Longest accepted delay. @default 40 days */
   readonly maxDelayMs?: number;
-  /** What a longer delay does: deliver now, or reject the publish. @default "deliver-now" */
+  /**
+   * What a delay beyond the maximum gets on every topic without its own `overMaxDelay`, through every door:
+   * deliver now, or reject the publish. @default unset: each door's own rule (the JSON API's fields and the
+   * RocketMQ door reject; the `delay` / `x-delay` headers deliver now)
+   */
   readonly overMaxDelay?: OverMaxDelay;
   /** How long a message is kept after its deliver time. @default 3 days */
   readonly retentionMs?: number;
@@ -232,7 +236,7 @@ export class DelayQueue extends Construct {
       [ENV.shards]: String(props.shards ?? DEFAULTS.shards),
       [ENV.defaultVisibilitySeconds]: String(props.defaultVisibilitySeconds ?? DEFAULTS.defaultVisibilitySeconds),
       [ENV.maxDelayMs]: String(props.maxDelayMs ?? DEFAULTS.maxDelayMs),
-      [ENV.overMaxDelay]: props.overMaxDelay ?? DEFAULTS.overMaxDelay,
+      ...(props.overMaxDelay !== undefined && { [ENV.overMaxDelay]: props.overMaxDelay }),
       [ENV.retentionMs]: String(props.retentionMs ?? DEFAULTS.retentionMs),
       [ENV.maxWaitMs]: String(DEFAULTS.maxWaitMs),
     };

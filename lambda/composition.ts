@@ -70,7 +70,7 @@ export function buildRuntime(options: RuntimeOptions): Runtime {
   const clock = options.clock ?? systemClock;
   const signals = new ArrivalSignals();
   const queue = new Queue({ store, clock, config, signals, log: options.log, ...(manage && { manage }) });
-  const control = manage && new MessageControl({ store, manage, clock, config, signals });
+  const control = manage && new MessageControl({ store, manage, clock, config, signals, log: options.log });
   const schedules = options.schedules ? options.schedules(queue) : awsSchedules(options.env);
   const routes = [...(control ? manageRoutes(control) : []), ...(schedules ? scheduleRoutes(schedules) : [])];
   const app = createApp(buildDoors(queue, options, options.log, routes), options.log);

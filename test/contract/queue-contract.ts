@@ -289,17 +289,19 @@ export function queueContract(target: ContractTarget): void {
       else expect(bodies).toEqual([...delays].sort((x, y) => x - y));
     });
 
-    it("treats a past deliverAt as now and an over-maximum delay by the topic's policy", async () => {
+    it("treats a past deliverAt as now and an over-maximum delay by its convention, unless the deployment says otherwise", async () => {
       const store = await target.newStore();
       const { queue, topic, take } = harness(store, { maxDelayMs: 10_000 });
+      const header = { kind: "delay", delayMs: 10_001, source: "header x-delay", convention: "rabbitmq" } as const;
       expect((await queue.publish({ topic, body: "p", timing: { kind: "at", deliverAtMs: T0 - 5000, source: "deliverAt" } })).deliverAtMs).toBe(T0);
-      expect((await queue.publish({ topic, body: "o", timing: { kind: "delay", delayMs: 10_001, source: "delayMs" } })).deliverAtMs).toBe(T0);
+      expect(await queue.publish({ topic, body: "o", timing: header })).toMatchObject({ deliverAtMs: T0, overMaxDelay: "delivered-now" });
       expect((await queue.publish({ topic, body: "m", timing: { kind: "delay", delayMs: 10_000, source: "delayMs" } })).deliverAtMs).toBe(T0 + 10_000);
-      const strict = harness(store, { maxDelayMs: 10_000, overMaxDelay: "reject" });
-      await expect(strict.queue.publish({ topic, body: "r", timing: { kind: "delay", delayMs: 10_001, source: "delayMs" } })).rejects.toMatchObject({
+      await expect(queue.publish({ topic, body: "r", timing: { kind: "delay", delayMs: 10_001, source: "delayMs" } })).rejects.toMatchObject({
         code: "InvalidArgument",
         message: expect.stringContaining("10000 ms"),
       });
+      const strict = harness(store, { maxDelayMs: 10_000, overMaxDelay: "reject" });
+      await expect(strict.queue.publish({ topic, body: "r", timing: header })).rejects.toMatchObject({ code: "InvalidArgument" });
       expect((await take({ group: "g" }, 2)).map((m) => m.body).sort()).toEqual(["o", "p"]);
     });
 

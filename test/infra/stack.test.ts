@@ -90,7 +90,6 @@ describe("Lambda functions", () => {
     [ENV.shards]: String(DEFAULTS.shards),
     [ENV.defaultVisibilitySeconds]: String(DEFAULTS.defaultVisibilitySeconds),
     [ENV.maxDelayMs]: String(DEFAULTS.maxDelayMs),
-    [ENV.overMaxDelay]: DEFAULTS.overMaxDelay,
     [ENV.retentionMs]: String(DEFAULTS.retentionMs),
     [ENV.maxWaitMs]: String(DEFAULTS.maxWaitMs),
   };
