@@ -269,14 +269,14 @@ export function retryContract(target: ContractTarget): void {
       const { queue, topic, delay } = harness(await target.newStore());
       await queue.retry.putTopicSettings(topic, { maxDelayMs: 60_000 });
       // Act
-      const byConvention = queue.publish({ topic, body: "x", timing: delay(60_001) });
+      const byConvention = await queue.publish({ topic, body: "x", timing: delay(60_001) }).catch((error: unknown) => error);
       await queue.retry.putTopicSettings(topic, { maxDelayMs: 60_000, overMaxDelay: "deliver-now" });
       const over = await queue.publish({ topic, body: "x", timing: delay(60_001) });
       const within = await queue.publish({ topic, body: "x", timing: delay(60_000) });
       await queue.retry.putTopicSettings(topic, { maxDelayMs: 60_000, overMaxDelay: "reject" });
       const rejected = queue.publish({ topic, body: "x", timing: { ...delay(60_001), convention: "rabbitmq" } });
       // Assess
-      await expect(byConvention).rejects.toMatchObject({ code: "InvalidArgument", message: expect.stringContaining("60000 ms") });
+      expect(byConvention).toMatchObject({ code: "InvalidArgument", message: expect.stringContaining("60000 ms") });
       expect(over).toMatchObject({ deliverAtMs: T0, overMaxDelay: "delivered-now" });
       expect(within.deliverAtMs).toBe(T0 + 60_000);
       await expect(rejected).rejects.toMatchObject({ code: "InvalidArgument", message: expect.stringContaining("60000 ms") });
