@@ -15,7 +15,12 @@ export interface QueueConfig {
   defaultVisibilitySeconds: number;
   /** Maximum delay of a topic without its own setting. */
   maxDelayMs: number;
-  overMaxDelay: OverMaxDelay;
+  /**
+   * What a delay beyond the maximum gets on a topic without its own `overMaxDelay`, whatever door it came
+   * through. Unset (the default): each door's own rule (delay-limit.ts: the JSON fields and RocketMQ reject,
+   * the RabbitMQ delay headers deliver at once).
+   */
+  overMaxDelay: OverMaxDelay | undefined;
   /** How long a message is kept after its deliver time, acked or not. */
   retentionMs: number;
   /** How often an idle long poll re-checks the index for new arrivals. */
@@ -57,7 +62,6 @@ export const DEFAULTS = {
   shards: 2,
   defaultVisibilitySeconds: 30,
   maxDelayMs: 40 * DAY_MS,
-  overMaxDelay: OverMaxDelay.DeliverNow,
   retentionMs: 3 * DAY_MS,
   pollIntervalMs: 1000,
   maxWaitMs: 28_000,
@@ -88,16 +92,16 @@ export function loadConfig(env: Env, overrides: Partial<QueueConfig> = {}): Queu
   const problems: string[] = [];
   const tableName = overrides.tableName ?? env[ENV.tableName] ?? "";
   if (!tableName) problems.push(`${ENV.tableName} is required (the DynamoDB table name)`);
-  const over = env[ENV.overMaxDelay] ?? DEFAULTS.overMaxDelay;
-  if (over !== OverMaxDelay.DeliverNow && over !== OverMaxDelay.Reject) {
-    problems.push(`${ENV.overMaxDelay} must be "deliver-now" or "reject" (got "${over}")`);
+  const over = env[ENV.overMaxDelay] || undefined;
+  if (over !== undefined && over !== OverMaxDelay.DeliverNow && over !== OverMaxDelay.Reject) {
+    problems.push(`${ENV.overMaxDelay} must be "deliver-now", "reject" or unset (each door's own rule) (got "${over}")`);
   }
   const config: QueueConfig = {
     tableName,
     shards: int(env, ENV.shards, DEFAULTS.shards, 1, 64, problems),
     defaultVisibilitySeconds: int(env, ENV.defaultVisibilitySeconds, DEFAULTS.defaultVisibilitySeconds, 1, 43_200, problems),
     maxDelayMs: int(env, ENV.maxDelayMs, DEFAULTS.maxDelayMs, 0, 366 * DAY_MS, problems),
-    overMaxDelay: over as OverMaxDelay,
+    overMaxDelay: over as OverMaxDelay | undefined,
     retentionMs: int(env, ENV.retentionMs, DEFAULTS.retentionMs, 60_000, 366 * DAY_MS, problems),
     pollIntervalMs: int(env, ENV.pollIntervalMs, DEFAULTS.pollIntervalMs, 50, 60_000, problems),
     maxWaitMs: int(env, ENV.maxWaitMs, DEFAULTS.maxWaitMs, 0, 29_500, problems),

@@ -6,6 +6,7 @@ import type { LocalDeliverAt } from "./message.js";
 import {
   CancelOutcome,
   type Clock,
+  type Logger,
   type DueHistogram,
   type LaneEntry,
   type LanePosition,
@@ -13,7 +14,7 @@ import {
   type QueueStore,
   RescheduleOutcome,
 } from "./ports.js";
-import { type Timing, assertIntInRange, assertKey, assertTag, assertTopicKey, parseInstant, resolveDeliverAt } from "./rules.js";
+import { type Timing, assertIntInRange, assertKey, assertTag, assertTopicKey, decideDeliverAt, parseInstant } from "./rules.js";
 
 export const LIST_LIMIT = { default: 100, max: 1000 } as const;
 /** Groups a topic's stats report on (the first ones by name); per-group figures beyond them: the group's own stats. */
@@ -32,6 +33,8 @@ export interface RescheduleResult {
   outcome: Exclude<RescheduleOutcome, "not-found">;
   deliverAtMs?: number;
   local?: LocalDeliverAt;
+  /** Set when the asked time was beyond the topic's maximum and the rule in force delivers it now. */
+  overMaxDelay?: "delivered-now";
 }
 
 export interface ListQuery {
@@ -100,6 +103,7 @@ export interface LifecycleDeps {
   groups: Groups;
   clock: Clock;
   config: QueueConfig;
+  log: Logger;
   /** A message of the topic now falls due at this time (wakes this process's dispatchers). */
   rescheduled(topic: string, deliverAtMs: number): void;
 }
@@ -143,7 +147,7 @@ export class Lifecycle {
     const id = assertMessageId(messageId);
     const policy = await this.deps.groups.topicSettings(topic);
     const nowMs = this.deps.clock.nowMs();
-    const deliverAtMs = resolveDeliverAt(timing, nowMs, policy);
+    const { deliverAtMs, overMax } = decideDeliverAt(timing, nowMs, policy, topic);
     const local = timing.kind === "at" ? timing.local : undefined;
     const outcome = await this.deps.store.reschedule(
       topic,
@@ -155,7 +159,8 @@ export class Lifecycle {
     if (outcome === RescheduleOutcome.NotFound) throw notFound(topic, id);
     if (outcome !== RescheduleOutcome.Rescheduled) return { messageId: id, outcome };
     this.deps.rescheduled(topic, deliverAtMs);
-    return { messageId: id, outcome, deliverAtMs, ...(local && { local }) };
+    if (overMax) this.deps.log.warn("over-max-delay", { operation: "reschedule", topic, messageId: id, ...overMax });
+    return { messageId: id, outcome, deliverAtMs, ...(local && { local }), ...(overMax && { overMaxDelay: overMax.outcome }) };
   }
 
   /** The message as stored, with the time it was read at (states are judged against it). */

@@ -104,7 +104,7 @@ export function resolveLocalTime(wallClock: string, timeZone: string, source = "
  * `deliverAt` of a publish or reschedule: epoch ms or an ISO-8601 instant with offset; with `timeZone`, a
  * local wall-clock time in that zone, resolved by the rules of resolveLocalTime and kept beside the instant.
  */
-export function decodeDeliverAt(deliverAt: unknown, timeZone: unknown, source = "deliverAt"): Timing {
+export function decodeDeliverAt(deliverAt: unknown, timeZone: unknown, source = "deliverAt"): Extract<Timing, { kind: "at" }> {
   if (timeZone === undefined || timeZone === null) return { kind: "at", deliverAtMs: parseInstant(deliverAt, source), source };
   const zone = assertTimeZone(timeZone);
   if (typeof deliverAt !== "string") {

@@ -75,6 +75,8 @@ export interface PublishResult {
   /** A repeat of an earlier publish with the same dedupId: the original message's id and times. */
   duplicate?: boolean;
   local?: LocalDeliverAt;
+  /** Set when the asked time was beyond the topic's maximum and the rule in force delivered it now. */
+  overMaxDelay?: "delivered-now";
 }
 
 export interface AckFailure {

@@ -3,7 +3,8 @@ import { QueueError, invalid } from "./errors.js";
 import type { Groups } from "./groups.js";
 import { md5Hex, newMessageId } from "./ids.js";
 import type { NewMessage, PublishResult } from "./message.js";
-import type { QueueStore } from "./ports.js";
+import type { OverMaxReport } from "./delay-limit.js";
+import type { Logger, QueueStore } from "./ports.js";
 import { parseTtlMs, ttlExpiresAtMs } from "./retry-rules.js";
 import {
   LIMITS,
@@ -13,7 +14,7 @@ import {
   assertProperties,
   assertTag,
   assertTopicKey,
-  resolveDeliverAt,
+  decideDeliverAt,
   shardOf,
   utf8Bytes,
 } from "./rules.js";
@@ -53,6 +54,7 @@ export interface PublisherDeps {
   store: QueueStore;
   groups: Groups;
   config: QueueConfig;
+  log: Logger;
   /** Told about every stored message, so waiting polls in this process wake for it. */
   published(topic: string, deliverAtMs: number): void;
 }
@@ -69,6 +71,9 @@ const result = (m: NewMessage, duplicate: boolean): PublishResult => ({
 export class Publisher {
   constructor(private readonly deps: PublisherDeps) {}
 
+  /** Deliver-nows the maximum caused, by message, for the answer and the log. */
+  private readonly overMax = new WeakMap<NewMessage, OverMaxReport>();
+
   /** The message as it will be stored; throws QueueError for invalid input. */
   async prepare(input: PublishInput, nowMs: number): Promise<NewMessage> {
     const topic = assertTopicKey(input.topic);
@@ -80,10 +85,10 @@ export class Publisher {
     const local = input.timing.kind === "at" ? input.timing.local : undefined;
     const ttlMs = parseTtlMs(input.ttlMs);
     const topicSettings = await this.deps.groups.topicSettings(topic);
-    const deliverAtMs = resolveDeliverAt(input.timing, nowMs, topicSettings);
+    const { deliverAtMs, overMax } = decideDeliverAt(input.timing, nowMs, topicSettings, topic);
     const ttlExpiresAt = ttlExpiresAtMs(nowMs, deliverAtMs, ttlMs, topicSettings.messageTtlMs);
     const messageId = newMessageId(nowMs);
-    return {
+    const message: NewMessage = {
       topic,
       messageId,
       body,
@@ -99,6 +104,8 @@ export class Publisher {
       ...(local && { local }),
       ...(dedupId !== undefined && { dedupId }),
     };
+    if (overMax) this.overMax.set(message, overMax);
+    return message;
   }
 
   async publish(input: PublishInput, nowMs: number): Promise<PublishResult> {
@@ -176,7 +183,13 @@ export class Publisher {
     );
     await store.insertMessages(unique(toWrite.map((r) => r.message)));
     for (const r of toWrite) if (!r.duplicate) this.deps.published(r.message.topic, r.message.deliverAtMs);
-    return resolved.map((r) => ({ ok: true, result: result(r.message, r.duplicate) }));
+    return resolved.map((r, i) => {
+      const published = result(r.message, r.duplicate);
+      const overMax = r.duplicate ? undefined : this.overMax.get(messages[i] as NewMessage);
+      if (!overMax) return { ok: true, result: published };
+      this.deps.log.warn("over-max-delay", { operation: "publish", topic: r.message.topic, messageId: r.message.messageId, ...overMax });
+      return { ok: true, result: { ...published, overMaxDelay: overMax.outcome } };
+    });
   }
 
   /** Claims the message's dedupId: itself when it wins, else the original (to be stored when the original stopped half-way). */

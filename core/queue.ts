@@ -84,6 +84,7 @@ export class Queue {
       store: deps.store,
       groups: this.groups,
       config: deps.config,
+      log: this.log,
       published: (topic, atMs) => this.subscriptions.notify(topic, atMs),
     });
     this.retry = new Retry({
@@ -98,6 +99,7 @@ export class Queue {
       groups: this.groups,
       clock: deps.clock,
       config: deps.config,
+      log: this.log,
       rescheduled: (topic, atMs) => this.subscriptions.notify(topic, atMs),
     });
     this.sweeper = new Sweeper({

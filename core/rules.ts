@@ -1,4 +1,4 @@
-import { OverMaxDelay } from "./config.js";
+import { type DelayPolicy, type OverMaxReport, type TimingConvention, applyDelayLimit } from "./delay-limit.js";
 import { QueueError, ErrorCode, invalid } from "./errors.js";
 import type { LocalDeliverAt } from "./message.js";
 
@@ -38,34 +38,27 @@ export function assertTopicKey(key: string): string {
   throw invalid(`topic ${JSON.stringify(key)} is not a valid topic`);
 }
 
-/** When to deliver, as the caller asked for it (already decoded from its wire form). */
+/**
+ * When to deliver, as the caller asked for it (already decoded from its wire form). `convention` names the
+ * system whose rule applies beyond the topic's maximum delay (see delay-limit.ts); absent: delayq's (reject).
+ */
 export type Timing =
   | { kind: "now" }
-  | { kind: "delay"; delayMs: number; source: string }
-  | { kind: "at"; deliverAtMs: number; source: string; local?: LocalDeliverAt };
+  | { kind: "delay"; delayMs: number; source: string; convention?: TimingConvention }
+  | { kind: "at"; deliverAtMs: number; source: string; local?: LocalDeliverAt; convention?: TimingConvention };
 
-export interface DelayPolicy {
-  maxDelayMs: number;
-  overMaxDelay: OverMaxDelay;
+export type { DelayPolicy } from "./delay-limit.js";
+
+/** The effective deliver time, and what the maximum did to it (see applyDelayLimit). A past instant means now. */
+export function decideDeliverAt(timing: Timing, nowMs: number, policy: DelayPolicy, topic?: string): { deliverAtMs: number; overMax?: OverMaxReport } {
+  if (timing.kind === "now") return { deliverAtMs: nowMs };
+  const requestedMs = timing.kind === "delay" ? nowMs + timing.delayMs : timing.deliverAtMs;
+  return applyDelayLimit({ source: timing.source, requestedMs, ...(timing.convention && { convention: timing.convention }) }, nowMs, policy, topic);
 }
 
-/**
- * The effective deliver time. A past instant means now; a delay beyond the topic's maximum is delivered
- * at once (the documented behaviour of ApsaraMQ for RabbitMQ) unless the topic is set to reject it.
- */
-export function resolveDeliverAt(timing: Timing, nowMs: number, policy: DelayPolicy): number {
-  if (timing.kind === "now") return nowMs;
-  const requested = timing.kind === "delay" ? nowMs + timing.delayMs : timing.deliverAtMs;
-  if (requested <= nowMs) return nowMs;
-  if (requested - nowMs > policy.maxDelayMs) {
-    if (policy.overMaxDelay === OverMaxDelay.Reject) {
-      throw invalid(
-        `${timing.source} asks for delivery ${requested - nowMs} ms from now, beyond this topic's maximum delay of ${policy.maxDelayMs} ms; send a shorter delay`,
-      );
-    }
-    return nowMs;
-  }
-  return requested;
+/** The effective deliver time (decideDeliverAt without its report). */
+export function resolveDeliverAt(timing: Timing, nowMs: number, policy: DelayPolicy, topic?: string): number {
+  return decideDeliverAt(timing, nowMs, policy, topic).deliverAtMs;
 }
 
 /** A non-negative integer count of milliseconds, from a JSON number. */

@@ -28,7 +28,8 @@ export interface TopicSettingsInput {
 
 export interface TopicSettings {
   maxDelayMs: number;
-  overMaxDelay: OverMaxDelay;
+  /** The topic's rule beyond the maximum (else the deployment's); undefined: each door's own (delay-limit.ts). */
+  overMaxDelay: OverMaxDelay | undefined;
   /** Default TTL of the topic's messages; undefined: no TTL (only retention). */
   messageTtlMs: number | undefined;
   retentionMs: number;
@@ -118,7 +119,7 @@ export function parseTopicSettings(body: Body): TopicSettingsInput {
   const over = body.overMaxDelay;
   if (given(over)) {
     if (over !== OverMaxDelay.DeliverNow && over !== OverMaxDelay.Reject) {
-      throw invalid(`overMaxDelay must be "deliver-now" or "reject"; got ${JSON.stringify(over)}`);
+      throw invalid(`overMaxDelay must be "deliver-now", "reject", or null for each door's own rule; got ${JSON.stringify(over)}`);
     }
     out.overMaxDelay = over;
   }
@@ -170,9 +171,9 @@ function parseRetryBackoff(value: unknown): RetryBackoff {
   return { mode, baseSeconds, capSeconds };
 }
 
-/** The JSON form of resolved settings (GET and PUT answers). */
+/** The JSON form of resolved settings (GET and PUT answers); `overMaxDelay` null: each door's own rule. */
 export function encodeTopicSettings(topic: string, s: TopicSettings) {
-  return { topic, maxDelayMs: s.maxDelayMs, overMaxDelay: s.overMaxDelay, messageTtlMs: s.messageTtlMs ?? null, retentionMs: s.retentionMs };
+  return { topic, maxDelayMs: s.maxDelayMs, overMaxDelay: s.overMaxDelay ?? null, messageTtlMs: s.messageTtlMs ?? null, retentionMs: s.retentionMs };
 }
 
 export function encodeGroupSettings(topic: string, group: string, s: GroupSettings, defaultVisibilitySeconds: number) {

@@ -3,6 +3,7 @@ import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { Node } from "constructs";
 import { OverMaxDelay } from "../core/config.js";
 import { AuthMode, type DelayQueueProps } from "./delay-queue.js";
+import { HandlerName } from "./handlers.js";
 
 /** CDK context keys (`cdk deploy -c delayq:shards=4`, or `context` in cdk.json) and the prop each sets. */
 export const CONTEXT_KEYS = {
@@ -17,6 +18,10 @@ export const CONTEXT_KEYS = {
   authMode: "delayq:authMode",
   throttleRateLimit: "delayq:throttleRateLimit",
   throttleBurstLimit: "delayq:throttleBurstLimit",
+  publishReservedConcurrency: "delayq:publishReservedConcurrency",
+  consumeReservedConcurrency: "delayq:consumeReservedConcurrency",
+  ackReservedConcurrency: "delayq:ackReservedConcurrency",
+  sweeperReservedConcurrency: "delayq:sweeperReservedConcurrency",
 } as const;
 
 const REMOVAL_POLICIES: Record<string, RemovalPolicy> = {
@@ -51,6 +56,12 @@ export function propsFromContext(node: Node): DelayQueueProps {
   }
   const rateLimit = integer(CONTEXT_KEYS.throttleRateLimit, get(CONTEXT_KEYS.throttleRateLimit));
   const burstLimit = integer(CONTEXT_KEYS.throttleBurstLimit, get(CONTEXT_KEYS.throttleBurstLimit));
+  const reserved: Partial<Record<HandlerName, number>> = {};
+  for (const name of Object.values(HandlerName)) {
+    const key = CONTEXT_KEYS[`${name}ReservedConcurrency`];
+    const value = integer(key, get(key));
+    if (value !== undefined) reserved[name] = value;
+  }
   const props: DelayQueueProps = {
     shards: integer(CONTEXT_KEYS.shards, get(CONTEXT_KEYS.shards)),
     defaultVisibilitySeconds: integer(
@@ -70,6 +81,7 @@ export function propsFromContext(node: Node): DelayQueueProps {
             ...(rateLimit !== undefined && { rateLimit }),
             ...(burstLimit !== undefined && { burstLimit }),
           },
+    reservedConcurrency: Object.keys(reserved).length > 0 ? reserved : undefined,
   };
   return Object.fromEntries(Object.entries(props).filter(([, value]) => value !== undefined)) as DelayQueueProps;
 }

@@ -25,5 +25,17 @@ export class DelayQueueStack extends Stack {
       description: "Secrets Manager secret with the RocketMQ door's accessKeyId / accessKeySecret",
       value: this.queue.mqCredentials.secretArn,
     });
+    new CfnOutput(this, "AsyncFailureQueueUrl", {
+      description: "Invocations Lambda gave up on (sweeps, schedule firings), each with its event (README: Operations)",
+      value: this.queue.asyncFailureQueue.queueUrl,
+    });
+    new CfnOutput(this, "ScheduleDeadLetterQueueUrl", {
+      description: "Recurring schedules' firings EventBridge Scheduler could not hand to Lambda",
+      value: this.queue.scheduleDeadLetterQueue.queueUrl,
+    });
+    new CfnOutput(this, "PublishFunctionName", {
+      description: "The publish function, target of the recurring schedules (replay firings to it)",
+      value: this.queue.functions.publish.function.functionName,
+    });
   }
 }

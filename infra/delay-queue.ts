@@ -1,4 +1,5 @@
 import { Aws, type CfnResource, Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
+import type { CfnStage } from "aws-cdk-lib/aws-apigatewayv2";
 import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
 import {
   HttpApi,
@@ -11,9 +12,10 @@ import {
 } from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpIamAuthorizer } from "aws-cdk-lib/aws-apigatewayv2-authorizers";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
-import { Alarm, ComparisonOperator, MathExpression, Metric, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
+import { Alarm, ComparisonOperator, type IMetric, MathExpression, Metric, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
 import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from "aws-cdk-lib/aws-dynamodb";
 import { PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
+import { SqsDestination } from "aws-cdk-lib/aws-lambda-destinations";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Schedule, ScheduleExpression, ScheduleGroup } from "aws-cdk-lib/aws-scheduler";
 import { LambdaInvoke } from "aws-cdk-lib/aws-scheduler-targets";
@@ -25,7 +27,7 @@ import { TABLE_SCHEMA } from "../lambda/dynamo/schema.js";
 import { MQ_CREDENTIALS_SECRET_ENV } from "../lambda/mq-credentials.js";
 import { SCHEDULE_ENV } from "../lambda/schedule-service.js";
 import { acknowledgeAwsSolutions } from "./acknowledge.js";
-import { DYNAMO_ACCESS, HANDLER_SETTINGS, type HandlerName, SCHEDULE_ACTIONS, iamActions } from "./handlers.js";
+import { DYNAMO_ACCESS, HANDLER_SETTINGS, type HandlerName, type HandlerSettings, SCHEDULE_ACTIONS, iamActions } from "./handlers.js";
 import { QueueFunction } from "./queue-function.js";
 
 export const AuthMode = { Iam: "iam", None: "none" } as const;
@@ -38,7 +40,11 @@ export interface DelayQueueProps {
   readonly defaultVisibilitySeconds?: number;
   /** Longest accepted delay. @default 40 days */
   readonly maxDelayMs?: number;
-  /** What a longer delay does: deliver now, or reject the publish. @default "deliver-now" */
+  /**
+   * What a delay beyond the maximum gets on every topic without its own `overMaxDelay`, through every door:
+   * deliver now, or reject the publish. @default unset: each door's own rule (the JSON API's fields and the
+   * RocketMQ door reject; the `delay` / `x-delay` headers deliver now)
+   */
   readonly overMaxDelay?: OverMaxDelay;
   /** How long a message is kept after its deliver time. @default 3 days */
   readonly retentionMs?: number;
@@ -54,8 +60,25 @@ export interface DelayQueueProps {
    * `/healthz` is always open; the RocketMQ door checks its own signatures. @default "iam"
    */
   readonly authMode?: AuthMode;
-  /** Steady-state rate and burst limits of the API stage; a limit left out keeps its default. @default 100 requests/s, burst 200 */
+  /** Steady-state rate and burst limits of the API stage for any route without its own; a limit left out keeps its default. @default 100 requests/s, burst 200 */
   readonly throttling?: ThrottleSettings;
+  /**
+   * Rate and burst limits of the routes each function serves (per route). The defaults stay within what a
+   * new on-demand table takes at once (4,000 write units/s; a message's publish, claim and ack cost about
+   * 6, README: Write units): 500 publishes (each up to 16 messages as a batch), 500 consume and 500 ack
+   * calls a second. DynamoDB on demand doubles its ceiling as traffic grows; raise these with it.
+   * @default publish, consume and ack routes 500 requests/s, burst 1000
+   */
+  readonly routeThrottling?: Partial<Record<HandlerName, ThrottleSettings>>;
+  /**
+   * Reserved concurrency per function (an integer ≥ 1): executions kept for that function alone, which are
+   * also its cap. A waiting long poll holds one consume execution for up to 28 s, so many consumers can
+   * take every execution of the account and starve publish and ack: cap `consume`, or reserve for
+   * `publish` and `ack` (README: Operations). Lambda keeps 100 executions of the account unreserved, so
+   * a reservation fails to deploy in an account whose concurrency limit leaves no room for it.
+   * @default none reserved
+   */
+  readonly reservedConcurrency?: Partial<Record<HandlerName, number>>;
 }
 
 export const DELAY_QUEUE_DEFAULTS = {
@@ -63,6 +86,11 @@ export const DELAY_QUEUE_DEFAULTS = {
   removalPolicy: RemovalPolicy.RETAIN,
   authMode: AuthMode.Iam,
   throttling: { rateLimit: 100, burstLimit: 200 },
+  routeThrottling: {
+    publish: { rateLimit: 500, burstLimit: 1000 },
+    consume: { rateLimit: 500, burstLimit: 1000 },
+    ack: { rateLimit: 500, burstLimit: 1000 },
+  },
 } as const;
 
 /**
@@ -99,6 +127,12 @@ export const ROUTES: readonly {
   },
   {
     method: HttpMethod.POST,
+    path: "/v1/topics/{topic}/messages/batch",
+    handler: "publish",
+    auth: "v1",
+  },
+  {
+    method: HttpMethod.POST,
     path: "/v1/topics/{topic}/groups/{group}/consume",
     handler: "consume",
     auth: "v1",
@@ -123,6 +157,18 @@ export const ROUTES: readonly {
   },
   {
     method: HttpMethod.GET,
+    path: "/v1/topics/{topic}/groups",
+    handler: "ack",
+    auth: "v1",
+  },
+  {
+    method: HttpMethod.GET,
+    path: "/v1/topics/{topic}/groups/{group}",
+    handler: "ack",
+    auth: "v1",
+  },
+  {
+    method: HttpMethod.DELETE,
     path: "/v1/topics/{topic}/groups/{group}",
     handler: "ack",
     auth: "v1",
@@ -196,6 +242,13 @@ export class DelayQueue extends Construct {
   readonly functions: Record<HandlerName, QueueFunction>;
   readonly mqCredentials: Secret;
   readonly schedulerDeadLetterQueue: Queue;
+  /**
+   * The on-failure destination of every asynchronously invoked function (the sweeper; publish, for
+   * schedule firings): each invocation Lambda gave up on, with its event.
+   */
+  readonly asyncFailureQueue: Queue;
+  /** Dead-letter queue of users' recurring schedules: firings EventBridge Scheduler could not hand to Lambda. */
+  readonly scheduleDeadLetterQueue: Queue;
   readonly schedule: Schedule;
   /** The role EventBridge Scheduler assumes to invoke the sweeper. */
   readonly schedulerRole: Role;
@@ -232,23 +285,32 @@ export class DelayQueue extends Construct {
       [ENV.shards]: String(props.shards ?? DEFAULTS.shards),
       [ENV.defaultVisibilitySeconds]: String(props.defaultVisibilitySeconds ?? DEFAULTS.defaultVisibilitySeconds),
       [ENV.maxDelayMs]: String(props.maxDelayMs ?? DEFAULTS.maxDelayMs),
-      [ENV.overMaxDelay]: props.overMaxDelay ?? DEFAULTS.overMaxDelay,
+      ...(props.overMaxDelay !== undefined && { [ENV.overMaxDelay]: props.overMaxDelay }),
       [ENV.retentionMs]: String(props.retentionMs ?? DEFAULTS.retentionMs),
       [ENV.maxWaitMs]: String(DEFAULTS.maxWaitMs),
     };
 
+    this.asyncFailureQueue = this.createFailureQueue(
+      "AsyncFailureQueue",
+      "it is the on-failure destination of the asynchronously invoked functions: it holds the invocations Lambda gave up on, and an alarm watches its depth.",
+    );
     const functions: Partial<Record<HandlerName, QueueFunction>> = {};
     for (const name of Object.keys(HANDLER_SETTINGS) as HandlerName[]) {
-      const { description, memorySize, timeout } = HANDLER_SETTINGS[name];
+      const settings: HandlerSettings = HANDLER_SETTINGS[name];
+      const reserved = reservedConcurrency(props.reservedConcurrency, name);
       const fn = new QueueFunction(this, pascal(name), {
         entry: name,
-        description,
-        memorySize,
-        timeout,
+        description: settings.description,
+        memorySize: settings.memorySize,
+        timeout: settings.timeout,
         logRetention,
         removalPolicy,
+        ...(reserved !== undefined && { reservedConcurrentExecutions: reserved }),
       });
       this.connect(fn, name, environment);
+      if (settings.asyncInvoke) {
+        fn.function.configureAsyncInvoke({ ...settings.asyncInvoke, onFailure: new SqsDestination(this.asyncFailureQueue) });
+      }
       functions[name] = fn;
     }
     this.functions = functions as Record<HandlerName, QueueFunction>;
@@ -263,16 +325,21 @@ export class DelayQueue extends Construct {
       role: this.schedulerRole,
       deadLetterQueue: this.schedulerDeadLetterQueue,
     } = this.createSweeperSchedule());
-    ({ group: this.scheduleGroup, role: this.scheduleTargetRole } = this.createRecurringSchedules());
+    ({
+      group: this.scheduleGroup,
+      role: this.scheduleTargetRole,
+      deadLetterQueue: this.scheduleDeadLetterQueue,
+    } = this.createRecurringSchedules());
     this.alarms = this.createAlarms();
   }
 
   /**
    * Users' recurring schedules: our own schedule group; a target role that may only invoke the publish
-   * function (which turns a firing into a publish); and, for the ack function that serves /v1/schedules,
-   * the schedule actions on that group and iam:PassRole on that role alone.
+   * function (which turns a firing into a publish) and write to the schedules' dead-letter queue; and, for
+   * the ack function that serves /v1/schedules, the schedule actions on that group and iam:PassRole on
+   * that role alone.
    */
-  private createRecurringSchedules(): { group: ScheduleGroup; role: Role } {
+  private createRecurringSchedules(): { group: ScheduleGroup; role: Role; deadLetterQueue: Queue } {
     const stack = Stack.of(this);
     const group = new ScheduleGroup(this, "RecurringSchedules", {});
     const publish = this.functions.publish.function;
@@ -283,6 +350,11 @@ export class DelayQueue extends Construct {
       description: "EventBridge Scheduler: invoke the delayq publish function for users' recurring schedules",
     });
     publish.grantInvoke(role);
+    const deadLetterQueue = this.createFailureQueue(
+      "ScheduleDlq",
+      "it is the dead-letter queue of users' recurring schedules: it holds the firings EventBridge Scheduler could not hand to the publish function, and an alarm watches its depth.",
+    );
+    role.addToPrincipalPolicy(new PolicyStatement({ actions: ["sqs:SendMessage"], resources: [deadLetterQueue.queueArn] }));
     acknowledgeAwsSolutions(
       role,
       `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(publish.node.defaultChild as CfnResource)}.Arn>:*]`,
@@ -314,7 +386,19 @@ export class DelayQueue extends Construct {
     manager.function.addEnvironment(SCHEDULE_ENV.group, group.scheduleGroupName);
     manager.function.addEnvironment(SCHEDULE_ENV.targetArn, publish.functionArn);
     manager.function.addEnvironment(SCHEDULE_ENV.roleArn, role.roleArn);
-    return { group, role };
+    manager.function.addEnvironment(SCHEDULE_ENV.deadLetterArn, deadLetterQueue.queueArn);
+    return { group, role, deadLetterQueue };
+  }
+
+  /** An encrypted queue that refuses requests without TLS and keeps messages 14 days: where failures land. */
+  private createFailureQueue(id: string, purpose: string): Queue {
+    const queue = new Queue(this, id, {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    acknowledgeAwsSolutions(queue, "AwsSolutions-SQS3", `This queue needs no dead-letter queue of its own: ${purpose}`);
+    return queue;
   }
 
   /** The stage's invoke URL (ends with a slash). */
@@ -415,6 +499,7 @@ export class DelayQueue extends Construct {
         : new HttpNoneAuthorizer();
     const openAuthorizer = new HttpNoneAuthorizer();
     const integrations = new Map<HandlerName, HttpLambdaIntegration>();
+    const routeSettings: Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit?: number }> = {};
     for (const route of ROUTES) {
       let integration = integrations.get(route.handler);
       if (!integration) {
@@ -434,7 +519,13 @@ export class DelayQueue extends Construct {
       if (httpRoute && authorizer instanceof HttpNoneAuthorizer) {
         acknowledgeAwsSolutions(httpRoute, "AwsSolutions-APIG4", OPEN_ROUTE_REASON[route.auth]);
       }
+      const limits = { ...DELAY_QUEUE_DEFAULTS.routeThrottling[route.handler as keyof typeof DELAY_QUEUE_DEFAULTS.routeThrottling], ...props.routeThrottling?.[route.handler] };
+      if (httpRoute && limits.rateLimit !== undefined) {
+        routeSettings[`${route.method} ${route.path}`] = { ThrottlingRateLimit: limits.rateLimit, ThrottlingBurstLimit: limits.burstLimit };
+        stage.node.addDependency(httpRoute);
+      }
     }
+    (stage.node.defaultChild as CfnStage).routeSettings = routeSettings;
     return { api, stage, accessLogGroup };
   }
 
@@ -443,15 +534,9 @@ export class DelayQueue extends Construct {
     role: Role;
     deadLetterQueue: Queue;
   } {
-    const deadLetterQueue = new Queue(this, "SweeperScheduleDlq", {
-      encryption: QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    acknowledgeAwsSolutions(
-      deadLetterQueue,
-      "AwsSolutions-SQS3",
-      "This queue is itself a dead-letter queue: it holds the sweeper invocations EventBridge Scheduler gave up on, and an alarm watches its depth.",
+    const deadLetterQueue = this.createFailureQueue(
+      "SweeperScheduleDlq",
+      "it is itself a dead-letter queue: it holds the sweeper invocations EventBridge Scheduler gave up on, and an alarm watches its depth.",
     );
     // The role EventBridge Scheduler assumes; only schedules of this account may use it.
     const role = new Role(this, "SweeperScheduleRole", {
@@ -481,18 +566,27 @@ export class DelayQueue extends Construct {
     return { schedule, role, deadLetterQueue };
   }
 
+  /**
+   * Alarms (no actions: wire them to your SNS topic). Metrics that exist only while something happens
+   * (throttles) are summed with FILL(…, 0), so that one of them alone breaches: a plain `a + b` is missing,
+   * never breaching, at every period where any term has no data.
+   */
   private createAlarms(): Alarm[] {
     const period = Duration.minutes(5);
-    const sweeperErrors = new Alarm(this, "SweeperErrorsAlarm", {
-      alarmDescription: "The sweeper failed: messages due with nobody polling may be late.",
-      metric: this.functions.sweeper.function.metricErrors({
-        period,
-        statistic: "Sum",
-      }),
+    const atLeastOnce = {
       threshold: 1,
       evaluationPeriods: 1,
       comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: TreatMissingData.NOT_BREACHING,
+    } as const;
+    /** The sum of sparse metrics: each missing value counts as 0. */
+    const sumOfSparse = (label: string, metrics: Record<string, IMetric>) =>
+      new MathExpression({ label, expression: SUM_OF_SPARSE_METRICS, usingMetrics: metrics, period });
+
+    const sweeperErrors = new Alarm(this, "SweeperErrorsAlarm", {
+      alarmDescription: "The sweeper failed: messages due with nobody polling may be late.",
+      metric: this.functions.sweeper.function.metricErrors({ period, statistic: "Sum" }),
+      ...atLeastOnce,
     });
 
     const throttleMetric = (metricName: string, index?: string): Metric =>
@@ -508,36 +602,66 @@ export class DelayQueue extends Construct {
     const dynamoThrottles = new Alarm(this, "DynamoThrottlesAlarm", {
       alarmDescription:
         "DynamoDB throttled reads or writes on the table or its due index (a hot lane: raise the shard count).",
-      metric: new MathExpression({
-        label: "Throttle events",
-        expression: "tableReads + tableWrites + indexReads + indexWrites",
-        usingMetrics: {
-          tableReads: throttleMetric("ReadThrottleEvents"),
-          tableWrites: throttleMetric("WriteThrottleEvents"),
-          indexReads: throttleMetric("ReadThrottleEvents", TABLE_SCHEMA.dueIndex.name),
-          indexWrites: throttleMetric("WriteThrottleEvents", TABLE_SCHEMA.dueIndex.name),
-        },
-        period,
+      metric: sumOfSparse("Throttle events", {
+        tableReads: throttleMetric("ReadThrottleEvents"),
+        tableWrites: throttleMetric("WriteThrottleEvents"),
+        indexReads: throttleMetric("ReadThrottleEvents", TABLE_SCHEMA.dueIndex.name),
+        indexWrites: throttleMetric("WriteThrottleEvents", TABLE_SCHEMA.dueIndex.name),
       }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
+      ...atLeastOnce,
     });
 
-    const deadLetters = new Alarm(this, "SweeperScheduleDlqAlarm", {
-      alarmDescription: "EventBridge Scheduler gave up invoking the sweeper (see the dead-letter queue).",
-      metric: this.schedulerDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
-        period,
-        statistic: "Maximum",
-      }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
+    const functionThrottles = new Alarm(this, "FunctionThrottlesAlarm", {
+      alarmDescription:
+        "Lambda throttled a delayq function: the account's concurrency, or a function's reserved concurrency, is used up (README: Operations).",
+      metric: sumOfSparse(
+        "Throttled invocations",
+        Object.fromEntries(
+          (Object.keys(this.functions) as HandlerName[]).map((name) => [
+            `${name}Throttles`,
+            this.functions[name].function.metricThrottles({ period, statistic: "Sum" }),
+          ]),
+        ),
+      ),
+      ...atLeastOnce,
     });
-    return [sweeperErrors, dynamoThrottles, deadLetters];
+
+    const queueDepth = (id: string, queue: Queue, alarmDescription: string) =>
+      new Alarm(this, id, {
+        alarmDescription,
+        metric: queue.metricApproximateNumberOfMessagesVisible({ period, statistic: "Maximum" }),
+        ...atLeastOnce,
+      });
+    const deadLetters = queueDepth(
+      "SweeperScheduleDlqAlarm",
+      this.schedulerDeadLetterQueue,
+      "EventBridge Scheduler gave up invoking the sweeper (see the dead-letter queue).",
+    );
+    const asyncFailures = queueDepth(
+      "AsyncFailureQueueAlarm",
+      this.asyncFailureQueue,
+      "Lambda gave up an asynchronous invocation (a sweep, or a schedule firing: replay it from the failure queue, README: Operations).",
+    );
+    const scheduleDeadLetters = queueDepth(
+      "ScheduleDlqAlarm",
+      this.scheduleDeadLetterQueue,
+      "EventBridge Scheduler could not hand a recurring schedule's firing to the publish function (see the schedules' dead-letter queue).",
+    );
+    return [sweeperErrors, dynamoThrottles, functionThrottles, deadLetters, asyncFailures, scheduleDeadLetters];
   }
+}
+
+/** Metric math summing every metric of the alarm, a missing value counting as 0. */
+export const SUM_OF_SPARSE_METRICS = "SUM(FILL(METRICS(), 0))";
+
+/** A function's reserved concurrency from the props; an integer ≥ 1 or nothing. */
+function reservedConcurrency(reserved: DelayQueueProps["reservedConcurrency"], name: HandlerName): number | undefined {
+  const value = reserved?.[name];
+  if (value === undefined) return undefined;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new Error(`reservedConcurrency.${name} must be an integer of at least 1 (got ${value}); leave it out to reserve none`);
+  }
+  return value;
 }
 
 function pascal(name: string): string {

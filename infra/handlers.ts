@@ -125,6 +125,12 @@ export interface HandlerSettings {
   /** Whether the handler serves the RocketMQ-compatible door and so reads its credentials secret. */
   readonly readsMqCredentials: boolean;
   readonly description: string;
+  /**
+   * For a function that is also invoked asynchronously (by EventBridge Scheduler): how often Lambda
+   * retries a failed invocation and how old an event may get before it is given up; an invocation given up
+   * goes to the stack's encrypted failure queue (the on-failure destination) with its event.
+   */
+  readonly asyncInvoke?: { readonly retryAttempts: 0 | 1 | 2; readonly maxEventAge: Duration };
 }
 
 /** Long enough for the longest long poll plus the response; API Gateway cuts the request at 30 s anyway. */
@@ -138,6 +144,9 @@ export const HANDLER_SETTINGS = {
     timeout: Duration.seconds(10),
     readsMqCredentials: true,
     description: "delayq: publish a message (also serves /healthz)",
+    // Users' recurring schedules invoke it with their firings. A retried firing is deduplicated (dedupId =
+    // schedule + due time), so both retries are safe; a firing an hour late is left to a person.
+    asyncInvoke: { retryAttempts: 2, maxEventAge: Duration.hours(1) },
   },
   consume: {
     memorySize: 256,
@@ -158,5 +167,8 @@ export const HANDLER_SETTINGS = {
     timeout: Duration.seconds(55),
     readsMqCredentials: false,
     description: "delayq: release due messages every minute",
+    // The next run, a minute later, is the retry (a run is idempotent); retrying a failed run as well would
+    // only overlap with it.
+    asyncInvoke: { retryAttempts: 0, maxEventAge: Duration.minutes(5) },
   },
 } as const satisfies Record<HandlerName, HandlerSettings>;

@@ -22,6 +22,8 @@ export interface QueueFunctionProps {
   readonly timeout: Duration;
   readonly logRetention: RetentionDays;
   readonly removalPolicy: RemovalPolicy;
+  /** Executions reserved for this function, which is also its cap; none by default. */
+  readonly reservedConcurrentExecutions?: number;
 }
 
 /**
@@ -68,6 +70,7 @@ export class QueueFunction extends Construct {
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize,
       timeout: props.timeout,
+      ...(props.reservedConcurrentExecutions !== undefined && { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),
       role: this.role,
       logGroup: this.logGroup,
       environment: { NODE_OPTIONS: "--enable-source-maps" },

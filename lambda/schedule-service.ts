@@ -17,14 +17,17 @@ export const SCHEDULE_ENV = {
   group: "SCHEDULE_GROUP",
   targetArn: "SCHEDULE_TARGET_ARN",
   roleArn: "SCHEDULE_ROLE_ARN",
+  deadLetterArn: "SCHEDULE_DLQ_ARN",
 } as const;
 
 export interface SchedulerSettings {
   groupName: string;
   /** The function a firing invokes (lambda/schedule-target.ts). */
   targetArn: string;
-  /** The role EventBridge Scheduler assumes; it may only invoke the target. */
+  /** The role EventBridge Scheduler assumes; it may only invoke the target and write to the dead-letter queue. */
   roleArn: string;
+  /** The queue a firing goes to when EventBridge Scheduler cannot hand it to the target (its retry policy ran out). */
+  deadLetterArn: string;
 }
 
 /** Scheduler settings from the environment, or undefined when schedules are not deployed. */
@@ -32,10 +35,11 @@ export function schedulerSettingsFrom(env: Readonly<Record<string, string | unde
   const groupName = env[SCHEDULE_ENV.group];
   const targetArn = env[SCHEDULE_ENV.targetArn];
   const roleArn = env[SCHEDULE_ENV.roleArn];
-  if (!groupName && !targetArn && !roleArn) return undefined;
+  const deadLetterArn = env[SCHEDULE_ENV.deadLetterArn];
+  if (!groupName && !targetArn && !roleArn && !deadLetterArn) return undefined;
   const missing = Object.entries(SCHEDULE_ENV).filter(([, name]) => !env[name]).map(([, name]) => name);
   if (missing.length > 0) throw invalid(`configuration: ${missing.join(", ")} must be set together with the other schedule settings`);
-  return { groupName: groupName as string, targetArn: targetArn as string, roleArn: roleArn as string };
+  return { groupName: groupName as string, targetArn: targetArn as string, roleArn: roleArn as string, deadLetterArn: deadLetterArn as string };
 }
 
 /** EventBridge Scheduler's context attribute for the due time of a firing, filled in per invocation. */
@@ -76,6 +80,7 @@ export class EventBridgeScheduleService implements ScheduleService {
             RoleArn: this.settings.roleArn,
             Input: targetInput(definition),
             RetryPolicy: { MaximumEventAgeInSeconds: 3600, MaximumRetryAttempts: 10 },
+            DeadLetterConfig: { Arn: this.settings.deadLetterArn },
           },
         }),
       ),

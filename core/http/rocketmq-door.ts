@@ -28,6 +28,10 @@ export interface RocketmqDoorOptions {
   clock?: Clock;
 }
 
+/** Headers of a publish answer: the effective deliver time (epoch ms), and `delivered-now` when the maximum made it now. */
+export const DELIVER_AT_HEADER = "x-delayq-deliver-at";
+export const OVER_MAX_DELAY_HEADER = "x-delayq-over-max-delay";
+
 /** Environment variable overriding the door's visibility (seconds, 1..43200). */
 export const MQ_VISIBILITY_ENV = "MQ_VISIBILITY_SECONDS";
 
@@ -132,7 +136,12 @@ export function rocketmqDoor(queue: Queue, credentials: CredentialProvider, log:
       case "POST": {
         const publish = decodePublishXml(decodeUtf8(body));
         const result = await queue.publish({ topic, ...publish });
-        return xmlResponse(201, encodePublishXml(result), context.requestId);
+        // The protocol's answer has no deliver time: headers carry the effective one (SDKs ignore them).
+        const timing: Record<string, string> = {
+          [DELIVER_AT_HEADER]: String(result.deliverAtMs),
+          ...(result.overMaxDelay && { [OVER_MAX_DELAY_HEADER]: result.overMaxDelay }),
+        };
+        return xmlResponse(201, encodePublishXml(result), context.requestId, timing);
       }
       case "GET": {
         const group = requiredGroup(query);

@@ -3,6 +3,7 @@ import type { AckResult, PublishResult, ReceivedMessage } from "../message.js";
 import type { BatchOutcome } from "../publish.js";
 import { PUBLISH_BATCH_MAX } from "../publish.js";
 import type { AckInput, ConsumeInput, PublishInput } from "../queue.js";
+import { DELIVERED_NOW, TimingConvention } from "../delay-limit.js";
 import { decodeDeliverAt } from "../local-time.js";
 import { type Timing, parseDelayNumber, parseDelayText, parseTagFilter } from "../rules.js";
 
@@ -28,6 +29,8 @@ export interface PublishJson {
   deliverAtLocal?: string;
   timeZone?: string;
   duplicate?: true;
+  /** The asked time was beyond the topic's maximum and the rule in force delivers it now. */
+  overMaxDelay?: typeof DELIVERED_NOW;
 }
 
 export interface ConsumeBody {
@@ -69,17 +72,19 @@ export async function readJsonObject(request: Request): Promise<Record<string, u
 
 /**
  * Exactly one way of saying when: `delayMs`, `deliverAt`, the `delay` header (RabbitMQ on ApsaraMQ: a
- * string of ms) or the `x-delay` header (the RabbitMQ plugin: an integer of ms). None means now.
+ * string of ms) or the `x-delay` header (the RabbitMQ plugin: an integer of ms). None means now. The body
+ * fields follow delayq's convention beyond the topic's maximum (reject), the headers RabbitMQ's (deliver
+ * now): see delay-limit.ts.
  */
 export function decodeTiming(body: PublishBody, headers: Headers): Timing {
   const given: Timing[] = [];
   const names: string[] = [];
   if (body.delayMs !== undefined && body.delayMs !== null) {
-    given.push({ kind: "delay", delayMs: parseDelayNumber(body.delayMs, "delayMs"), source: "delayMs" });
+    given.push({ kind: "delay", delayMs: parseDelayNumber(body.delayMs, "delayMs"), source: "delayMs", convention: TimingConvention.Delayq });
     names.push("delayMs");
   }
   if (body.deliverAt !== undefined && body.deliverAt !== null) {
-    given.push(decodeDeliverAt(body.deliverAt, body.timeZone));
+    given.push({ ...decodeDeliverAt(body.deliverAt, body.timeZone), convention: TimingConvention.Delayq });
     names.push("deliverAt");
   } else if (body.timeZone !== undefined && body.timeZone !== null) {
     throw invalid('timeZone is only meaningful with deliverAt as a local time, e.g. {"deliverAt": "2026-12-01T09:00", "timeZone": "Asia/Shanghai"}');
@@ -87,7 +92,7 @@ export function decodeTiming(body: PublishBody, headers: Headers): Timing {
   for (const header of ["delay", "x-delay"]) {
     const value = headers.get(header);
     if (value !== null) {
-      given.push({ kind: "delay", delayMs: parseDelayText(value, `header ${header}`), source: `header ${header}` });
+      given.push({ kind: "delay", delayMs: parseDelayText(value, `header ${header}`), source: `header ${header}`, convention: TimingConvention.RabbitMQ });
       names.push(`header ${header}`);
     }
   }
@@ -145,6 +150,7 @@ export function encodePublish(result: PublishResult): PublishJson {
     deliverAt: result.deliverAtMs,
     ...(result.local && { deliverAtLocal: result.local.wallClock, timeZone: result.local.timeZone }),
     ...(result.duplicate && { duplicate: true }),
+    ...(result.overMaxDelay && { overMaxDelay: result.overMaxDelay }),
   };
 }
 

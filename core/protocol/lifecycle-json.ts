@@ -98,6 +98,7 @@ export function encodeReschedule(result: RescheduleResult): Record<string, unkno
     outcome: result.outcome,
     ...(result.deliverAtMs !== undefined && { deliverAt: result.deliverAtMs }),
     ...(result.local && { deliverAtLocal: result.local.wallClock, timeZone: result.local.timeZone }),
+    ...(result.overMaxDelay && { overMaxDelay: result.overMaxDelay }),
   };
 }
 

@@ -1,5 +1,6 @@
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import type { AckFailure, PublishResult, ReceivedMessage } from "../message.js";
+import { TimingConvention } from "../delay-limit.js";
 import { LIMITS, type Timing } from "../rules.js";
 import { MqErrorCode, MqProtocolError, malformedXml, mqInvalid } from "./rocketmq-errors.js";
 
@@ -207,7 +208,7 @@ export function decodePublishXml(xml: string): MqPublish {
     if (!/^\d{1,16}$/.test(start) || !Number.isSafeInteger(Number(start))) {
       throw mqInvalid(`${Reserved.startDeliverTime} must be an absolute time in epoch milliseconds; got ${JSON.stringify(start)}`);
     }
-    timing = { kind: "at", deliverAtMs: Number(start), source: Reserved.startDeliverTime };
+    timing = { kind: "at", deliverAtMs: Number(start), source: Reserved.startDeliverTime, convention: TimingConvention.RocketMQ };
   }
   const key = all[Reserved.keys];
   const properties: Record<string, string> = {};

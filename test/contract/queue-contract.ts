@@ -372,6 +372,21 @@ export function queueContract(target: ContractTarget): void {
       else expect(bodies).toEqual([...delays].sort((x, y) => x - y));
     });
 
+    it("treats a past deliverAt as now and an over-maximum delay by its convention, unless the deployment says otherwise", async () => {
+      const { queue, topic, take, otherProcess } = await harness(target, { maxDelayMs: 10_000 });
+      const header = { kind: "delay", delayMs: 10_001, source: "header x-delay", convention: "rabbitmq" } as const;
+      expect((await queue.publish({ topic, body: "p", timing: { kind: "at", deliverAtMs: T0 - 5000, source: "deliverAt" } })).deliverAtMs).toBe(T0);
+      expect(await queue.publish({ topic, body: "o", timing: header })).toMatchObject({ deliverAtMs: T0, overMaxDelay: "delivered-now" });
+      expect((await queue.publish({ topic, body: "m", timing: { kind: "delay", delayMs: 10_000, source: "delayMs" } })).deliverAtMs).toBe(T0 + 10_000);
+      await expect(queue.publish({ topic, body: "r", timing: { kind: "delay", delayMs: 10_001, source: "delayMs" } })).rejects.toMatchObject({
+        code: "InvalidArgument",
+        message: expect.stringContaining("10000 ms"),
+      });
+      const strict = otherProcess({ maxDelayMs: 10_000, overMaxDelay: "reject" });
+      await expect(strict.publish({ topic, body: "r", timing: header })).rejects.toMatchObject({ code: "InvalidArgument" });
+      expect((await take({ group: "g" }, 2)).map((m) => m.body).sort()).toEqual(["o", "p"]);
+    });
+
     it("delivers nothing past its retention", async () => {
       const { queue, topic, clock, take } = await harness(target, { retentionMs: 60_000 });
       await queue.consume({ topic, group: "g" });

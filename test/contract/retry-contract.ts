@@ -275,17 +275,20 @@ export function retryContract(target: ContractTarget): void {
       expect(later).toEqual([]);
     });
 
-    it("applies the topic's over-max policy: deliver now by default, reject with the maximum when set", async () => {
+    it("applies the topic's over-max setting over the convention's: deliver now when set, reject with the maximum when set", async () => {
       // Prepare
       const { queue, topic, delay } = await harness(target);
       await queue.groups.putTopic(topic, { maxDelayMs: 60_000 });
       // Act
+      const byConvention = await queue.publish({ topic, body: "x", timing: delay(60_001) }).catch((error: unknown) => error);
+      await queue.groups.putTopic(topic, { maxDelayMs: 60_000, overMaxDelay: "deliver-now" });
       const over = await queue.publish({ topic, body: "x", timing: delay(60_001) });
       const within = await queue.publish({ topic, body: "x", timing: delay(60_000) });
       await queue.groups.putTopic(topic, { maxDelayMs: 60_000, overMaxDelay: "reject" });
-      const rejected = queue.publish({ topic, body: "x", timing: delay(60_001) });
+      const rejected = queue.publish({ topic, body: "x", timing: { ...delay(60_001), convention: "rabbitmq" } });
       // Assess
-      expect(over.deliverAtMs).toBe(T0);
+      expect(byConvention).toMatchObject({ code: "InvalidArgument", message: expect.stringContaining("60000 ms") });
+      expect(over).toMatchObject({ deliverAtMs: T0, overMaxDelay: "delivered-now" });
       expect(within.deliverAtMs).toBe(T0 + 60_000);
       await expect(rejected).rejects.toMatchObject({ code: "InvalidArgument", message: expect.stringContaining("60000 ms") });
       expect(await queue.groups.getTopic(topic)).toMatchObject({ maxDelayMs: 60_000, overMaxDelay: "reject" });

@@ -28,6 +28,8 @@ describe("propsFromContext", () => {
       [CONTEXT_KEYS.removalPolicy]: "destroy",
       [CONTEXT_KEYS.authMode]: "none",
       [CONTEXT_KEYS.throttleRateLimit]: "50",
+      [CONTEXT_KEYS.publishReservedConcurrency]: "20",
+      [CONTEXT_KEYS.consumeReservedConcurrency]: 200,
     });
     // Assess
     expect(props).toEqual({
@@ -40,6 +42,7 @@ describe("propsFromContext", () => {
       removalPolicy: RemovalPolicy.DESTROY,
       authMode: AuthMode.None,
       throttling: { rateLimit: 50 },
+      reservedConcurrency: { publish: 20, consume: 200 },
     });
   });
 
@@ -50,6 +53,7 @@ describe("propsFromContext", () => {
     [CONTEXT_KEYS.overMaxDelay, "later"],
     [CONTEXT_KEYS.removalPolicy, "keep"],
     [CONTEXT_KEYS.logRetentionDays, "2"],
+    [CONTEXT_KEYS.ackReservedConcurrency, "ten"],
   ])("rejects %s = %j, naming the key", (key, value) => {
     expect(() => read({ [key]: value })).toThrow(key);
   });
@@ -67,6 +71,7 @@ describe("DelayQueue props", () => {
       removalPolicy: RemovalPolicy.DESTROY,
       authMode: AuthMode.None,
       throttling: { rateLimit: 50 },
+      reservedConcurrency: { publish: 20, ack: 10, consume: 200 },
     },
   });
   afterAll(cleanup);
@@ -83,6 +88,18 @@ describe("DelayQueue props", () => {
         [ENV.retentionMs]: "3600000",
       });
     }
+  });
+
+  it("reserve concurrency for the functions named, and none for the others", () => {
+    const reserved = (name: "publish" | "consume" | "ack" | "sweeper") =>
+      template.toJSON().Resources[stack.getLogicalId(stack.queue.functions[name].function.node.defaultChild as never)].Properties
+        .ReservedConcurrentExecutions;
+    expect([reserved("publish"), reserved("ack"), reserved("consume"), reserved("sweeper")]).toEqual([20, 10, 200, undefined]);
+  });
+
+  it.each([0, 1.5, -3])("refuse a reserved concurrency of %s, naming the prop", (value) => {
+    const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
+    expect(() => new DelayQueue(new Stack(app, "Bad"), "Q", { reservedConcurrency: { consume: value } })).toThrow(/reservedConcurrency\.consume must be an integer of at least 1/);
   });
 
   it("authMode none opens the /v1 routes", () => {
@@ -103,7 +120,7 @@ describe("DelayQueue props", () => {
     });
     template.hasResource("AWS::SecretsManager::Secret", { DeletionPolicy: "Delete" });
     template.allResources("AWS::Logs::LogGroup", { DeletionPolicy: "Delete", Properties: { RetentionInDays: 7 } });
-    expect(stack.queue.alarms).toHaveLength(3);
+    expect(stack.queue.alarms).toHaveLength(6);
   });
 });
 

@@ -90,7 +90,6 @@ describe("Lambda functions", () => {
     [ENV.shards]: String(DEFAULTS.shards),
     [ENV.defaultVisibilitySeconds]: String(DEFAULTS.defaultVisibilitySeconds),
     [ENV.maxDelayMs]: String(DEFAULTS.maxDelayMs),
-    [ENV.overMaxDelay]: DEFAULTS.overMaxDelay,
     [ENV.retentionMs]: String(DEFAULTS.retentionMs),
     [ENV.maxWaitMs]: String(DEFAULTS.maxWaitMs),
   };
@@ -99,6 +98,7 @@ describe("Lambda functions", () => {
     [SCHEDULE_ENV.group]: queue.scheduleGroup.scheduleGroupName,
     [SCHEDULE_ENV.targetArn]: arn(queue.functions.publish.function),
     [SCHEDULE_ENV.roleArn]: arn(queue.scheduleTargetRole),
+    [SCHEDULE_ENV.deadLetterArn]: arn(queue.scheduleDeadLetterQueue),
   };
   const expected: Record<HandlerName, { memory: number; timeout: number; env: Json }> = {
     publish: { memory: 256, timeout: 10, env: { ...commonEnv, ...secretEnv } },
@@ -172,9 +172,13 @@ describe("IAM: each role's statements, exactly", () => {
     Effect: "Allow",
     Resource: ref(queue.mqCredentials),
   };
+  // The on-failure destination of an asynchronously invoked function.
+  const failures = {
+    Action: ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"],
+    Effect: "Allow",
+    Resource: arn(queue.asyncFailureQueue),
+  };
 
-  // TransactWriteItems is authorized per item: the release transaction's Update and Put items need
-  // dynamodb:UpdateItem and dynamodb:PutItem.
   const scheduleGrants = [
     {
       Action: ["scheduler:CreateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule"],
@@ -203,7 +207,7 @@ describe("IAM: each role's statements, exactly", () => {
     },
   ];
   const expected: Record<HandlerName, Json[]> = {
-    publish: [logs("publish"), table("dynamodb:GetItem", "dynamodb:PutItem"), secret],
+    publish: [logs("publish"), table("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:PutItem"), secret, failures],
     consume: [
       logs("consume"),
       table("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"),
@@ -212,16 +216,12 @@ describe("IAM: each role's statements, exactly", () => {
     ],
     ack: [
       logs("ack"),
-      table("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"),
+      table("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"),
       index,
       secret,
       ...scheduleGrants,
     ],
-    sweeper: [
-      logs("sweeper"),
-      table("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"),
-      index,
-    ],
+    sweeper: [logs("sweeper"), table("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"), index, failures],
   };
 
   it.each(HANDLERS)("%s", (name) => {
@@ -255,11 +255,12 @@ describe("IAM: each role's statements, exactly", () => {
     ]);
   });
 
-  it("the schedule target role may only invoke the publish function, for this account only", () => {
+  it("the schedule target role may only invoke the publish function and dead-letter into the schedules' queue, for this account only", () => {
     const roleId = id(queue.scheduleTargetRole);
     const publishArn = arn(queue.functions.publish.function);
     expect(statementsOf(roleId)).toEqual([
       { Action: ["lambda:InvokeFunction"], Effect: "Allow", Resource: [publishArn, { "Fn::Join": ["", [publishArn, ":*"]] }] },
+      { Action: ["sqs:SendMessage"], Effect: "Allow", Resource: arn(queue.scheduleDeadLetterQueue) },
     ]);
     expect(resource(roleId).Properties.AssumeRolePolicyDocument.Statement).toEqual([
       {
@@ -289,12 +290,15 @@ describe("IAM: each role's statements, exactly", () => {
 describe("HTTP API", () => {
   const routes: [routeKey: string, handler: HandlerName, auth: "AWS_IAM" | "NONE"][] = [
     ["POST /v1/topics/{topic}/messages", "publish", "AWS_IAM"],
+    ["POST /v1/topics/{topic}/messages/batch", "publish", "AWS_IAM"],
     ["POST /v1/topics/{topic}/groups/{group}/consume", "consume", "AWS_IAM"],
     ["POST /v1/topics/{topic}/groups/{group}/ack", "ack", "AWS_IAM"],
     ["GET /v1/topics/{topic}", "ack", "AWS_IAM"],
     ["PUT /v1/topics/{topic}", "ack", "AWS_IAM"],
+    ["GET /v1/topics/{topic}/groups", "ack", "AWS_IAM"],
     ["GET /v1/topics/{topic}/groups/{group}", "ack", "AWS_IAM"],
     ["PUT /v1/topics/{topic}/groups/{group}", "ack", "AWS_IAM"],
+    ["DELETE /v1/topics/{topic}/groups/{group}", "ack", "AWS_IAM"],
     ["POST /v1/topics/{topic}/groups/{group}/nack", "ack", "AWS_IAM"],
     ["GET /v1/topics/{topic}/groups/{group}/dead-letters", "ack", "AWS_IAM"],
     ["POST /v1/topics/{topic}/groups/{group}/dead-letters/redrive", "ack", "AWS_IAM"],
@@ -347,6 +351,14 @@ describe("HTTP API", () => {
     }
   });
 
+  it("throttles each function's routes at what a new on-demand table takes, per route", () => {
+    const [stage] = Object.values(template.findResources("AWS::ApiGatewayV2::Stage"));
+    const settings = stage?.Properties.RouteSettings as Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }>;
+    expect(Object.keys(settings).sort()).toEqual(routes.map(([key]) => key).sort());
+    expect(settings["POST /v1/topics/{topic}/messages"]).toEqual({ ThrottlingRateLimit: 500, ThrottlingBurstLimit: 1000 });
+    expect(settings["POST /v1/topics/{topic}/groups/{group}/consume"]).toEqual({ ThrottlingRateLimit: 500, ThrottlingBurstLimit: 1000 });
+  });
+
   it("has a $default stage with throttling and JSON access logs", () => {
     template.hasResourceProperties("AWS::ApiGatewayV2::Stage", {
       StageName: "$default",
@@ -383,23 +395,69 @@ describe("sweeper schedule", () => {
     });
   });
 
-  it("dead-letters into an encrypted queue that refuses requests without TLS", () => {
-    template.hasResourceProperties("AWS::SQS::Queue", {
-      SqsManagedSseEnabled: true,
-      MessageRetentionPeriod: 1_209_600,
+});
+
+describe("failure queues", () => {
+  const failureQueues = () => [queue.schedulerDeadLetterQueue, queue.asyncFailureQueue, queue.scheduleDeadLetterQueue];
+
+  it("are three, each encrypted, kept 14 days and refusing requests without TLS", () => {
+    template.resourceCountIs("AWS::SQS::Queue", 3);
+    for (const q of failureQueues()) {
+      expect(resource(id(q)).Properties).toEqual({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 1_209_600 });
+      template.hasResourceProperties("AWS::SQS::QueuePolicy", {
+        Queues: [ref(q)],
+        PolicyDocument: {
+          Statement: [
+            Match.objectLike({
+              Effect: "Deny",
+              Action: "sqs:*",
+              Condition: { Bool: { "aws:SecureTransport": "false" } },
+            }),
+          ],
+        },
+      });
+    }
+  });
+});
+
+describe("asynchronous invocations", () => {
+  const invokeConfigs = () => Object.values(template.findResources("AWS::Lambda::EventInvokeConfig")).map((r) => r.Properties);
+  /** Every function EventBridge Scheduler invokes: the sweeper schedule's target and the users' schedules' target. */
+  const scheduledTargets = (): Json[] => [
+    ...Object.values(template.findResources("AWS::Scheduler::Schedule")).map((r) => r.Properties.Target.Arn),
+    resource(fnId("ack")).Properties.Environment.Variables[SCHEDULE_ENV.targetArn],
+  ];
+
+  it("every function a schedule invokes has a maximum event age and an on-failure destination in the failure queue", () => {
+    const targets = scheduledTargets();
+    expect(targets).toEqual(expect.arrayContaining([arn(queue.functions.sweeper.function), arn(queue.functions.publish.function)]));
+    for (const target of targets) {
+      const config = invokeConfigs().find((c) => JSON.stringify(c.FunctionName) === JSON.stringify({ Ref: target["Fn::GetAtt"][0] }));
+      expect(config, JSON.stringify(target)).toMatchObject({
+        Qualifier: "$LATEST",
+        MaximumEventAgeInSeconds: expect.any(Number),
+        MaximumRetryAttempts: expect.any(Number),
+        DestinationConfig: { OnFailure: { Destination: arn(queue.asyncFailureQueue) } },
+      });
+    }
+  });
+
+  it("the sweeper is not retried (the next run is) and is given up after 5 minutes; a firing is retried twice within an hour", () => {
+    expect(invokeConfigs()).toHaveLength(2);
+    template.hasResourceProperties("AWS::Lambda::EventInvokeConfig", {
+      FunctionName: ref(queue.functions.sweeper.function),
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 300,
     });
-    template.hasResourceProperties("AWS::SQS::QueuePolicy", {
-      Queues: [ref(queue.schedulerDeadLetterQueue)],
-      PolicyDocument: {
-        Statement: [
-          Match.objectLike({
-            Effect: "Deny",
-            Action: "sqs:*",
-            Condition: { Bool: { "aws:SecureTransport": "false" } },
-          }),
-        ],
-      },
+    template.hasResourceProperties("AWS::Lambda::EventInvokeConfig", {
+      FunctionName: ref(queue.functions.publish.function),
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 3600,
     });
+  });
+
+  it("no function has reserved concurrency unless the props ask for it", () => {
+    for (const name of HANDLERS) expect(resource(fnId(name)).Properties.ReservedConcurrentExecutions, name).toBeUndefined();
   });
 });
 
@@ -420,63 +478,77 @@ describe("RocketMQ door credentials", () => {
 
 describe("alarms", () => {
   const alarms = () => Object.values(template.findResources("AWS::CloudWatch::Alarm")).map((a) => a.Properties);
+  const alarmOf = (construct: IConstruct) => resource(id(construct)).Properties;
+  const [sweeperErrors, dynamoThrottles, functionThrottles] = queue.alarms;
+  /** The metric-math alarm's math and the metrics it combines. */
+  const math = (alarm: Json) => {
+    const expressions = alarm.Metrics.filter((m: Json) => m.Expression);
+    const metrics = alarm.Metrics.filter((m: Json) => m.MetricStat);
+    return { expressions, metrics };
+  };
 
-  it("are three", () => {
-    template.resourceCountIs("AWS::CloudWatch::Alarm", 3);
+  it("are six, each firing on one event in five minutes and quiet without data", () => {
+    template.resourceCountIs("AWS::CloudWatch::Alarm", 6);
+    for (const alarm of alarms()) {
+      expect(alarm).toMatchObject({ Threshold: 1, EvaluationPeriods: 1, ComparisonOperator: "GreaterThanOrEqualToThreshold", TreatMissingData: "notBreaching" });
+    }
   });
 
   it("watch the sweeper's errors", () => {
-    template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+    expect(alarmOf(sweeperErrors as IConstruct)).toMatchObject({
       Namespace: "AWS/Lambda",
       MetricName: "Errors",
       Dimensions: [{ Name: "FunctionName", Value: ref(queue.functions.sweeper.function) }],
       Statistic: "Sum",
-      Threshold: 1,
-      ComparisonOperator: "GreaterThanOrEqualToThreshold",
-      TreatMissingData: "notBreaching",
+      Period: 300,
     });
   });
 
   it("watch read and write throttles of the table and its due index", () => {
-    const throttle = alarms().find((a) => a.Metrics);
-    const metrics = throttle?.Metrics.filter((m: Json) => m.MetricStat).map((m: Json) => ({
-      name: m.MetricStat.Metric.MetricName,
-      dimensions: m.MetricStat.Metric.Dimensions,
-    }));
+    const { metrics } = math(alarmOf(dynamoThrottles as IConstruct));
     const tableDim = { Name: "TableName", Value: ref(queue.table) };
-    const indexDim = {
-      Name: "GlobalSecondaryIndexName",
-      Value: TABLE_SCHEMA.dueIndex.name,
-    };
-    expect(metrics).toEqual(
+    const indexDim = { Name: "GlobalSecondaryIndexName", Value: TABLE_SCHEMA.dueIndex.name };
+    expect(metrics.map((m: Json) => ({ name: m.MetricStat.Metric.MetricName, dimensions: m.MetricStat.Metric.Dimensions }))).toEqual(
       expect.arrayContaining([
         { name: "ReadThrottleEvents", dimensions: [tableDim] },
         { name: "WriteThrottleEvents", dimensions: [tableDim] },
-        {
-          name: "ReadThrottleEvents",
-          dimensions: expect.arrayContaining([tableDim, indexDim]),
-        },
-        {
-          name: "WriteThrottleEvents",
-          dimensions: expect.arrayContaining([tableDim, indexDim]),
-        },
+        { name: "ReadThrottleEvents", dimensions: expect.arrayContaining([tableDim, indexDim]) },
+        { name: "WriteThrottleEvents", dimensions: expect.arrayContaining([tableDim, indexDim]) },
       ]),
     );
-    expect(throttle?.Threshold).toBe(1);
+    expect(metrics).toHaveLength(4);
   });
 
-  it("watch the scheduler dead-letter queue's depth", () => {
+  it("watch throttles of every function", () => {
+    const { metrics } = math(alarmOf(functionThrottles as IConstruct));
+    expect(metrics.map((m: Json) => [m.MetricStat.Metric.Namespace, m.MetricStat.Metric.MetricName, m.MetricStat.Metric.Dimensions]).sort()).toEqual(
+      HANDLERS.map((name) => ["AWS/Lambda", "Throttles", [{ Name: "FunctionName", Value: ref(queue.functions[name].function) }]]).sort(),
+    );
+  });
+
+  it("sum sparse metrics with every missing value as 0, so that one throttled metric alone breaches", () => {
+    // A throttle metric has data only while throttling happens; `a + b` is missing (never breaching) at
+    // every period where one of its terms has no data, so each combined metric must be filled.
+    const combined = alarms().filter((a) => a.Metrics);
+    expect(combined).toHaveLength(2);
+    for (const alarm of combined) {
+      const { expressions, metrics } = math(alarm);
+      expect(expressions).toEqual([expect.objectContaining({ Expression: "SUM(FILL(METRICS(), 0))", ReturnData: true })]);
+      for (const m of metrics) expect(m).toMatchObject({ ReturnData: false, MetricStat: { Stat: "Sum", Period: 300 } });
+      expect(alarm.Metrics).toHaveLength(metrics.length + 1);
+    }
+  });
+
+  it.each([
+    ["the sweeper schedule's dead-letter queue", () => queue.schedulerDeadLetterQueue],
+    ["the asynchronous invocations' failure queue", () => queue.asyncFailureQueue],
+    ["the recurring schedules' dead-letter queue", () => queue.scheduleDeadLetterQueue],
+  ])("watch the depth of %s", (_what, which) => {
     template.hasResourceProperties("AWS::CloudWatch::Alarm", {
       Namespace: "AWS/SQS",
       MetricName: "ApproximateNumberOfMessagesVisible",
-      Dimensions: [
-        {
-          Name: "QueueName",
-          Value: {
-            "Fn::GetAtt": [id(queue.schedulerDeadLetterQueue), "QueueName"],
-          },
-        },
-      ],
+      Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [id(which()), "QueueName"] } }],
+      Statistic: "Maximum",
       Threshold: 1,
     });
   });
@@ -496,6 +568,12 @@ describe("outputs", () => {
     template.hasOutput("MqCredentialsSecretArn", {
       Value: ref(queue.mqCredentials),
     });
+  });
+
+  it("name the failure queues and the function to replay firings to", () => {
+    template.hasOutput("AsyncFailureQueueUrl", { Value: ref(queue.asyncFailureQueue) });
+    template.hasOutput("ScheduleDeadLetterQueueUrl", { Value: ref(queue.scheduleDeadLetterQueue) });
+    template.hasOutput("PublishFunctionName", { Value: ref(queue.functions.publish.function) });
   });
 });
 

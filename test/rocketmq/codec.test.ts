@@ -41,7 +41,7 @@ describe("RocketMQ XML codec: requests of each SDK", () => {
       tag: "TagA",
       key: "order-1",
       properties: { region: "hz" },
-      timing: { kind: "at", deliverAtMs: 1767225603000, source: "__STARTDELIVERTIME" },
+      timing: { kind: "at", deliverAtMs: 1767225603000, source: "__STARTDELIVERTIME", convention: "rocketmq" },
     });
   });
 

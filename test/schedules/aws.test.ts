@@ -17,6 +17,7 @@ const settings = {
   groupName: "delayq-schedules",
   targetArn: "arn:aws:lambda:eu-west-1:111122223333:function:delayq-ScheduleTarget",
   roleArn: "arn:aws:iam::111122223333:role/delayq-ScheduleTargetRole",
+  deadLetterArn: "arn:aws:sqs:eu-west-1:111122223333:delayq-ScheduleDlq",
 };
 
 const definition: ScheduleDefinition = {
@@ -32,7 +33,7 @@ const scheduler = mockClient(SchedulerClient);
 describe("recurring schedules on EventBridge Scheduler", () => {
   beforeEach(() => scheduler.reset());
 
-  it("creates one schedule in our group, flexible window off, targeting the publish target with its role", async () => {
+  it("creates one schedule in our group, flexible window off, targeting the publish target with its role and dead-letter queue", async () => {
     // Prepare
     scheduler.on(CreateScheduleCommand).resolves({ ScheduleArn: "arn:aws:scheduler:eu-west-1:111122223333:schedule/delayq-schedules/daily-report" });
     const service = new EventBridgeScheduleService(new SchedulerClient({ region: "eu-west-1" }), settings);
@@ -60,6 +61,7 @@ describe("recurring schedules on EventBridge Scheduler", () => {
           scheduledTime: "<aws.scheduler.scheduled-time>",
         }),
         RetryPolicy: { MaximumEventAgeInSeconds: 3600, MaximumRetryAttempts: 10 },
+        DeadLetterConfig: { Arn: settings.deadLetterArn },
       },
     });
   });
@@ -93,7 +95,13 @@ describe("recurring schedules on EventBridge Scheduler", () => {
 
   it("takes its settings from the environment, all or none", () => {
     expect(schedulerSettingsFrom({})).toBeUndefined();
-    expect(schedulerSettingsFrom({ SCHEDULE_GROUP: "g", SCHEDULE_TARGET_ARN: "t", SCHEDULE_ROLE_ARN: "r" })).toEqual({ groupName: "g", targetArn: "t", roleArn: "r" });
-    expect(() => schedulerSettingsFrom({ SCHEDULE_GROUP: "g" })).toThrow(/SCHEDULE_TARGET_ARN, SCHEDULE_ROLE_ARN/);
+    expect(schedulerSettingsFrom({ SCHEDULE_GROUP: "g", SCHEDULE_TARGET_ARN: "t", SCHEDULE_ROLE_ARN: "r", SCHEDULE_DLQ_ARN: "q" })).toEqual({
+      groupName: "g",
+      targetArn: "t",
+      roleArn: "r",
+      deadLetterArn: "q",
+    });
+    expect(() => schedulerSettingsFrom({ SCHEDULE_GROUP: "g" })).toThrow(/SCHEDULE_TARGET_ARN, SCHEDULE_ROLE_ARN, SCHEDULE_DLQ_ARN/);
+    expect(() => schedulerSettingsFrom({ SCHEDULE_GROUP: "g", SCHEDULE_TARGET_ARN: "t", SCHEDULE_ROLE_ARN: "r" })).toThrow(/SCHEDULE_DLQ_ARN/);
   });
 });

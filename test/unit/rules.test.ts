@@ -9,12 +9,15 @@ import {
   assertTopicKey,
   parseInstant,
   parseTagFilter,
+  decideDeliverAt,
   resolveDeliverAt,
   topicKey,
 } from "../../core/rules.js";
+import { type DelayPolicy, OVER_MAX_DEFAULTS, type TimingConvention, describeMs } from "../../core/delay-limit.js";
 
 const NOW = Date.UTC(2026, 0, 1);
-const policy = { maxDelayMs: 40 * DAY_MS, overMaxDelay: "deliver-now" as const };
+const policy = { maxDelayMs: 40 * DAY_MS, overMaxDelay: undefined };
+const over = 40 * DAY_MS + 1;
 
 describe("deliver time", () => {
   it("resolves delays, instants, the past and the maximum", () => {
@@ -22,10 +25,55 @@ describe("deliver time", () => {
     expect(resolveDeliverAt({ kind: "delay", delayMs: 1500, source: "delayMs" }, NOW, policy)).toBe(NOW + 1500);
     expect(resolveDeliverAt({ kind: "at", deliverAtMs: NOW - 1, source: "deliverAt" }, NOW, policy)).toBe(NOW);
     expect(resolveDeliverAt({ kind: "delay", delayMs: 40 * DAY_MS, source: "delayMs" }, NOW, policy)).toBe(NOW + 40 * DAY_MS);
-    expect(resolveDeliverAt({ kind: "delay", delayMs: 40 * DAY_MS + 1, source: "delayMs" }, NOW, policy)).toBe(NOW);
-    expect(() =>
-      resolveDeliverAt({ kind: "delay", delayMs: 40 * DAY_MS + 1, source: "x-delay" }, NOW, { ...policy, overMaxDelay: "reject" }),
-    ).toThrow(/maximum delay of 3456000000 ms/);
+    expect(resolveDeliverAt({ kind: "at", deliverAtMs: NOW + 40 * DAY_MS, source: "deliverAt", convention: "rocketmq" }, NOW, policy)).toBe(NOW + 40 * DAY_MS);
+  });
+
+  it("beyond the maximum follows the timing's convention unless the topic sets a rule", () => {
+    // Prepare
+    const delay = (convention?: TimingConvention) => ({ kind: "delay", delayMs: over, source: "x", ...(convention && { convention }) }) as const;
+    const set = (overMaxDelay: "reject" | "deliver-now") => ({ ...policy, overMaxDelay });
+    // Act
+    const outcome = (timing: ReturnType<typeof delay>, p: DelayPolicy) => {
+      try {
+        return decideDeliverAt(timing, NOW, p, "t").overMax?.outcome ?? "scheduled";
+      } catch (error) {
+        return (error as { code: string }).code;
+      }
+    };
+    // Assess
+    expect(OVER_MAX_DEFAULTS).toEqual({ delayq: "reject", rocketmq: "reject", rabbitmq: "deliver-now" });
+    expect(outcome(delay(), policy)).toBe("InvalidArgument");
+    expect(outcome(delay("delayq"), policy)).toBe("InvalidArgument");
+    expect(outcome(delay("rocketmq"), policy)).toBe("InvalidArgument");
+    expect(outcome(delay("rabbitmq"), policy)).toBe("delivered-now");
+    for (const convention of [undefined, "delayq", "rocketmq", "rabbitmq"] as const) {
+      expect(outcome(delay(convention), set("deliver-now")), String(convention)).toBe("delivered-now");
+      expect(outcome(delay(convention), set("reject")), String(convention)).toBe("InvalidArgument");
+    }
+  });
+
+  it("says what was asked, the maximum and the setting that raises it; reports a deliver-now", () => {
+    expect(() => decideDeliverAt({ kind: "delay", delayMs: over, source: "delayMs" }, NOW, policy, "orders")).toThrow(
+      'delayMs asks for delivery at 2026-02-10T00:00:00.001Z, 3456000001 ms (40 days) from now, beyond the maximum delay of topic orders: ' +
+        '3456000000 ms (40 days). Send an earlier time, or raise the topic\'s maxDelayMs setting (PUT /v1/topics/orders {"maxDelayMs": …}, up to 31622400000 ms, 366 days)',
+    );
+    expect(() => decideDeliverAt({ kind: "delay", delayMs: over, source: "__STARTDELIVERTIME" }, NOW, policy, "MQ_INST_1~orders")).toThrow(
+      /maximum delay of topic MQ_INST_1~orders: 3456000000 ms \(40 days\).*deployment's MAX_DELAY_MS/,
+    );
+    expect(decideDeliverAt({ kind: "delay", delayMs: 90_000, source: "header delay", convention: "rabbitmq" }, NOW, { ...policy, maxDelayMs: 60_000 })).toEqual({
+      deliverAtMs: NOW,
+      overMax: {
+        outcome: "delivered-now",
+        source: "header delay",
+        convention: "rabbitmq",
+        rule: "convention",
+        requestedMs: NOW + 90_000,
+        requestedDelayMs: 90_000,
+        maxDelayMs: 60_000,
+      },
+    });
+    expect(describeMs(90_000)).toBe("1.5 minutes");
+    expect(describeMs(999)).toBe("999 ms");
   });
 
   it("parses deliverAt as epoch ms or ISO-8601 with an offset only", () => {
@@ -40,9 +88,10 @@ describe("deliver time", () => {
   it("accepts exactly one way of saying when, with a message that says what to send", () => {
     const h = (init: Record<string, string>) => new Headers(init);
     expect(decodeTiming({}, h({}))).toEqual({ kind: "now" });
-    expect(decodeTiming({ delayMs: 5 }, h({}))).toEqual({ kind: "delay", delayMs: 5, source: "delayMs" });
-    expect(decodeTiming({}, h({ delay: "5000" }))).toEqual({ kind: "delay", delayMs: 5000, source: "header delay" });
-    expect(decodeTiming({}, h({ "x-delay": "7" }))).toEqual({ kind: "delay", delayMs: 7, source: "header x-delay" });
+    expect(decodeTiming({ delayMs: 5 }, h({}))).toEqual({ kind: "delay", delayMs: 5, source: "delayMs", convention: "delayq" });
+    expect(decodeTiming({ deliverAt: NOW }, h({}))).toEqual({ kind: "at", deliverAtMs: NOW, source: "deliverAt", convention: "delayq" });
+    expect(decodeTiming({}, h({ delay: "5000" }))).toEqual({ kind: "delay", delayMs: 5000, source: "header delay", convention: "rabbitmq" });
+    expect(decodeTiming({}, h({ "x-delay": "7" }))).toEqual({ kind: "delay", delayMs: 7, source: "header x-delay", convention: "rabbitmq" });
     const bad: [Record<string, unknown>, Record<string, string>, RegExp][] = [
       [{ delayMs: -1 }, {}, /non-negative integer/],
       [{ delayMs: 1.5 }, {}, /non-negative integer/],
@@ -110,7 +159,14 @@ describe("configuration", () => {
     })();
     expect(problem).toMatch(/TABLE_NAME is required/);
     expect(problem).toMatch(/SHARDS must be an integer from 1 to 64 \(got "0"\)/);
-    expect(problem).toMatch(/OVER_MAX_DELAY must be "deliver-now" or "reject"/);
+    expect(problem).toMatch(/OVER_MAX_DELAY must be "deliver-now", "reject" or unset/);
+  });
+
+  it("leaves OVER_MAX_DELAY unset by default (each door's rule) and takes an explicit rule for every topic without one", () => {
+    expect(loadConfig({ TABLE_NAME: "t" }).overMaxDelay).toBeUndefined();
+    expect(loadConfig({ TABLE_NAME: "t", OVER_MAX_DELAY: "" }).overMaxDelay).toBeUndefined();
+    expect(loadConfig({ TABLE_NAME: "t", OVER_MAX_DELAY: "reject" }).overMaxDelay).toBe("reject");
+    expect(loadConfig({ TABLE_NAME: "t", OVER_MAX_DELAY: "deliver-now" }).overMaxDelay).toBe("deliver-now");
   });
 
   it("keeps an idle consumer at or under 5 index queries per second whatever the shard count", () => {
