@@ -1,5 +1,5 @@
 import type { QueueConfig } from "./config.js";
-import { ErrorCode, QueueError, invalid } from "./errors.js";
+import { ErrorCode, QueueError, invalid, quote } from "./errors.js";
 import { MESSAGE_ID_PATTERN } from "./ids.js";
 import {
   CancelOutcome,
@@ -119,7 +119,7 @@ export class MessageControl {
     const nowMs = this.deps.clock.nowMs();
     const outcomes = await Promise.all(ids.map(async (id) => ({ messageId: id, outcome: await this.deps.manage.cancel(topic, id, nowMs) })));
     const results = outcomes.filter((r): r is CancelResult => r.outcome !== CancelOutcome.NotFound);
-    if (results.length === 0) throw new QueueError(ErrorCode.MessageNotExist, `no message with key ${JSON.stringify(k)} in topic ${topic}`);
+    if (results.length === 0) throw new QueueError(ErrorCode.MessageNotExist, `no message with key ${quote(k)} in topic ${topic}`);
     return { key: k, results };
   }
 
@@ -160,13 +160,14 @@ export class MessageControl {
   async list(topicKey: string, query: ListQuery): Promise<ListResult> {
     const topic = assertTopicKey(topicKey);
     const state = query.state ?? "scheduled";
-    if (state !== "scheduled") throw invalid(`state must be "scheduled" (messages waiting for their deliver time); got ${JSON.stringify(state)}`);
+    if (state !== "scheduled") throw invalid(`state must be "scheduled" (messages waiting for their deliver time); got ${quote(state)}`);
     const limit = query.limit == null ? LIST_LIMIT.default : assertIntInRange(Number(query.limit), "limit", 1, LIST_LIMIT.max);
     const asked: ScheduledWindow = {
       fromMs: query.from == null ? 0 : parseInstant(/^\d+$/.test(query.from) ? Number(query.from) : query.from, "from"),
       toMs: query.to == null ? Number.MAX_SAFE_INTEGER : parseInstant(/^\d+$/.test(query.to) ? Number(query.to) : query.to, "to"),
       ...(query.tag != null && { tag: assertTag(query.tag) as string }),
     };
+    if (asked.fromMs > asked.toMs) throw invalid(`from (${asked.fromMs}) is after to (${asked.toMs}); send from ≤ to`);
     const shards = this.deps.config.shards;
     const cursor = query.cursor == null ? undefined : decodeCursor(query.cursor, shards);
     if (cursor && (cursor.from !== asked.fromMs && query.from != null || cursor.to !== asked.toMs && query.to != null || cursor.tag !== asked.tag && query.tag != null)) {
@@ -272,7 +273,7 @@ function mergeLanes(lanes: readonly ScheduledEntry[][], limit: number): { entry:
 
 function assertMessageId(value: unknown): string {
   if (typeof value !== "string" || !MESSAGE_ID_PATTERN.test(value)) {
-    throw invalid(`messageId must be the 32 upper-case hex characters a publish returned; got ${JSON.stringify(value)}`);
+    throw invalid(`messageId must be the 32 upper-case hex characters a publish returned; got ${quote(value)}`);
   }
   return value;
 }
@@ -295,16 +296,17 @@ function decodeCursor(text: string, shardCount: number): ListCursor {
     throw bad();
   }
   const c = raw as { v?: unknown; from?: unknown; to?: unknown; tag?: unknown; shards?: unknown };
-  if (c.v !== 1 || typeof c.from !== "number" || typeof c.to !== "number" || !Array.isArray(c.shards)) throw bad();
+  const inWindow = (ms: unknown): ms is number => Number.isSafeInteger(ms) && (ms as number) >= (c.from as number) && (ms as number) <= (c.to as number);
+  if (c.v !== 1 || !Number.isSafeInteger(c.from) || !Number.isSafeInteger(c.to) || (c.from as number) > (c.to as number) || !Array.isArray(c.shards)) throw bad();
   if (c.tag !== undefined && typeof c.tag !== "string") throw bad();
   if (c.shards.length !== shardCount) throw invalid("the shard count changed since this cursor was made; start the listing again");
   const shards = c.shards.map((p: unknown): ShardCursor => {
     if (p === 0) return null;
     if (p === 1) return "done";
-    if (Array.isArray(p) && typeof p[0] === "number" && typeof p[1] === "string" && MESSAGE_ID_PATTERN.test(p[1])) {
+    if (Array.isArray(p) && p.length === 2 && inWindow(p[0]) && typeof p[1] === "string" && MESSAGE_ID_PATTERN.test(p[1])) {
       return { dueAtMs: p[0], messageId: p[1] };
     }
     throw bad();
   });
-  return { v: 1, from: c.from, to: c.to, ...(c.tag !== undefined && { tag: c.tag as string }), shards };
+  return { v: 1, from: c.from as number, to: c.to as number, ...(c.tag !== undefined && { tag: c.tag as string }), shards };
 }

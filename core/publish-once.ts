@@ -1,4 +1,4 @@
-import { invalid } from "./errors.js";
+import { invalid, quote } from "./errors.js";
 import type { ManageStore } from "./manage-ports.js";
 import type { NewMessage, PublishResult } from "./message.js";
 import type { MessageStore } from "./ports.js";
@@ -9,7 +9,7 @@ export const DEDUP_ID_MAX_CHARS = 128;
 export function assertDedupId(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "string" || value.length === 0 || value.length > DEDUP_ID_MAX_CHARS || [...value].some((c) => c.charCodeAt(0) < 0x20)) {
-    throw invalid(`dedupId must be a string of 1-${DEDUP_ID_MAX_CHARS} printable characters; got ${JSON.stringify(value)}`);
+    throw invalid(`dedupId must be a string of 1-${DEDUP_ID_MAX_CHARS} printable characters; got ${quote(value)}`);
   }
   return value;
 }

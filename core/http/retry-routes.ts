@@ -6,8 +6,8 @@ import { encodeGroupSettings, encodeTopicSettings } from "../settings.js";
 import type { Route } from "./json-door.js";
 import { jsonResponse } from "./json-errors.js";
 
-const TOPIC = /^\/v1\/topics\/([^/]+)$/;
-const GROUP = /^\/v1\/topics\/([^/]+)\/groups\/([^/]+)$/;
+const TOPIC = "/v1/topics/{topic}";
+const GROUP = "/v1/topics/{topic}/groups/{group}";
 
 /** Topic and group settings, nack and dead letters (see the README's API section). */
 export function retryRoutes(queue: Queue): Route[] {
@@ -16,8 +16,7 @@ export function retryRoutes(queue: Queue): Route[] {
   return [
     {
       method: "GET",
-      pattern: TOPIC,
-      names: ["topic"],
+      path: TOPIC,
       handler: async (_r, p, ctx) => {
         const topic = assertName("topic", p.topic);
         return jsonResponse(200, encodeTopicSettings(topic, await retry.getTopicSettings(topic)), ctx.requestId);
@@ -25,8 +24,7 @@ export function retryRoutes(queue: Queue): Route[] {
     },
     {
       method: "PUT",
-      pattern: TOPIC,
-      names: ["topic"],
+      path: TOPIC,
       handler: async (request, p, ctx) => {
         const topic = assertName("topic", p.topic);
         const settings = await retry.putTopicSettings(topic, await readJsonObject(request));
@@ -35,7 +33,7 @@ export function retryRoutes(queue: Queue): Route[] {
     },
     {
       method: "GET",
-      pattern: GROUP,
+      path: GROUP,
       handler: async (_r, p, ctx) => {
         const topic = assertName("topic", p.topic);
         const group = assertName("group", p.group);
@@ -45,7 +43,7 @@ export function retryRoutes(queue: Queue): Route[] {
     },
     {
       method: "PUT",
-      pattern: GROUP,
+      path: GROUP,
       handler: async (request, p, ctx) => {
         const topic = assertName("topic", p.topic);
         const group = assertName("group", p.group);
@@ -55,7 +53,7 @@ export function retryRoutes(queue: Queue): Route[] {
     },
     {
       method: "POST",
-      pattern: /^\/v1\/topics\/([^/]+)\/groups\/([^/]+)\/nack$/,
+      path: "/v1/topics/{topic}/groups/{group}/nack",
       handler: async (request, p, ctx) => {
         const input = decodeNack(assertName("topic", p.topic), assertName("group", p.group), await readJsonObject(request));
         return jsonResponse(200, encodeNack(await retry.nack(input)), ctx.requestId);
@@ -63,7 +61,7 @@ export function retryRoutes(queue: Queue): Route[] {
     },
     {
       method: "GET",
-      pattern: /^\/v1\/topics\/([^/]+)\/groups\/([^/]+)\/dead-letters$/,
+      path: "/v1/topics/{topic}/groups/{group}/dead-letters",
       handler: async (request, p, ctx) => {
         const query = decodeDeadLetterQuery(assertName("topic", p.topic), assertName("group", p.group), new URL(request.url));
         const page = await retry.listDeadLetters(query);
@@ -76,7 +74,7 @@ export function retryRoutes(queue: Queue): Route[] {
     },
     {
       method: "POST",
-      pattern: /^\/v1\/topics\/([^/]+)\/groups\/([^/]+)\/dead-letters\/redrive$/,
+      path: "/v1/topics/{topic}/groups/{group}/dead-letters/redrive",
       handler: async (request, p, ctx) => {
         const input = decodeRedrive(assertName("topic", p.topic), assertName("group", p.group), await readJsonObject(request));
         return jsonResponse(200, await retry.redrive(input), ctx.requestId);

@@ -682,7 +682,8 @@ export class DynamoStore implements MessageStore {
 }
 
 export function m(item: Item): Record<string, AttributeValue> {
-  return marshall(item, { removeUndefinedValues: true, convertTopLevelContainer: false });
+  // convertClassInstanceToMap: a plain object with an own `constructor` property (a user property name) is still a map.
+  return marshall(item, { removeUndefinedValues: true, convertTopLevelContainer: false, convertClassInstanceToMap: true });
 }
 
 function toDelivery(item: Item, messageId: string, group: string): Delivery {
@@ -699,7 +700,8 @@ function toDelivery(item: Item, messageId: string, group: string): Delivery {
 export function decodeCursor(cursor: string, lane: string): Item {
   try {
     const key = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as Item;
-    if (key && typeof key === "object" && key[LANE] === lane) return key;
+    const shape = key && typeof key === "object" && !Array.isArray(key) && Object.keys(key).length === 4;
+    if (shape && key[LANE] === lane && typeof key[PK] === "string" && typeof key[SK] === "string" && Number.isSafeInteger(key[DUE])) return key;
   } catch {}
   throw invalid("cursor is not one this listing returned; send the cursor of the previous page unchanged, or none for the first page");
 }
