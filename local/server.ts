@@ -43,7 +43,7 @@ async function send(res: ServerResponse, response: Response, close: boolean): Pr
 }
 
 /** Writes a whole HTTP/1.1 response on a raw socket (CONNECT, or a request Node could not parse) and closes it. */
-async function sendRaw(socket: Socket, response: Response, status = response.status): Promise<void> {
+async function sendRaw(socket: Socket, response: Response, status = response.status, headOnly = false): Promise<void> {
   const payload = Buffer.from(await response.arrayBuffer());
   if (socket.destroyed || !socket.writable) return;
   let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\n`;
@@ -51,7 +51,7 @@ async function sendRaw(socket: Socket, response: Response, status = response.sta
     head += `${name}: ${value}\r\n`;
   });
   head += `content-length: ${payload.length}\r\nconnection: close\r\n\r\n`;
-  socket.end(Buffer.concat([Buffer.from(head, "latin1"), payload]));
+  socket.end(headOnly ? Buffer.from(head, "latin1") : Buffer.concat([Buffer.from(head, "latin1"), payload]));
 }
 
 /** The body, or "too-large" as soon as it passes the limit (the rest is then read and dropped). */
@@ -152,13 +152,19 @@ export function startHttpServer(app: App, port: number, options: HttpServerOptio
   server.headersTimeout = 66_000;
   server.requestTimeout = 120_000;
 
+  // An Expect other than 100-continue: 417 as Node would, but with the door's error body.
+  server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    const refusal = app.refuse(path.startsWith("/") ? path : "/", new QueueError(ErrorCode.InvalidArgument, "the only Expect this server meets is 100-continue; send the request without it"));
+    void send(res, new Response(refusal.body, { status: 417, headers: refusal.headers }), true);
+  });
   // CONNECT (a proxy tunnel) is not served: answer it like any other method instead of closing the socket.
   server.on("connect", (req: IncomingMessage, socket: Socket) => {
     socket.on("error", () => {});
     void sendRaw(socket, app.refuse("/", methodNotServed(req.method ?? "CONNECT"))).catch(() => socket.destroy());
   });
   // Bytes that are not HTTP/1.1: a 400 (431 for oversized headers) in the JSON error shape.
-  server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
+  server.on("clientError", (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {
     socket.on("error", () => {});
     if (error.code === "ECONNRESET" || !socket.writable) return socket.destroy();
     const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
@@ -168,7 +174,10 @@ export function startHttpServer(app: App, port: number, options: HttpServerOptio
         : status === 408
           ? "the request was not received in time"
           : "the request is not valid HTTP/1.1; send a request line, headers and a body as RFC 9112 describes";
-    void sendRaw(socket, app.refuse("/", new QueueError(ErrorCode.InvalidArgument, message)), status).catch(() => socket.destroy());
+    // The door is the one the request line names, when there is one (its error shape is the client's).
+    const line = /^([^ \r\n]+) (\/[^ ?\r\n]*)/.exec(error.rawPacket?.toString("latin1") ?? "");
+    const refusal = app.refuse(line?.[2] ?? "/", new QueueError(ErrorCode.InvalidArgument, message));
+    void sendRaw(socket, refusal, status, line?.[1] === "HEAD").catch(() => socket.destroy());
   });
 
   const local = Object.assign(server, {

@@ -38,7 +38,7 @@ export function createApp(doors: readonly Door[], log: Logger): App {
         return refuse("/", new QueueError(ErrorCode.InvalidArgument, "the request URL cannot be parsed"), partial);
       }
       const context = contextOf(partial, url.pathname, url.search.replace(/^\?/, ""));
-      const door = doorOf(url.pathname);
+      const door = doorOf(context.rawPath);
       try {
         assertPlainPath(context.rawPath);
         if (!door) return notFound(url.pathname, context);
