@@ -8,12 +8,21 @@ import { type GroupSettings, type TopicSettings, resolveGroupSettings, resolveTo
  */
 export const SETTINGS_CACHE_TTL_MS = 5_000;
 
+/** Most topics (and, separately, groups) one process keeps settings of; the oldest read is dropped first. */
+export const SETTINGS_CACHE_MAX_ENTRIES = 10_000;
+
+function remember<T>(map: Map<string, T>, key: string, value: T): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > SETTINGS_CACHE_MAX_ENTRIES) map.delete(map.keys().next().value as string);
+}
+
 interface Cached<T> {
   readAtMs: number;
   value: T;
 }
 
-/** Per-process cache of resolved topic and group settings, timed by the queue's clock. */
+/** Per-process cache of resolved topic and group settings, timed by the queue's clock, bounded in entries. */
 export class SettingsCache {
   private readonly topics = new Map<string, Cached<TopicSettings>>();
   private readonly groups = new Map<string, Cached<GroupSettings>>();
@@ -29,7 +38,7 @@ export class SettingsCache {
     const hit = this.topics.get(topic);
     if (hit && nowMs - hit.readAtMs < SETTINGS_CACHE_TTL_MS) return hit.value;
     const value = resolveTopicSettings(await this.store.getTopicSettings(topic), this.config);
-    this.topics.set(topic, { readAtMs: nowMs, value });
+    remember(this.topics, topic, { readAtMs: nowMs, value });
     return value;
   }
 
@@ -39,8 +48,12 @@ export class SettingsCache {
     const hit = this.groups.get(k);
     if (hit && nowMs - hit.readAtMs < SETTINGS_CACHE_TTL_MS) return hit.value;
     const value = resolveGroupSettings(await this.store.getGroupSettings(topic, group));
-    this.groups.set(k, { readAtMs: nowMs, value });
+    remember(this.groups, k, { readAtMs: nowMs, value });
     return value;
+  }
+
+  get size(): { topics: number; groups: number } {
+    return { topics: this.topics.size, groups: this.groups.size };
   }
 
   forgetTopic(topic: string): void {
