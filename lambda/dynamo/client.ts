@@ -1,11 +1,22 @@
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceInUseException, UpdateTimeToLiveCommand } from "@aws-sdk/client-dynamodb";
 import { TABLE_SCHEMA, createTableInput } from "./schema.js";
 
+/**
+ * Timeouts of one attempt (the SDK retries within maxAttempts): a connection that is not up in 2 s or an
+ * answer that has not come in 5 s counts as an outage, so a stopped or hung DynamoDB never hangs a request.
+ */
+export const DYNAMO_TIMEOUTS = { connectionTimeout: 2_000, requestTimeout: 5_000 } as const;
+
 /** A DynamoDB client for the AWS service (no endpoint) or a custom endpoint such as DynamoDB Local. */
-export function createDynamoClient(endpoint?: string, maxAttempts = 6): DynamoDBClient {
-  if (!endpoint) return new DynamoDBClient({ maxAttempts });
+export function createDynamoClient(
+  endpoint?: string,
+  maxAttempts = 6,
+  timeouts: { connectionTimeout: number; requestTimeout: number } = DYNAMO_TIMEOUTS,
+): DynamoDBClient {
+  if (!endpoint) return new DynamoDBClient({ maxAttempts, requestHandler: { ...timeouts } });
   return new DynamoDBClient({
     endpoint,
+    requestHandler: { ...timeouts },
     region: process.env.AWS_REGION ?? "us-east-1",
     credentials: { accessKeyId: "local", secretAccessKey: "local" },
     maxAttempts,
