@@ -156,7 +156,7 @@ async function main(): Promise<void> {
     `answers Host localhost, 127.0.0.1, [::1]${guard.allowedHosts?.length ? ` and ${guard.allowedHosts.join(", ")}` : ""} only; no CORS`,
     guard.apiKey ? `${GUARD_ENV.apiKey} required on the JSON API` : `no API key (set ${GUARD_ENV.apiKey} on a shared machine)`,
   ].join("; ");
-  console.log(`delayq listening on ${url}
+  console.log(`delayq listening on ${url} (process ${process.pid})
   store:    ${storeLabel}
   table:    ${runtime.config.tableName}, ${runtime.config.shards} shards; sweeper every ${sweepEveryMs} ms
   security: ${security}

@@ -7,16 +7,21 @@ import { TABLE_SCHEMA, createTableInput } from "./schema.js";
  */
 export const DYNAMO_TIMEOUTS = { connectionTimeout: 2_000, requestTimeout: 5_000 } as const;
 
+function handler(timeouts: { connectionTimeout: number; requestTimeout: number }) {
+  // Without throwOnRequestTimeout the SDK only logs a warning when requestTimeout passes, and waits on.
+  return { ...timeouts, throwOnRequestTimeout: true };
+}
+
 /** A DynamoDB client for the AWS service (no endpoint) or a custom endpoint such as DynamoDB Local. */
 export function createDynamoClient(
   endpoint?: string,
   maxAttempts = 6,
   timeouts: { connectionTimeout: number; requestTimeout: number } = DYNAMO_TIMEOUTS,
 ): DynamoDBClient {
-  if (!endpoint) return new DynamoDBClient({ maxAttempts, requestHandler: { ...timeouts } });
+  if (!endpoint) return new DynamoDBClient({ maxAttempts, requestHandler: handler(timeouts) });
   return new DynamoDBClient({
     endpoint,
-    requestHandler: { ...timeouts },
+    requestHandler: handler(timeouts),
     region: process.env.AWS_REGION ?? "us-east-1",
     credentials: { accessKeyId: "local", secretAccessKey: "local" },
     maxAttempts,

@@ -40,8 +40,8 @@ export function outageReason(error: unknown): string | undefined {
   const code = (error as { code?: unknown }).code;
   const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
   if (THROTTLING.has(name)) return `throttling or unavailable (${name})`;
+  if (TIMEOUTS.has(name) || code === "ETIMEDOUT") return `not answering in time (${typeof code === "string" ? code : name})`;
   if (typeof code === "string" && UNREACHABLE.has(code)) return `unreachable (${code})`;
-  if (TIMEOUTS.has(name)) return `not answering in time (${name})`;
   if (status !== undefined && status >= 500) return `failing (HTTP ${status}, ${name})`;
   return undefined;
 }
