@@ -8,6 +8,8 @@ import { MemoryStore } from "../../core/memory-store.js";
 import type { Logger } from "../../core/ports.js";
 import { signature, stringToSign } from "../../core/protocol/mq-signature.js";
 import { firingToPublish } from "../../core/schedules.js";
+import type { APIGatewayProxyEventV2 } from "aws-lambda";
+import { httpHandler } from "../../lambda/apigw.js";
 import { type Runtime, buildRuntime } from "../../lambda/composition.js";
 import { LocalScheduleService } from "../../local/local-schedules.js";
 import {
@@ -235,6 +237,40 @@ describe("fuzzing both doors in process", () => {
       body: fc.option(fc.oneof(hostileBodyText, malformedBody), { nil: undefined }),
     });
     await fc.assert(fc.asyncProperty(cases, exercise), fuzzParameters(400));
+  }, 120_000);
+
+  it("answers the same hostile cases through the Lambda adapter (API Gateway v2 events), base64 bodies and odd Host values included", async () => {
+    const handler = httpHandler(async () => runtime.app);
+    const cases = fc.tuple(
+      fc.constantFrom(...runtime.app.routes).chain((route) => (route.door === "json" ? jsonCase(route) : xmlCase(route))),
+      fc.record({
+        base64: fc.boolean(),
+        host: fc.constantFrom("abc.execute-api.eu-west-1.amazonaws.com", "a b", "[::", "user:pw@evil", ""),
+        method: fc.constantFrom(undefined, "TRACE", "CONNECT", "get"),
+      }),
+    );
+    await fc.assert(
+      fc.asyncProperty(cases, async ([c, extra]) => {
+        const before = await snapshot();
+        const method = extra.method ?? c.method;
+        const event = {
+          version: "2.0",
+          rawPath: c.path,
+          rawQueryString: c.query,
+          headers: { ...c.headers, host: extra.host },
+          requestContext: { http: { method }, requestId: "fuzz" },
+          isBase64Encoded: extra.base64,
+          ...(c.body !== undefined && { body: extra.base64 ? Buffer.from(c.body).toString("base64") : c.body }),
+        } as unknown as APIGatewayProxyEventV2;
+        const result = await handler(event);
+        const answer = { status: result.statusCode ?? 0, headers: new Headers(result.headers as Record<string, string>), text: String(result.body ?? "") };
+        const problem = checkAnswer(c.path, answer);
+        if (problem) throw new Error(`${method} ${c.path}?${c.query} via Lambda: ${problem}`);
+        if (isRejection(method, c.path, answer) && (await snapshot()) !== before) throw new Error(`${method} ${c.path} via Lambda: refused but the queue changed`);
+        if (failures.length > 0) throw new Error(`logged: ${failures.splice(0).join("; ")}`);
+      }),
+      fuzzParameters(400),
+    );
   }, 120_000);
 
   it("refuses a value 100,000 levels deep in every field whose error message quotes it", async () => {
