@@ -161,7 +161,8 @@ export function startHttpServer(app: App, port: number, options: HttpServerOptio
   // CONNECT (a proxy tunnel) is not served: answer it like any other method instead of closing the socket.
   server.on("connect", (req: IncomingMessage, socket: Socket) => {
     socket.on("error", () => {});
-    void sendRaw(socket, app.refuse("/", methodNotServed(req.method ?? "CONNECT"))).catch(() => socket.destroy());
+    const path = (req.url ?? "").split("?")[0] ?? "";
+    void sendRaw(socket, app.refuse(path.startsWith("/") ? path : "/", methodNotServed(req.method ?? "CONNECT"))).catch(() => socket.destroy());
   });
   // Bytes that are not HTTP/1.1: a 400 (431 for oversized headers) in the JSON error shape.
   server.on("clientError", (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) => {
