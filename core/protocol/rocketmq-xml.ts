@@ -181,14 +181,20 @@ function child(parent: XmlElement, name: string): XmlElement | undefined {
   return found[0];
 }
 
-/** `k:v|k:v|` → pairs, defensively: empty items and items without exactly two non-empty parts are skipped. */
+/**
+ * `k:v|k:v|` → pairs, in any order, with or without a trailing `|`; empty items (`||`) are framing and
+ * skipped. An item that is not exactly `name:value` with both parts non-empty (`:v`, `k:`, `a:b:c`, `k`)
+ * is refused with a 400 naming it, never dropped, and so is the name `__proto__`.
+ */
 export function parseProperties(text: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const item of text.split("|")) {
     if (item === "") continue;
     const parts = item.split(":");
     const [k, v] = parts;
-    if (parts.length !== 2 || !k || !v) continue;
+    if (parts.length !== 2 || !k || !v) {
+      throw mqInvalid(`property ${quote(item)} is not name:value with a non-empty name and value (neither may contain : or |); send Properties as k1:v1|k2:v2|`);
+    }
     if (k === "__proto__") throw mqInvalid('the property name "__proto__" cannot be stored; rename the property');
     out[k] = v;
   }
