@@ -1,17 +1,30 @@
 import type { Clock } from "./ports.js";
 
+/**
+ * The longest delay one Node timer holds: 2^31 - 1 ms (24.8 days). A longer one overflows and fires
+ * after 1 ms (with a TimeoutOverflowWarning), so longer sleeps are taken in steps no longer than this.
+ */
+export const MAX_TIMER_STEP_MS = 2 ** 31 - 1;
+
 export const systemClock: Clock = {
   nowMs: () => Date.now(),
   sleep: (ms, signal) =>
     new Promise<void>((resolve) => {
-      if (signal?.aborted || ms <= 0) return resolve();
-      const timer = setTimeout(done, ms);
+      if (signal?.aborted || !(ms > 0)) return resolve();
+      const untilMs = Date.now() + ms;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const step = () => {
+        const leftMs = untilMs - Date.now();
+        if (leftMs <= 0) return done();
+        timer = setTimeout(step, Math.min(leftMs, MAX_TIMER_STEP_MS));
+      };
       function done() {
         clearTimeout(timer);
         signal?.removeEventListener("abort", done);
         resolve();
       }
       signal?.addEventListener("abort", done, { once: true });
+      step();
     }),
 };
 

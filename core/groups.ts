@@ -19,7 +19,16 @@ import {
  */
 export const SETTINGS_CACHE_TTL_MS = 5_000;
 
+/** Most topics (and, separately, groups) one process keeps settings of; the oldest read is dropped first. */
+export const SETTINGS_CACHE_MAX_ENTRIES = 10_000;
+
 export const GROUP_PAGE = { defaultLimit: 100, maxLimit: 1000 } as const;
+
+function remember<K, T>(map: Map<K, T>, key: K, value: T): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > SETTINGS_CACHE_MAX_ENTRIES) map.delete(map.keys().next().value as K);
+}
 
 interface Cached<T> {
   readAtMs: number;
@@ -48,7 +57,7 @@ function newGen(): string {
 export class Groups {
   private readonly topics = new Map<string, Cached<TopicSettings>>();
   private readonly records = new Map<string, Cached<GroupRecord>>();
-  private readonly known = new Set<string>();
+  private readonly known = new Map<string, true>();
 
   constructor(
     private readonly store: QueueStore,
@@ -62,15 +71,20 @@ export class Groups {
     const hit = this.topics.get(topic);
     if (hit && nowMs - hit.readAtMs < SETTINGS_CACHE_TTL_MS) return hit.value;
     const value = resolveTopicSettings(await this.store.getTopicSettings(topic), this.config);
-    this.topics.set(topic, { readAtMs: nowMs, value });
+    remember(this.topics, topic, { readAtMs: nowMs, value });
     return value;
+  }
+
+  /** Entries the caches hold (bounded by SETTINGS_CACHE_MAX_ENTRIES each). */
+  get size(): { topics: number; groups: number; known: number } {
+    return { topics: this.topics.size, groups: this.records.size, known: this.known.size };
   }
 
   /** Makes the topic listable (once per process). */
   async ensureTopic(topic: string): Promise<void> {
     if (this.known.has(topic)) return;
     await this.store.registerTopic(topic);
-    this.known.add(topic);
+    remember(this.known, topic, true);
   }
 
   /** The group in force, registering it when it is not; cached for SETTINGS_CACHE_TTL_MS. */
@@ -80,7 +94,7 @@ export class Groups {
     const hit = this.records.get(k);
     if (hit && nowMs - hit.readAtMs < SETTINGS_CACHE_TTL_MS) return hit.value;
     const record = (await this.store.getGroup(topic, group)) ?? (await this.register(topic, group, nowMs));
-    this.records.set(k, { readAtMs: nowMs, value: record });
+    remember(this.records, k, { readAtMs: nowMs, value: record });
     return record;
   }
 
@@ -90,7 +104,7 @@ export class Groups {
     const hit = this.records.get(`${topic}\n${group}`);
     if (hit && nowMs - hit.readAtMs < SETTINGS_CACHE_TTL_MS) return hit.value;
     const record = await this.store.getGroup(topic, group);
-    if (record) this.records.set(`${topic}\n${group}`, { readAtMs: nowMs, value: record });
+    if (record) remember(this.records, `${topic}\n${group}`, { readAtMs: nowMs, value: record });
     return record;
   }
 
@@ -131,7 +145,7 @@ export class Groups {
     const input = parseGroupSettings(body);
     const nowMs = this.clock.nowMs();
     const record = (await this.store.putGroupSettings(topic, group, input, nowMs)) ?? (await this.register(topic, group, nowMs, input));
-    this.records.set(`${topic}\n${group}`, { readAtMs: nowMs, value: record });
+    remember(this.records, `${topic}\n${group}`, { readAtMs: nowMs, value: record });
     return info(topic, record);
   }
 

@@ -1,5 +1,5 @@
 import type { QueueConfig } from "./config.js";
-import { ErrorCode, QueueError, invalid } from "./errors.js";
+import { ErrorCode, QueueError, invalid, quote } from "./errors.js";
 import type { Groups } from "./groups.js";
 import { MESSAGE_ID_PATTERN } from "./ids.js";
 import type { LocalDeliverAt } from "./message.js";
@@ -137,7 +137,7 @@ export class Lifecycle {
       ids.map(async (id) => ({ messageId: id, outcome: await this.deps.store.cancel(topic, id, nowMs, this.notAfterMs(nowMs)) })),
     );
     const results = outcomes.filter((r): r is CancelResult => r.outcome !== CancelOutcome.NotFound);
-    if (results.length === 0) throw new QueueError(ErrorCode.MessageNotExist, `no message with key ${JSON.stringify(k)} in topic ${topic}`);
+    if (results.length === 0) throw new QueueError(ErrorCode.MessageNotExist, `no message with key ${quote(k)} in topic ${topic}`);
     return { key: k, results };
   }
 
@@ -188,14 +188,14 @@ export class Lifecycle {
   async list(topicKey: string, query: ListQuery): Promise<ListResult> {
     const topic = assertTopicKey(topicKey);
     const state = query.state ?? "scheduled";
-    if (state !== "scheduled") throw invalid(`state must be "scheduled" (messages waiting for their deliver time); got ${JSON.stringify(state).slice(0, 100)}`);
+    if (state !== "scheduled") throw invalid(`state must be "scheduled" (messages waiting for their deliver time); got ${quote(state)}`);
     const limit = query.limit == null ? LIST_LIMIT.default : assertIntInRange(Number(query.limit), "limit", 1, LIST_LIMIT.max);
     const asked = {
       fromMs: query.from == null ? 0 : parseInstant(/^\d+$/.test(query.from) ? Number(query.from) : query.from, "from"),
       toMs: query.to == null ? Number.MAX_SAFE_INTEGER : parseInstant(/^\d+$/.test(query.to) ? Number(query.to) : query.to, "to"),
       ...(query.tag != null && { tag: assertTag(query.tag) as string }),
     };
-    if (asked.fromMs > asked.toMs) throw invalid(`from (${asked.fromMs}) is after to (${asked.toMs}); send a window with from ≤ to`);
+    if (asked.fromMs > asked.toMs) throw invalid(`from (${asked.fromMs}) is after to (${asked.toMs}); send from ≤ to`);
     const shards = this.deps.config.shards;
     const cursor = query.cursor == null ? undefined : decodeCursor(query.cursor, shards);
     if (
@@ -334,7 +334,7 @@ function mergeLanes(lanes: readonly LaneEntry[][], limit: number): { entry: Lane
 
 export function assertMessageId(value: unknown): string {
   if (typeof value !== "string" || !MESSAGE_ID_PATTERN.test(value)) {
-    throw invalid(`messageId must be the 32 upper-case hex characters a publish returned; got ${JSON.stringify(value).slice(0, 100)}`);
+    throw invalid(`messageId must be the 32 upper-case hex characters a publish returned; got ${quote(value)}`);
   }
   return value;
 }

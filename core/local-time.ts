@@ -1,5 +1,5 @@
-import { invalid } from "./errors.js";
-import { type Timing, parseInstant } from "./rules.js";
+import { invalid, quote } from "./errors.js";
+import { type Timing, isCalendarDateTime, parseInstant } from "./rules.js";
 
 /** A wall-clock time without offset: `2026-12-01T09:00`, `…T09:00:30`, `…T09:00:30.250`. */
 const LOCAL_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?$/;
@@ -20,37 +20,72 @@ export interface ResolvedLocalTime {
   fit: LocalTimeFit;
 }
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
+/** Most zones one process keeps a formatter for (the IANA database has about 600 canonical ids). */
+export const ZONE_CACHE_MAX = 1024;
 
+function newFormatter(timeZone: string): Intl.DateTimeFormat {
+  return new Intl.DateTimeFormat("en-US", {
+    timeZone,
+    hourCycle: "h23",
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+  });
+}
+
+/**
+ * Formatters by canonical zone id (`Asia/Shanghai`, however the caller spelled it), least recently used
+ * first. Bounded: a caller cannot grow it by sending spellings, aliases or offsets.
+ */
+const formatters = new Map<string, Intl.DateTimeFormat>();
+/** Spellings seen (lower-cased) → canonical id; bounded the same way. */
+const canonicalIds = new Map<string, string>();
+
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > ZONE_CACHE_MAX) map.delete(map.keys().next().value as string);
+}
+
+/** The cached formatter of a zone, by any spelling the runtime accepts; throws RangeError for an unknown zone. */
 function formatter(timeZone: string): Intl.DateTimeFormat {
-  let f = formatters.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat("en-US", {
-      timeZone,
-      hourCycle: "h23",
-      year: "numeric",
-      month: "2-digit",
-      day: "2-digit",
-      hour: "2-digit",
-      minute: "2-digit",
-      second: "2-digit",
-    });
-    formatters.set(timeZone, f);
+  const spelling = timeZone.toLowerCase();
+  const known = canonicalIds.get(spelling);
+  const cached = known === undefined ? undefined : formatters.get(known);
+  if (known !== undefined && cached) {
+    remember(canonicalIds, spelling, known);
+    remember(formatters, known, cached);
+    return cached;
   }
+  const probe = newFormatter(timeZone);
+  const canonical = probe.resolvedOptions().timeZone;
+  const f = formatters.get(canonical) ?? probe;
+  remember(canonicalIds, spelling, canonical);
+  remember(formatters, canonical, f);
   return f;
 }
 
-/** An IANA time zone name the runtime knows (`Asia/Shanghai`, `UTC`); 400 otherwise. */
+/** How many zones and spellings the formatter cache holds (bounded by ZONE_CACHE_MAX each). */
+export function zoneCacheSize(): { zones: number; spellings: number } {
+  return { zones: formatters.size, spellings: canonicalIds.size };
+}
+
+/**
+ * An IANA time zone name the runtime knows (`Asia/Shanghai`, `UTC`, in any letter case), returned in its
+ * canonical spelling; 400 otherwise.
+ */
 export function assertTimeZone(value: unknown, source = "timeZone"): string {
   if (typeof value === "string" && value.length > 0 && value.length <= 64) {
     try {
-      formatter(value);
-      return value;
+      return formatter(value).resolvedOptions().timeZone;
     } catch {
       // not a zone the runtime knows: the error below names what to send
     }
   }
-  throw invalid(`${source} must be an IANA time zone name such as "Asia/Shanghai" or "UTC"; got ${JSON.stringify(value)}`);
+  throw invalid(`${source} must be an IANA time zone name such as "Asia/Shanghai" or "UTC"; got ${quote(value)}`);
 }
 
 /** The zone's offset from UTC at `instantMs`, in ms (east positive), to the second. */
@@ -72,7 +107,7 @@ export function resolveLocalTime(wallClock: string, timeZone: string, source = "
   const match = LOCAL_DATE_TIME.exec(wallClock);
   if (!match) {
     throw invalid(
-      `${source} with timeZone must be a local date-time without offset, e.g. "2026-12-01T09:00"; got ${JSON.stringify(wallClock)}`,
+      `${source} with timeZone must be a local date-time without offset, e.g. "2026-12-01T09:00"; got ${quote(wallClock)}`,
     );
   }
   const [, y, mo, d, h, mi, s, frac] = match;
@@ -80,12 +115,8 @@ export function resolveLocalTime(wallClock: string, timeZone: string, source = "
   const [year, month, day, hour, minute, second] = fields;
   const ms = frac === undefined ? 0 : Number(frac.padEnd(3, "0"));
   const wallAsUtc = Date.UTC(year, month - 1, day, hour, minute, second, ms);
-  const check = new Date(wallAsUtc);
-  if (
-    month < 1 || month > 12 || hour > 23 || minute > 59 || second > 59 ||
-    check.getUTCFullYear() !== year || check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day
-  ) {
-    throw invalid(`${source} ${JSON.stringify(wallClock)} is not a valid calendar date and time`);
+  if (!isCalendarDateTime(year, month, day, hour, minute, second)) {
+    throw invalid(`${source} ${quote(wallClock)} is not a valid calendar date and time`);
   }
   const zone = assertTimeZone(timeZone);
   // Offsets in force a day either side cover any single transition near this wall-clock time.
@@ -108,7 +139,7 @@ export function decodeDeliverAt(deliverAt: unknown, timeZone: unknown, source = 
   if (timeZone === undefined || timeZone === null) return { kind: "at", deliverAtMs: parseInstant(deliverAt, source), source };
   const zone = assertTimeZone(timeZone);
   if (typeof deliverAt !== "string") {
-    throw invalid(`${source} with timeZone must be a local date-time string such as "2026-12-01T09:00"; got ${JSON.stringify(deliverAt)}`);
+    throw invalid(`${source} with timeZone must be a local date-time string such as "2026-12-01T09:00"; got ${quote(deliverAt)}`);
   }
   const { instantMs } = resolveLocalTime(deliverAt, zone, source);
   return { kind: "at", deliverAtMs: instantMs, source, local: { wallClock: deliverAt, timeZone: zone } };

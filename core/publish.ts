@@ -1,5 +1,5 @@
 import type { QueueConfig } from "./config.js";
-import { QueueError, invalid } from "./errors.js";
+import { QueueError, invalid, quote } from "./errors.js";
 import type { Groups } from "./groups.js";
 import { md5Hex, newMessageId } from "./ids.js";
 import type { NewMessage, PublishResult } from "./message.js";
@@ -45,7 +45,7 @@ export type BatchOutcome = { ok: true; result: PublishResult } | { ok: false; er
 export function assertDedupId(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "string" || value.length === 0 || value.length > DEDUP_ID_MAX_CHARS || [...value].some((c) => c.charCodeAt(0) < 0x20)) {
-    throw invalid(`dedupId must be a string of 1-${DEDUP_ID_MAX_CHARS} printable characters; got ${JSON.stringify(value).slice(0, 200)}`);
+    throw invalid(`dedupId must be a string of 1-${DEDUP_ID_MAX_CHARS} printable characters; got ${quote(value)}`);
   }
   return value;
 }

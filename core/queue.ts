@@ -1,6 +1,6 @@
 import { type QueueConfig, effectivePollIntervalMs } from "./config.js";
 import { type DeliveryOptions, type GroupView, MessageCache, Subscriptions } from "./delivery.js";
-import { invalid } from "./errors.js";
+import { invalid, quote } from "./errors.js";
 import { Groups } from "./groups.js";
 import { parseReceiptHandle } from "./ids.js";
 import { Lifecycle } from "./lifecycle.js";
@@ -174,7 +174,7 @@ export class Queue {
     const outcomes = await Promise.all(
       handles.map(async (handle): Promise<AckFailure | undefined> => {
         const parsed = parseReceiptHandle(handle, topic, group);
-        const receiptHandle = typeof handle === "string" ? handle.slice(0, 256) : JSON.stringify(handle)?.slice(0, 256) ?? String(handle);
+        const receiptHandle = typeof handle === "string" ? handle.slice(0, 256) : quote(handle);
         if (!parsed.ok) {
           return {
             receiptHandle,

@@ -1,4 +1,4 @@
-import { invalid } from "./errors.js";
+import { invalid, quote } from "./errors.js";
 import { BackoffMode, type RetryBackoff, SETTINGS_LIMITS } from "./settings.js";
 
 /**
@@ -21,7 +21,7 @@ export function isExpired(ttlExpiresAt: number | undefined, nowMs: number): bool
 export function parseTtlMs(value: unknown): number | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1 || value > SETTINGS_LIMITS.messageTtlMsMax) {
-    throw invalid(`ttlMs must be an integer number of milliseconds from 1 to ${SETTINGS_LIMITS.messageTtlMsMax}, e.g. 60000; got ${JSON.stringify(value)}`);
+    throw invalid(`ttlMs must be an integer number of milliseconds from 1 to ${SETTINGS_LIMITS.messageTtlMsMax}, e.g. 60000; got ${quote(value)}`);
   }
   return value;
 }
@@ -54,7 +54,7 @@ export function parseNackDelayMs(value: unknown): number | undefined {
   if (value === undefined || value === null) return undefined;
   const max = SETTINGS_LIMITS.backoffSecondsMax * 1000;
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0 || value > max) {
-    throw invalid(`delayMs must be an integer number of milliseconds from 0 to ${max} (0 = visible now); got ${JSON.stringify(value)}`);
+    throw invalid(`delayMs must be an integer number of milliseconds from 0 to ${max} (0 = visible now); got ${quote(value)}`);
   }
   return value;
 }

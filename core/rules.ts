@@ -1,5 +1,5 @@
 import { type DelayPolicy, type OverMaxReport, type TimingConvention, applyDelayLimit } from "./delay-limit.js";
-import { QueueError, ErrorCode, invalid } from "./errors.js";
+import { ErrorCode, QueueError, invalid, quote } from "./errors.js";
 import type { LocalDeliverAt } from "./message.js";
 
 /** Names of topics and groups (also RocketMQ instance ids). */
@@ -19,7 +19,7 @@ const NS_SEPARATOR = "~";
 
 export function assertName(kind: "topic" | "group" | "namespace", value: unknown): string {
   if (typeof value !== "string" || !NAME_PATTERN.test(value)) {
-    throw invalid(`${kind} must match ${NAME_PATTERN.source} (1-64 letters, digits, '_', '.', '-'); got ${JSON.stringify(value)}`);
+    throw invalid(`${kind} must match ${NAME_PATTERN.source} (1-64 letters, digits, '_', '.', '-'); got ${quote(value)}`);
   }
   return value;
 }
@@ -35,7 +35,7 @@ export function assertTopicKey(key: string): string {
   const parts = key.split(NS_SEPARATOR);
   if (parts.length === 1) return topicKey(key);
   if (parts.length === 2) return topicKey(parts[1] as string, parts[0]);
-  throw invalid(`topic ${JSON.stringify(key)} is not a valid topic`);
+  throw invalid(`topic ${quote(key)} is not a valid topic`);
 }
 
 /**
@@ -64,7 +64,7 @@ export function resolveDeliverAt(timing: Timing, nowMs: number, policy: DelayPol
 /** A non-negative integer count of milliseconds, from a JSON number. */
 export function parseDelayNumber(value: unknown, source: string): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
-    throw invalid(`${source} must be a non-negative integer number of milliseconds, e.g. 5000; got ${JSON.stringify(value)}`);
+    throw invalid(`${source} must be a non-negative integer number of milliseconds, e.g. 5000; got ${quote(value)}`);
   }
   return value;
 }
@@ -73,12 +73,24 @@ export function parseDelayNumber(value: unknown, source: string): number {
 export function parseDelayText(value: string, source: string): number {
   const text = value.trim();
   if (!/^\d{1,16}$/.test(text) || !Number.isSafeInteger(Number(text))) {
-    throw invalid(`${source} must be a non-negative integer number of milliseconds, e.g. "5000"; got ${JSON.stringify(value)}`);
+    throw invalid(`${source} must be a non-negative integer number of milliseconds, e.g. "5000"; got ${quote(value)}`);
   }
   return Number(text);
 }
 
-const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+const ISO_WITH_OFFSET = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):(\d{2}))$/;
+
+/**
+ * True when the fields name a real calendar date and a time of day: month 1-12, a day that month has
+ * (no 2026-02-30), hours 0-23 (no T24:00), minutes and seconds 0-59, offsets up to ±23:59.
+ */
+export function isCalendarDateTime(year: number, month: number, day: number, hour: number, minute: number, second = 0): boolean {
+  if (month < 1 || month > 12 || day < 1) return false;
+  // Day 0 of the next month is the last day of this one; setUTCFullYear keeps years 0-99 as given.
+  const probe = new Date(0);
+  probe.setUTCFullYear(year, month, 0);
+  return day <= probe.getUTCDate() && hour <= 23 && minute <= 59 && second <= 59;
+}
 
 /** `deliverAt`: epoch ms (integer ≥ 0) or an ISO-8601 instant with an offset. */
 export function parseInstant(value: unknown, source: string): number {
@@ -88,12 +100,17 @@ export function parseInstant(value: unknown, source: string): number {
     }
     return value;
   }
-  if (typeof value === "string" && ISO_WITH_OFFSET.test(value)) {
-    const ms = Date.parse(value);
-    if (Number.isFinite(ms)) return ms;
+  const match = typeof value === "string" ? ISO_WITH_OFFSET.exec(value) : null;
+  if (match) {
+    const [y, mo, d, h, mi, s, oh, om] = match.slice(1).map((part) => (part === undefined ? 0 : Number(part))) as number[];
+    if (!isCalendarDateTime(y ?? 0, mo ?? 0, d ?? 0, h ?? 0, mi ?? 0, s ?? 0) || (oh ?? 0) > 23 || (om ?? 0) > 59) {
+      throw invalid(`${source} ${quote(value)} is not a real calendar date and time (months 01-12, days the month has, hours 00-23, minutes and seconds 00-59); send e.g. "2026-02-28T23:59:59Z"`);
+    }
+    const ms = Date.parse(value as string);
+    if (Number.isFinite(ms) && ms >= 0) return ms;
   }
   throw invalid(
-    `${source} must be epoch milliseconds or an ISO-8601 instant with an offset, e.g. "2026-12-01T09:00:00+08:00"; got ${JSON.stringify(value)}`,
+    `${source} must be epoch milliseconds or an ISO-8601 instant with an offset, e.g. "2026-12-01T09:00:00+08:00"; got ${quote(value)}`,
   );
 }
 
@@ -113,7 +130,7 @@ export function assertBody(body: unknown): string {
 export function assertTag(tag: unknown): string | undefined {
   if (tag === undefined || tag === null) return undefined;
   if (typeof tag !== "string" || tag.length === 0 || tag.length > LIMITS.tagChars || tag.includes("|")) {
-    throw invalid(`tag must be a string of 1-${LIMITS.tagChars} characters without '|'; got ${JSON.stringify(tag)}`);
+    throw invalid(`tag must be a string of 1-${LIMITS.tagChars} characters without '|'; got ${quote(tag)}`);
   }
   return tag;
 }
@@ -121,7 +138,7 @@ export function assertTag(tag: unknown): string | undefined {
 export function assertKey(key: unknown): string | undefined {
   if (key === undefined || key === null) return undefined;
   if (typeof key !== "string" || key.length === 0 || key.length > LIMITS.keyChars) {
-    throw invalid(`key must be a string of 1-${LIMITS.keyChars} characters; got ${JSON.stringify(key)}`);
+    throw invalid(`key must be a string of 1-${LIMITS.keyChars} characters; got ${quote(key)}`);
   }
   return key;
 }
@@ -134,7 +151,8 @@ export function assertProperties(properties: unknown): Record<string, string> {
   let bytes = 0;
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(properties as Record<string, unknown>)) {
-    if (typeof v !== "string") throw invalid(`properties.${k} must be a string; got ${typeof v}`);
+    assertPropertyName(k);
+    if (typeof v !== "string") throw invalid(`properties[${quote(k)}] must be a string; got ${typeof v}`);
     bytes += utf8Bytes(k) + utf8Bytes(v);
     out[k] = v;
   }
@@ -144,13 +162,24 @@ export function assertProperties(properties: unknown): Record<string, string> {
   return out;
 }
 
+/**
+ * A property name is stored and returned exactly as sent, with two exceptions refused with a 400 (never
+ * dropped): the empty name (DynamoDB cannot store it) and `__proto__` (JavaScript clients, this server's
+ * JSON decoders among them, cannot carry it as a plain key). `constructor`, `toString` and the like are
+ * ordinary names.
+ */
+export function assertPropertyName(name: string): void {
+  if (name === "") throw invalid("a property name must not be empty; send 1 or more characters");
+  if (name === "__proto__") throw invalid('the property name "__proto__" cannot be stored; rename the property');
+}
+
 /** `a||b` → ["a","b"]; empty or `*` → undefined (no filter). */
 export function parseTagFilter(filter: unknown): string[] | undefined {
   if (filter === undefined || filter === null || filter === "" || filter === "*") return undefined;
   if (typeof filter !== "string") throw invalid(`tag filter must be a string like "a||b"; got ${typeof filter}`);
   const tags = filter.split("||").map((t) => t.trim()).filter((t) => t.length > 0);
   if (tags.length === 0 || tags.some((t) => t.length > LIMITS.tagChars)) {
-    throw invalid(`tag filter must be tags of at most ${LIMITS.tagChars} characters joined by "||"; got ${JSON.stringify(filter)}`);
+    throw invalid(`tag filter must be tags of at most ${LIMITS.tagChars} characters joined by "||"; got ${quote(filter)}`);
   }
   return tags.includes("*") ? undefined : tags;
 }
@@ -161,7 +190,7 @@ export function matchesTags(tag: string | undefined, filter: readonly string[] |
 
 export function assertIntInRange(value: unknown, name: string, min: number, max: number): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw invalid(`${name} must be an integer from ${min} to ${max}; got ${JSON.stringify(value)}`);
+    throw invalid(`${name} must be an integer from ${min} to ${max}; got ${quote(value)}`);
   }
   return value;
 }

@@ -1,5 +1,5 @@
 import { CronPattern } from "croner";
-import { ErrorCode, QueueError, invalid } from "./errors.js";
+import { ErrorCode, QueueError, invalid, quote } from "./errors.js";
 import { assertTimeZone } from "./local-time.js";
 import type { PublishInput } from "./queue.js";
 import { NAME_PATTERN, assertBody, assertKey, assertName, assertProperties, assertTag } from "./rules.js";
@@ -30,33 +30,34 @@ const FIELD_CHARS: Record<(typeof CRON_FIELDS)[number], RegExp> = {
  */
 export function parseExpression(expression: unknown): ParsedExpression {
   if (typeof expression !== "string") throw invalid('expression must be a string: "cron(0 9 * * ? *)" or "rate(5 minutes)"');
+  const shown = quote(expression);
   const rate = RATE.exec(expression);
   if (rate) {
     const value = Number(rate[1]);
     const unit = rate[2] as string;
-    if (value < 1) throw invalid(`expression ${expression}: the rate must be at least 1`);
+    if (value < 1) throw invalid(`expression ${shown}: the rate must be at least 1`);
     const singular = !unit.endsWith("s");
     if (singular !== (value === 1)) {
-      throw invalid(`expression ${expression}: use the singular unit for 1 and the plural for more, e.g. "rate(1 minute)", "rate(5 minutes)"`);
+      throw invalid(`expression ${shown}: use the singular unit for 1 and the plural for more, e.g. "rate(1 minute)", "rate(5 minutes)"`);
     }
     return { kind: "rate", everyMs: value * UNIT_MS[unit.replace(/s$/, "") as keyof typeof UNIT_MS] };
   }
   if (expression.startsWith("rate(")) {
-    throw invalid(`expression ${expression}: a rate is "rate(<positive integer> minute|minutes|hour|hours|day|days)"`);
+    throw invalid(`expression ${shown}: a rate is "rate(<positive integer> minute|minutes|hour|hours|day|days)"`);
   }
   const cron = CRON.exec(expression);
-  if (!cron) throw invalid(`expression ${JSON.stringify(expression)} must be "cron(minutes hours day-of-month month day-of-week year)" or "rate(value unit)"`);
+  if (!cron) throw invalid(`expression ${shown} must be "cron(minutes hours day-of-month month day-of-week year)" or "rate(value unit)"`);
   const fields = (cron[1] as string).trim().split(/\s+/);
   if (fields.length !== 6) {
-    throw invalid(`expression ${expression}: cron needs 6 fields (minutes hours day-of-month month day-of-week year); got ${fields.length}`);
+    throw invalid(`expression ${shown}: cron needs 6 fields (minutes hours day-of-month month day-of-week year); got ${fields.length}`);
   }
   fields.forEach((field, i) => {
     const name = CRON_FIELDS[i] as (typeof CRON_FIELDS)[number];
-    if (!FIELD_CHARS[name].test(field)) throw invalid(`expression ${expression}: ${name} field ${JSON.stringify(field)} has characters it may not use`);
+    if (!FIELD_CHARS[name].test(field)) throw invalid(`expression ${shown}: ${name} field ${quote(field)} has characters it may not use`);
   });
   const [minutes, hours, dom, month, dow, year] = fields as [string, string, string, string, string, string];
   if ((dom === "?") === (dow === "?")) {
-    throw invalid(`expression ${expression}: exactly one of day-of-month and day-of-week must be "?" (e.g. "cron(0 9 * * ? *)" or "cron(0 9 ? * MON-FRI *)")`);
+    throw invalid(`expression ${shown}: exactly one of day-of-month and day-of-week must be "?" (e.g. "cron(0 9 * * ? *)" or "cron(0 9 ? * MON-FRI *)")`);
   }
   const step = (field: string, max: number) => field.split(",").map((t) => t.replace(/^(\d+)\/(\d+)$/, `$1-${max}/$2`)).join(",");
   const pattern = [
@@ -71,7 +72,7 @@ export function parseExpression(expression: unknown): ParsedExpression {
   try {
     new CronPattern(pattern, undefined, { mode: "7-part", alternativeWeekdays: true });
   } catch (error) {
-    throw invalid(`expression ${expression}: ${error instanceof Error ? error.message : String(error)}`);
+    throw invalid(`expression ${shown}: ${error instanceof Error ? error.message : String(error)}`);
   }
   return { kind: "cron", pattern };
 }
@@ -102,7 +103,7 @@ export function assertScheduleDefinition(input: Record<string, unknown>): Schedu
 
 export function assertScheduleName(value: unknown): string {
   if (typeof value !== "string" || !NAME_PATTERN.test(value)) {
-    throw invalid(`schedule name must match ${NAME_PATTERN.source}; got ${JSON.stringify(value)}`);
+    throw invalid(`schedule name must match ${NAME_PATTERN.source}; got ${quote(value)}`);
   }
   return value;
 }

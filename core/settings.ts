@@ -1,5 +1,5 @@
 import { DAY_MS, OverMaxDelay, type QueueConfig } from "./config.js";
-import { invalid } from "./errors.js";
+import { invalid, quote } from "./errors.js";
 import { LIMITS, parseTagFilter } from "./rules.js";
 
 /**
@@ -105,7 +105,7 @@ function int(body: Body, name: string, min: number, max: number, unit: string): 
   const v = body[name];
   if (!given(v)) return undefined;
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max) {
-    throw invalid(`${name} must be an integer number of ${unit} from ${min} to ${max}; got ${JSON.stringify(v)}`);
+    throw invalid(`${name} must be an integer number of ${unit} from ${min} to ${max}; got ${quote(v)}`);
   }
   return v;
 }
@@ -119,7 +119,7 @@ export function parseTopicSettings(body: Body): TopicSettingsInput {
   const over = body.overMaxDelay;
   if (given(over)) {
     if (over !== OverMaxDelay.DeliverNow && over !== OverMaxDelay.Reject) {
-      throw invalid(`overMaxDelay must be "deliver-now", "reject", or null for each door's own rule; got ${JSON.stringify(over)}`);
+      throw invalid(`overMaxDelay must be "deliver-now", "reject", or null for each door's own rule; got ${quote(over)}`);
     }
     out.overMaxDelay = over;
   }
@@ -143,7 +143,7 @@ export function parseGroupSettings(body: Body): GroupSettingsInput {
   if (given(dl)) {
     if (dl === "on" || dl === true) out.deadLetter = true;
     else if (dl === "off" || dl === false) out.deadLetter = false;
-    else throw invalid(`deadLetter must be "on" or "off"; got ${JSON.stringify(dl)}`);
+    else throw invalid(`deadLetter must be "on" or "off" (or the JSON booleans true and false); got ${quote(dl)}`);
   }
   if (given(body.tagFilter)) {
     const tags = parseTagFilter(body.tagFilter);
@@ -160,7 +160,7 @@ function parseRetryBackoff(value: unknown): RetryBackoff {
   onlyKnown(body, ["mode", "baseSeconds", "capSeconds"], "retryBackoff");
   const mode = body.mode ?? BackoffMode.Fixed;
   if (mode !== BackoffMode.Fixed && mode !== BackoffMode.Exponential) {
-    throw invalid(`retryBackoff.mode must be "fixed" or "exponential"; got ${JSON.stringify(mode)}`);
+    throw invalid(`retryBackoff.mode must be "fixed" or "exponential"; got ${quote(mode)}`);
   }
   const max = SETTINGS_LIMITS.backoffSecondsMax;
   const baseSeconds = int(body, "baseSeconds", 0, max, "seconds") ?? 0;

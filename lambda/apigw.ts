@@ -1,26 +1,46 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
+import { ErrorCode, QueueError } from "../core/errors.js";
+import { REQUEST_BODY_LIMIT_BYTES, isFetchMethod, methodNotServed, requestTooLarge } from "../core/http/body.js";
 import type { App, RequestContext } from "../core/http/context.js";
 
-/** API Gateway HTTP API (payload v2) event → web-standard Request, keeping the raw path and query for signatures. */
-export function toRequest(event: APIGatewayProxyEventV2): { request: Request; context: Partial<RequestContext> } {
-  const host = event.headers?.host ?? event.requestContext?.domainName ?? "localhost";
+/** A host name or address with an optional port, nothing else (no credentials, no spaces). */
+const HOST = /^(?:[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
+
+export type Converted =
+  | { request: Request; context: Partial<RequestContext> }
+  | { refused: QueueError; path: string; context: Partial<RequestContext> };
+
+/**
+ * API Gateway HTTP API (payload v2) event → web-standard Request, keeping the raw path and query for
+ * signatures. An event that cannot be a valid request (a method the Fetch API cannot carry, a body over
+ * the request limit, a path that is not a URL path) is refused here, before any body is parsed.
+ */
+export function toRequest(event: APIGatewayProxyEventV2): Converted {
   const query = event.rawQueryString ?? "";
-  const url = `https://${host}${event.rawPath}${query ? `?${query}` : ""}`;
-  const headers = new Headers();
-  for (const [name, value] of Object.entries(event.headers ?? {})) if (value !== undefined) headers.set(name, value);
-  if (event.cookies?.length) headers.set("cookie", event.cookies.join("; "));
+  const rawPath = event.rawPath ?? "/";
+  const context: Partial<RequestContext> = {
+    rawPath,
+    rawQuery: query,
+    ...(event.requestContext?.requestId && { requestId: event.requestContext.requestId }),
+  };
   const method = event.requestContext?.http?.method ?? "GET";
+  if (!isFetchMethod(method)) return { refused: methodNotServed(method), path: rawPath, context };
   const hasBody = event.body !== undefined && event.body !== null && method !== "GET" && method !== "HEAD";
   const body = hasBody ? (event.isBase64Encoded ? new Uint8Array(Buffer.from(event.body as string, "base64")) : (event.body as string)) : undefined;
-  const request = new Request(url, { method, headers, ...(body !== undefined && { body }) });
-  return {
-    request,
-    context: {
-      rawPath: event.rawPath,
-      rawQuery: query,
-      ...(event.requestContext?.requestId && { requestId: event.requestContext.requestId }),
-    },
-  };
+  const bytes = body === undefined ? 0 : typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
+  if (bytes > REQUEST_BODY_LIMIT_BYTES) return { refused: requestTooLarge(bytes), path: rawPath, context };
+
+  const hostHeader = event.headers?.host;
+  const host = event.requestContext?.domainName ?? (hostHeader && HOST.test(hostHeader) ? hostHeader : "localhost");
+  const headers = new Headers();
+  try {
+    for (const [name, value] of Object.entries(event.headers ?? {})) if (value !== undefined) headers.set(name, value);
+    if (event.cookies?.length) headers.set("cookie", event.cookies.join("; "));
+    const url = `https://${host}${rawPath.startsWith("/") ? rawPath : `/${rawPath}`}${query ? `?${query}` : ""}`;
+    return { request: new Request(url, { method, headers, ...(body !== undefined && { body }) }), context };
+  } catch {
+    return { refused: new QueueError(ErrorCode.InvalidArgument, "the request's path, query or headers cannot be read as HTTP; send a plain request"), path: rawPath, context };
+  }
 }
 
 export async function fromResponse(response: Response): Promise<APIGatewayProxyStructuredResultV2> {
@@ -50,9 +70,10 @@ export function answerByMs(event: APIGatewayProxyEventV2, nowMs: number, remaini
 export function httpHandler(getApp: () => Promise<App>) {
   return async (event: APIGatewayProxyEventV2, context?: Pick<Context, "getRemainingTimeInMillis">) => {
     const app = await getApp();
-    const { request, context: requestContext } = toRequest(event);
-    const response = await app.fetch(request, {
-      ...requestContext,
+    const converted = toRequest(event);
+    if ("refused" in converted) return fromResponse(app.refuse(converted.path, converted.refused, converted.context));
+    const response = await app.fetch(converted.request, {
+      ...converted.context,
       answerByMs: answerByMs(event, Date.now(), context?.getRemainingTimeInMillis?.()),
     });
     return fromResponse(response);

@@ -24,6 +24,8 @@ export function getRuntime(): Promise<Runtime & { meter: CapacityMeter }> {
 export async function getApp(): Promise<App> {
   const { app, meter, log } = await getRuntime();
   return {
+    routes: app.routes,
+    refuse: (path, error, context) => app.refuse(path, error, context),
     async fetch(request, context) {
       meter.reset();
       const startedMs = Date.now();

@@ -2,25 +2,48 @@ import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { systemClock } from "../core/clock.js";
 import { jsonLogger } from "../core/log.js";
-import { firingToPublish } from "../core/schedules.js";
 import { MemoryStore } from "../core/memory-store.js";
+import { DEFAULT_LOCAL_MQ_CREDENTIALS, MQ_CREDENTIALS_ENV } from "../core/mq-credentials.js";
+import { firingToPublish } from "../core/schedules.js";
 import { buildRuntime } from "../lambda/composition.js";
 import { CapacityMeter } from "../lambda/dynamo/capacity.js";
 import { createDynamoClient, ensureTable } from "../lambda/dynamo/client.js";
 import { type DynamoLocal, startDynamoLocal } from "./dynamo-local.js";
+import { GUARD_ENV, guardOptionsFromEnv } from "./guard.js";
 import { LocalScheduleService } from "./local-schedules.js";
-import { closeServer, startHttpServer } from "./server.js";
+import { startHttpServer } from "./server.js";
 
 const HELP = `npm start [-- options]
   --in-memory        keep messages in memory only (no DynamoDB)
   --port N           HTTP port (default $PORT or 8080)
   --data-dir DIR     where embedded DynamoDB Local keeps its file (default .data/)
 Environment: PORT, DYNAMODB_ENDPOINT (use that DynamoDB, start none), TABLE_NAME (default delayq),
-SWEEP_INTERVAL_MS (default 5000), and the queue settings in the README.`;
+SWEEP_INTERVAL_MS (default 5000), SHUTDOWN_GRACE_MS (default 5000), LOCAL_HOSTS (host names served
+besides localhost), LOCAL_API_KEY (require it on the JSON API), and the queue settings in the README.`;
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+/** The local runtime's own settings, checked once; a bad value stops startup with every problem named. */
+function localSettings(env: Readonly<Record<string, string | undefined>>) {
+  const problems: string[] = [];
+  const int = (name: string, raw: string | undefined, fallback: number, min: number, max: number) => {
+    if (raw === undefined || raw === "") return fallback;
+    if (!/^\d{1,10}$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return Number(raw);
+  };
+  const settings = {
+    port: int("--port / PORT", arg("--port") ?? env.PORT, 8080, 0, 65_535),
+    sweepEveryMs: int("SWEEP_INTERVAL_MS", env.SWEEP_INTERVAL_MS, 5000, 100, 3_600_000),
+    shutdownGraceMs: int("SHUTDOWN_GRACE_MS", env.SHUTDOWN_GRACE_MS, 5000, 0, 60_000),
+  };
+  if (problems.length > 0) throw new Error(`configuration: ${problems.join("; ")}`);
+  return settings;
 }
 
 async function main(): Promise<void> {
@@ -29,18 +52,26 @@ async function main(): Promise<void> {
     return;
   }
   const log = jsonLogger({ runtime: "local" }, process.env.LOG_LEVEL === "info" ? "info" : "warn");
-  const port = Number(arg("--port") ?? process.env.PORT ?? 8080);
+  const { port, sweepEveryMs, shutdownGraceMs } = localSettings(process.env);
   const inMemory = process.argv.includes("--in-memory");
   const env: Record<string, string | undefined> = { ...process.env, TABLE_NAME: process.env.TABLE_NAME ?? "delayq" };
+  const guard = guardOptionsFromEnv(env);
+  // With an API key and no RocketMQ keys of its own, the XML door's secret is the API key, not the public default.
+  if (guard.apiKey !== undefined && !env[MQ_CREDENTIALS_ENV]) env[MQ_CREDENTIALS_ENV] = `${DEFAULT_LOCAL_MQ_CREDENTIALS.accessKeyId}:${guard.apiKey}`;
   let dynamo: DynamoLocal | undefined;
   let storeLabel = "in memory";
 
   if (!inMemory && !env.DYNAMODB_ENDPOINT) {
     const dataDir = resolve(arg("--data-dir") ?? ".data");
     mkdirSync(dataDir, { recursive: true });
-    dynamo = await startDynamoLocal({ dbPath: dataDir });
+    dynamo = await startDynamoLocal({
+      dbPath: dataDir,
+      supervise: true,
+      onExit: ({ pid, code }) => console.log(JSON.stringify({ event: "dynamodb-local-exited", pid, code, restarting: true })),
+      onRestart: ({ pid, restarts, downMs }) => console.log(JSON.stringify({ event: "dynamodb-local-restarted", pid, restarts, downMs })),
+    });
     env.DYNAMODB_ENDPOINT = dynamo.endpoint;
-    storeLabel = `DynamoDB Local (pid ${dynamo.pid}, data in ${dataDir})`;
+    storeLabel = `DynamoDB Local (pid ${dynamo.pid}, 127.0.0.1:${dynamo.port}, data in ${dataDir}; restarted if it exits)`;
   } else if (!inMemory) {
     storeLabel = `DynamoDB at ${env.DYNAMODB_ENDPOINT}`;
   }
@@ -58,11 +89,21 @@ async function main(): Promise<void> {
     },
   });
   if (!inMemory) await ensureTable(createDynamoClient(runtime.config.dynamoEndpoint), runtime.config.tableName);
-  const server = await startHttpServer(runtime.app, port);
+  const server = await startHttpServer(runtime.app, port, guard);
+  const boundPort = (server.address() as { port: number }).port;
 
-  const sweepEveryMs = Number(process.env.SWEEP_INTERVAL_MS ?? 5000);
+  // One sweep at a time; a sweep that fails (DynamoDB restarting) is logged and the next one tries again.
+  let sweeping: Promise<void> | undefined;
   const sweeper = setInterval(() => {
-    runtime.queue.sweep().catch((error) => log.error("sweep-failed", { error: String(error) }));
+    sweeping ??= runtime.queue
+      .sweep()
+      .then(
+        () => undefined,
+        (error) => log.error("sweep-failed", { error: String(error) }),
+      )
+      .finally(() => {
+        sweeping = undefined;
+      });
   }, sweepEveryMs);
 
   // Every minute with traffic, one line of DynamoDB requests and capacity units per store operation.
@@ -74,33 +115,57 @@ async function main(): Promise<void> {
   }, 60_000);
   capacity.unref();
 
+  /**
+   * Graceful stop: no new connections; waiting long polls answer at once with what they have; requests in
+   * flight finish (at most SHUTDOWN_GRACE_MS); then the sweeper, the schedules and DynamoDB Local stop.
+   * A second signal while stopping exits at once (DynamoDB Local still stops with the process).
+   */
   let stopping = false;
-  const stop = async (code: number) => {
-    if (stopping) return;
+  const stop = async (code: number, reason: string) => {
+    if (stopping) {
+      console.log(JSON.stringify({ event: "shutdown-forced", reason }));
+      process.exit(code || 1);
+    }
     stopping = true;
+    console.log(JSON.stringify({ event: "shutdown-started", reason, inFlight: server.inFlight(), graceMs: shutdownGraceMs }));
+    const drained = await server.drain(shutdownGraceMs);
     clearInterval(sweeper);
+    clearInterval(parentWatch);
+    await sweeping;
     schedules?.stopAll();
-    await closeServer(server);
     await dynamo?.stop();
+    console.log(JSON.stringify({ event: "shutdown-complete", drainMs: drained.tookMs, forcedRequests: drained.forced }));
     process.exit(code);
   };
-  process.on("SIGINT", () => void stop(0));
-  process.on("SIGTERM", () => void stop(0));
+  process.on("SIGINT", () => void stop(0, "SIGINT"));
+  process.on("SIGTERM", () => void stop(0, "SIGTERM"));
+  process.on("SIGHUP", () => void stop(0, "SIGHUP"));
   process.on("uncaughtException", (error) => {
     console.error(error);
-    void stop(1);
+    void stop(1, "uncaught-exception");
   });
+  // Orphaned (the npm or shell that started us is gone without passing the signal on): stop as for SIGTERM.
+  const parent = process.ppid;
+  const parentWatch = setInterval(() => {
+    if (process.ppid !== parent) void stop(0, "parent-exited");
+  }, 1000);
+  parentWatch.unref();
 
-  const url = `http://127.0.0.1:${port}`;
-  console.log(`delayq listening on ${url}
-  store:   ${storeLabel}
-  table:   ${runtime.config.tableName}, ${runtime.config.shards} shards; sweeper every ${sweepEveryMs} ms
+  const url = `http://127.0.0.1:${boundPort}`;
+  const security = [
+    `answers Host localhost, 127.0.0.1, [::1]${guard.allowedHosts?.length ? ` and ${guard.allowedHosts.join(", ")}` : ""} only; no CORS`,
+    guard.apiKey ? `${GUARD_ENV.apiKey} required on the JSON API` : `no API key (set ${GUARD_ENV.apiKey} on a shared machine)`,
+  ].join("; ");
+  console.log(`delayq listening on ${url} (process ${process.pid})
+  store:    ${storeLabel}
+  table:    ${runtime.config.tableName}, ${runtime.config.shards} shards; sweeper every ${sweepEveryMs} ms
+  security: ${security}
 
 Try it:
   curl -s -XPOST ${url}/v1/topics/orders/messages -H 'content-type: application/json' -d '{"body":"close order 42","delayMs":3000}'
   curl -s -XPOST ${url}/v1/topics/orders/groups/billing/consume -H 'content-type: application/json' -d '{"waitSeconds":10}'
   curl -s -XPOST ${url}/v1/topics/orders/groups/billing/ack -H 'content-type: application/json' -d '{"receiptHandles":["<receiptHandle>"]}'
-Ctrl-C stops it (and DynamoDB Local with it).`);
+Ctrl-C or SIGTERM drains requests in flight (at most ${shutdownGraceMs} ms) and stops DynamoDB Local with it.`);
 }
 
 main().catch((error) => {

@@ -18,12 +18,33 @@ import { jsonError, jsonResponse } from "./json-errors.js";
 
 export type Params = Record<string, string>;
 export type Handler = (request: Request, params: Params, context: RequestContext) => Promise<Response>;
-/** A JSON route: capture groups of `pattern` become `params` named by `names` (topic, group by default). */
+/** A JSON route: `{name}` segments of `path` (one path segment each) become `params`, percent-decoded. */
 export interface Route {
   method: string;
-  pattern: RegExp;
-  names?: readonly string[];
+  /** e.g. `/v1/topics/{topic}/groups/{group}/consume` */
+  path: string;
   handler: Handler;
+}
+
+interface CompiledRoute extends Route {
+  pattern: RegExp;
+  names: string[];
+}
+
+function compile(route: Route): CompiledRoute {
+  const names: string[] = [];
+  const source = route.path
+    .split(/(\{[A-Za-z]+\})/)
+    .map((part) => {
+      const name = /^\{([A-Za-z]+)\}$/.exec(part)?.[1];
+      if (name) {
+        names.push(name);
+        return "([^/]+)";
+      }
+      return part.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+    })
+    .join("");
+  return { ...route, pattern: new RegExp(`^${source}$`), names };
 }
 
 function segment(value: string | undefined): string {
@@ -36,10 +57,10 @@ function segment(value: string | undefined): string {
 
 /** The native JSON API (shared/API.md) over web-standard Request/Response. */
 export function jsonDoor(queue: Queue, log: Logger, extraRoutes: readonly Route[] = []): Door {
-  const routes: Route[] = [
+  const table: Route[] = [
     {
       method: "GET",
-      pattern: /^\/healthz$/,
+      path: "/healthz",
       handler: async (_r, _p, ctx) => {
         await queue.health();
         return jsonResponse(200, { ok: true }, ctx.requestId);
@@ -47,7 +68,7 @@ export function jsonDoor(queue: Queue, log: Logger, extraRoutes: readonly Route[
     },
     {
       method: "POST",
-      pattern: /^\/v1\/topics\/([^/]+)\/messages$/,
+      path: "/v1/topics/{topic}/messages",
       handler: async (request, p, ctx) => {
         const body = await readJsonObject(request);
         const result = await queue.publish(decodePublish(assertName("topic", p.topic), body, request.headers));
@@ -56,8 +77,7 @@ export function jsonDoor(queue: Queue, log: Logger, extraRoutes: readonly Route[
     },
     {
       method: "POST",
-      pattern: /^\/v1\/topics\/([^/]+)\/messages\/batch$/,
-      names: ["topic"],
+      path: "/v1/topics/{topic}/messages/batch",
       handler: async (request, p, ctx) => {
         const body = await readJsonObject(request);
         const outcomes = await queue.publishBatch(decodePublishBatch(assertName("topic", p.topic), body, request.headers));
@@ -66,7 +86,7 @@ export function jsonDoor(queue: Queue, log: Logger, extraRoutes: readonly Route[
     },
     {
       method: "POST",
-      pattern: /^\/v1\/topics\/([^/]+)\/groups\/([^/]+)\/consume$/,
+      path: "/v1/topics/{topic}/groups/{group}/consume",
       handler: async (request, p, ctx) => {
         const body = await readJsonObject(request);
         const input = decodeConsume(assertName("topic", p.topic), assertName("group", p.group), body);
@@ -79,7 +99,7 @@ export function jsonDoor(queue: Queue, log: Logger, extraRoutes: readonly Route[
     },
     {
       method: "POST",
-      pattern: /^\/v1\/topics\/([^/]+)\/groups\/([^/]+)\/ack$/,
+      path: "/v1/topics/{topic}/groups/{group}/ack",
       handler: async (request, p, ctx) => {
         const body = await readJsonObject(request);
         const result = await queue.ack(decodeAck(assertName("topic", p.topic), assertName("group", p.group), body));
@@ -89,23 +109,27 @@ export function jsonDoor(queue: Queue, log: Logger, extraRoutes: readonly Route[
     ...extraRoutes,
   ];
 
+  const routes = table.map(compile);
+
   return {
     name: "json",
+    routes: routes.map((r) => ({ door: "json", method: r.method, path: r.path })),
+    owns: (path) => path === "/healthz" || path.startsWith("/v1/"),
+    refuse: (error, context) => jsonError(error, context.requestId, log),
     async handle(request, context) {
       const path = new URL(request.url).pathname;
-      if (path !== "/healthz" && !path.startsWith("/v1/")) return undefined;
       try {
         const matching = routes.filter((r) => r.pattern.test(path));
-        if (matching.length === 0) throw new QueueError(ErrorCode.NotFound, `no route for ${path}; see the API reference`);
+        if (matching.length === 0) throw new QueueError(ErrorCode.NotFound, `no route for ${path.slice(0, 200)}; see the API reference`);
         const route = matching.find((r) => r.method === request.method);
         if (!route) {
-          throw new QueueError(ErrorCode.MethodNotAllowed, `${request.method} is not allowed on ${path}; use ${matching.map((r) => r.method).join(", ")}`);
+          const allowed = matching.map((r) => r.method).join(", ");
+          throw new QueueError(ErrorCode.MethodNotAllowed, `${request.method.slice(0, 20)} is not allowed on ${path.slice(0, 200)}; use ${allowed}`);
         }
         const match = route.pattern.exec(path) ?? [];
         const params: Params = {};
-        const names = route.names ?? ["topic", "group"];
         match.slice(1).forEach((v, i) => {
-          params[names[i] as string] = segment(v);
+          params[route.names[i] as string] = segment(v);
         });
         return await route.handler(request, params, context);
       } catch (error) {

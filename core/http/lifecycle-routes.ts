@@ -5,17 +5,15 @@ import { assertName } from "../rules.js";
 import type { Route } from "./json-door.js";
 import { jsonResponse } from "./json-errors.js";
 
-const MESSAGE = /^\/v1\/topics\/([^/]+)\/messages\/([^/]+)$/;
-const MESSAGES = /^\/v1\/topics\/([^/]+)\/messages$/;
-const TOPIC_AND_ID = ["topic", "messageId"] as const;
+const MESSAGE = "/v1/topics/{topic}/messages/{messageId}";
+const MESSAGES = "/v1/topics/{topic}/messages";
 
 /** Routes that manage messages between publish and delivery (see the README's "Manage scheduled messages"). */
 export function lifecycleRoutes(control: Lifecycle): Route[] {
   return [
     {
       method: "GET",
-      pattern: MESSAGE,
-      names: TOPIC_AND_ID,
+      path: MESSAGE,
       handler: async (_request, p, ctx) => {
         const { record, nowMs } = await control.get(assertName("topic", p.topic), p.messageId);
         return jsonResponse(200, encodeMessageState(record, nowMs), ctx.requestId);
@@ -23,8 +21,7 @@ export function lifecycleRoutes(control: Lifecycle): Route[] {
     },
     {
       method: "DELETE",
-      pattern: MESSAGE,
-      names: TOPIC_AND_ID,
+      path: MESSAGE,
       handler: async (_request, p, ctx) => {
         const result = await control.cancel(assertName("topic", p.topic), p.messageId);
         return jsonResponse(200, encodeCancel(result), ctx.requestId);
@@ -32,8 +29,7 @@ export function lifecycleRoutes(control: Lifecycle): Route[] {
     },
     {
       method: "PATCH",
-      pattern: MESSAGE,
-      names: TOPIC_AND_ID,
+      path: MESSAGE,
       handler: async (request, p, ctx) => {
         const topic = assertName("topic", p.topic);
         const body = await readJsonObject(request);
@@ -43,8 +39,7 @@ export function lifecycleRoutes(control: Lifecycle): Route[] {
     },
     {
       method: "DELETE",
-      pattern: MESSAGES,
-      names: ["topic"],
+      path: MESSAGES,
       handler: async (request, p, ctx) => {
         const key = new URL(request.url).searchParams.get("key");
         const result = await control.cancelByKey(assertName("topic", p.topic), key ?? undefined);
@@ -53,8 +48,7 @@ export function lifecycleRoutes(control: Lifecycle): Route[] {
     },
     {
       method: "GET",
-      pattern: MESSAGES,
-      names: ["topic"],
+      path: MESSAGES,
       handler: async (request, p, ctx) => {
         const q = new URL(request.url).searchParams;
         const result = await control.list(assertName("topic", p.topic), {
@@ -70,8 +64,7 @@ export function lifecycleRoutes(control: Lifecycle): Route[] {
     },
     {
       method: "GET",
-      pattern: /^\/v1\/topics\/([^/]+)\/stats$/,
-      names: ["topic"],
+      path: "/v1/topics/{topic}/stats",
       handler: async (_request, p, ctx) => {
         const stats = await control.stats(assertName("topic", p.topic));
         return jsonResponse(200, encodeStats(stats), ctx.requestId);

@@ -11,7 +11,7 @@ export function retryRoutes(queue: Queue): Route[] {
   return [
     {
       method: "POST",
-      pattern: /^\/v1\/topics\/([^/]+)\/groups\/([^/]+)\/nack$/,
+      path: "/v1/topics/{topic}/groups/{group}/nack",
       handler: async (request, p, ctx) => {
         const input = decodeNack(assertName("topic", p.topic), assertName("group", p.group), await readJsonObject(request));
         return jsonResponse(200, encodeNack(await retry.nack(input)), ctx.requestId);
@@ -19,7 +19,7 @@ export function retryRoutes(queue: Queue): Route[] {
     },
     {
       method: "GET",
-      pattern: /^\/v1\/topics\/([^/]+)\/groups\/([^/]+)\/dead-letters$/,
+      path: "/v1/topics/{topic}/groups/{group}/dead-letters",
       handler: async (request, p, ctx) => {
         const query = decodeDeadLetterQuery(assertName("topic", p.topic), assertName("group", p.group), new URL(request.url));
         const page = await retry.listDeadLetters(query);
@@ -32,7 +32,7 @@ export function retryRoutes(queue: Queue): Route[] {
     },
     {
       method: "POST",
-      pattern: /^\/v1\/topics\/([^/]+)\/groups\/([^/]+)\/dead-letters\/redrive$/,
+      path: "/v1/topics/{topic}/groups/{group}/dead-letters/redrive",
       handler: async (request, p, ctx) => {
         const input = decodeRedrive(assertName("topic", p.topic), assertName("group", p.group), await readJsonObject(request));
         return jsonResponse(200, await retry.redrive(input), ctx.requestId);

@@ -1,11 +1,10 @@
 import { systemClock } from "../clock.js";
-import { ErrorCode, QueueError, invalid } from "../errors.js";
+import { ErrorCode, QueueError, invalid, quote } from "../errors.js";
 import type { CredentialProvider } from "../mq-credentials.js";
 import type { Clock, Logger } from "../ports.js";
 import { verifyContentMd5, verifyMqSignature } from "../protocol/mq-signature.js";
-import { MqErrorCode, MqProtocolError, mqInvalid } from "../protocol/rocketmq-errors.js";
+import { mqInvalid } from "../protocol/rocketmq-errors.js";
 import {
-  MAX_REQUEST_BYTES,
   decodeAckXml,
   decodePublishXml,
   decodeUtf8,
@@ -15,6 +14,7 @@ import {
 } from "../protocol/rocketmq-xml.js";
 import type { Queue } from "../queue.js";
 import { LIMITS, assertName, parseTagFilter, topicKey } from "../rules.js";
+import { readBodyLimited } from "./body.js";
 import type { Door, RequestContext } from "./context.js";
 import { xmlError, xmlErrorResponse, xmlResponse } from "./rocketmq-errors.js";
 
@@ -52,6 +52,8 @@ const TRANS: Record<string, string> = {
 };
 
 const PATH = /^\/topics\/([^/]+)\/messages$/;
+/** HostId of errors answered before a request URL is known. */
+const HOST_ID = "delayq";
 
 function decodeSegment(value: string): string {
   try {
@@ -65,7 +67,7 @@ function intParam(query: URLSearchParams, name: string, fallback: number, min: n
   const raw = query.get(name);
   if (raw === null || raw === "") return fallback;
   if (!/^\d{1,9}$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-    throw mqInvalid(`${name} must be an integer from ${min} to ${max}; got ${JSON.stringify(raw)}`);
+    throw mqInvalid(`${name} must be an integer from ${min} to ${max}; got ${quote(raw)}`);
   }
   return Number(raw);
 }
@@ -74,35 +76,6 @@ function requiredGroup(query: URLSearchParams): string {
   const consumer = query.get("consumer");
   if (consumer === null || consumer === "") throw mqInvalid("the consumer query parameter (the group id) is required");
   return assertName("group", consumer);
-}
-
-/** Reads at most MAX_REQUEST_BYTES of the body; a DELETE carries a body too. */
-async function readBody(request: Request): Promise<Uint8Array> {
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (Number.isFinite(declared) && declared > MAX_REQUEST_BYTES) {
-    throw new MqProtocolError(MqErrorCode.RequestTooLarge, `request body is ${declared} bytes; the limit is ${MAX_REQUEST_BYTES} bytes`);
-  }
-  if (!request.body) return new Uint8Array(0);
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > MAX_REQUEST_BYTES) {
-      await reader.cancel();
-      throw new MqProtocolError(MqErrorCode.RequestTooLarge, `request body is larger than ${MAX_REQUEST_BYTES} bytes`);
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
 }
 
 /**
@@ -119,7 +92,7 @@ export function rocketmqDoor(queue: Queue, credentials: CredentialProvider, log:
       { method: request.method, headers: request.headers, rawPath: context.rawPath, rawQuery: context.rawQuery, nowMs: clock.nowMs() },
       credentials,
     );
-    const body = await readBody(request);
+    const body = await readBodyLimited(request);
     verifyContentMd5(request.headers.get("content-md5"), body);
 
     const match = PATH.exec(path);
@@ -127,7 +100,7 @@ export function rocketmqDoor(queue: Queue, credentials: CredentialProvider, log:
     const query = new URLSearchParams(context.rawQuery);
     const trans = query.get("trans");
     if (trans !== null && trans !== "") {
-      const what = TRANS[trans] ?? `trans=${trans}`;
+      const what = (Object.hasOwn(TRANS, trans) ? TRANS[trans] : undefined) ?? `trans=${quote(trans)}`;
       throw mqInvalid(`${what} is not supported yet; only plain and scheduled messages are`);
     }
     const topic = topicKey(assertName("topic", decodeSegment(match[1] ?? "")), query.get("ns") ?? undefined);
@@ -176,11 +149,14 @@ export function rocketmqDoor(queue: Queue, credentials: CredentialProvider, log:
     }
   }
 
+  const path = "/topics/{topic}/messages";
   return {
     name: "rocketmq",
+    routes: ["POST", "GET", "DELETE"].map((method) => ({ door: "rocketmq", method, path })),
+    owns: (p) => p.startsWith("/topics/"),
+    refuse: (error, context) => xmlError(error, context.requestId, HOST_ID, log),
     async handle(request, context) {
       const url = new URL(request.url);
-      if (!url.pathname.startsWith("/topics/")) return undefined;
       try {
         return await serve(request, context, url.pathname, url.origin);
       } catch (error) {

@@ -1,4 +1,4 @@
-import { type ErrorCode, QueueError } from "../errors.js";
+import { type ErrorCode, QueueError, retryAfterSeconds } from "../errors.js";
 import type { Logger } from "../ports.js";
 import { type MqErrorCode, MqProtocolError } from "../protocol/rocketmq-errors.js";
 import { MQ_VERSION, XML_CONTENT_TYPE, encodeErrorXml } from "../protocol/rocketmq-xml.js";
@@ -8,6 +8,10 @@ const CORE: Record<ErrorCode, { status: number; code: string }> = {
   InvalidArgument: { status: 400, code: "InvalidArgument" },
   MalformedJson: { status: 400, code: "MalformedXML" },
   MessageTooLarge: { status: 400, code: "InvalidArgument" },
+  RequestTooLarge: { status: 413, code: "RequestTooLarge" },
+  UnsupportedMediaType: { status: 415, code: "InvalidArgument" },
+  Unauthorized: { status: 401, code: "AccessDenied" },
+  Forbidden: { status: 403, code: "AccessDenied" },
   NotFound: { status: 404, code: "ResourceNotFound" },
   MethodNotAllowed: { status: 405, code: "MethodNotAllowed" },
   MessageNotExist: { status: 404, code: "MessageNotExist" },
@@ -24,7 +28,7 @@ const PROTOCOL: Record<MqErrorCode, number> = {
   MissingReceiptHandle: 400,
   MissingAuthorizationHeader: 400,
   MissingDateHeader: 400,
-  RequestTooLarge: 400,
+  RequestTooLarge: 413,
   AccessDenied: 403,
   InvalidAccessKeyId: 403,
   SignatureDoesNotMatch: 403,
@@ -40,8 +44,8 @@ export function xmlResponse(status: number, body: string | null, requestId: stri
   return new Response(body, { status, headers: xmlHeaders(requestId, extra) });
 }
 
-export function xmlErrorResponse(status: number, code: string, message: string, requestId: string, hostId: string): Response {
-  const extra: Record<string, string> = status === 503 ? { "retry-after": "1" } : {};
+export function xmlErrorResponse(status: number, code: string, message: string, requestId: string, hostId: string, retryAfter = 1): Response {
+  const extra: Record<string, string> = status === 503 ? { "retry-after": String(retryAfter) } : {};
   return xmlResponse(status, encodeErrorXml({ code, message, requestId, hostId }), requestId, extra);
 }
 
@@ -53,7 +57,7 @@ export function xmlError(error: unknown, requestId: string, hostId: string, log:
   if (error instanceof QueueError) {
     const { status, code } = CORE[error.code];
     if (status >= 500) log.warn("request-failed", { requestId, code: error.code, message: error.message });
-    return xmlErrorResponse(status, code, error.message, requestId, hostId);
+    return xmlErrorResponse(status, code, error.message, requestId, hostId, retryAfterSeconds(error));
   }
   log.error("internal-error", { requestId, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
   return xmlErrorResponse(500, "InternalError", `internal error; quote request id ${requestId} when reporting it`, requestId, hostId);

@@ -5,9 +5,9 @@ import { encodeGroupSettings, encodeTopicSettings } from "../settings.js";
 import type { Route } from "./json-door.js";
 import { jsonResponse } from "./json-errors.js";
 
-const TOPIC = /^\/v1\/topics\/([^/]+)$/;
-const GROUPS = /^\/v1\/topics\/([^/]+)\/groups$/;
-const GROUP = /^\/v1\/topics\/([^/]+)\/groups\/([^/]+)$/;
+const TOPIC = "/v1/topics/{topic}";
+const GROUPS = "/v1/topics/{topic}/groups";
+const GROUP = "/v1/topics/{topic}/groups/{group}";
 
 /** Topic settings and the topic's groups: settings, listing, deletion (see the README's API section). */
 export function subscriptionRoutes(queue: Queue): Route[] {
@@ -20,8 +20,7 @@ export function subscriptionRoutes(queue: Queue): Route[] {
   return [
     {
       method: "GET",
-      pattern: TOPIC,
-      names: ["topic"],
+      path: TOPIC,
       handler: async (_r, p, ctx) => {
         const topic = assertName("topic", p.topic);
         return jsonResponse(200, encodeTopicSettings(topic, await groups.getTopic(topic)), ctx.requestId);
@@ -29,8 +28,7 @@ export function subscriptionRoutes(queue: Queue): Route[] {
     },
     {
       method: "PUT",
-      pattern: TOPIC,
-      names: ["topic"],
+      path: TOPIC,
       handler: async (request, p, ctx) => {
         const topic = assertName("topic", p.topic);
         const settings = await groups.putTopic(topic, await readJsonObject(request));
@@ -39,8 +37,7 @@ export function subscriptionRoutes(queue: Queue): Route[] {
     },
     {
       method: "GET",
-      pattern: GROUPS,
-      names: ["topic"],
+      path: GROUPS,
       handler: async (request, p, ctx) => {
         const q = new URL(request.url).searchParams;
         const limit = q.get("limit");
@@ -54,12 +51,12 @@ export function subscriptionRoutes(queue: Queue): Route[] {
     },
     {
       method: "GET",
-      pattern: GROUP,
+      path: GROUP,
       handler: async (_r, p, ctx) => jsonResponse(200, group(await groups.get(assertName("topic", p.topic), assertName("group", p.group))), ctx.requestId),
     },
     {
       method: "PUT",
-      pattern: GROUP,
+      path: GROUP,
       handler: async (request, p, ctx) => {
         const g = await groups.put(assertName("topic", p.topic), assertName("group", p.group), await readJsonObject(request));
         return jsonResponse(200, group(g), ctx.requestId);
@@ -67,7 +64,7 @@ export function subscriptionRoutes(queue: Queue): Route[] {
     },
     {
       method: "DELETE",
-      pattern: GROUP,
+      path: GROUP,
       handler: async (_r, p, ctx) => jsonResponse(200, await queue.deleteGroup(assertName("topic", p.topic), assertName("group", p.group)), ctx.requestId),
     },
   ];

@@ -1,9 +1,10 @@
-import { ErrorCode, QueueError, invalid } from "../errors.js";
+import { ErrorCode, QueueError, invalid, quote } from "../errors.js";
 import type { AckResult, PublishResult, ReceivedMessage } from "../message.js";
 import type { BatchOutcome } from "../publish.js";
 import { PUBLISH_BATCH_MAX } from "../publish.js";
 import type { AckInput, ConsumeInput, PublishInput } from "../queue.js";
 import { DELIVERED_NOW, TimingConvention } from "../delay-limit.js";
+import { readBodyLimited, mediaType } from "../http/body.js";
 import { decodeDeliverAt } from "../local-time.js";
 import { type Timing, parseDelayNumber, parseDelayText, parseTagFilter } from "../rules.js";
 
@@ -55,9 +56,51 @@ export interface MessageJson {
   consumedTimes: number;
 }
 
+/** Deepest nesting of arrays and objects a request body may have; no field of the API needs more than 3. */
+export const MAX_JSON_DEPTH = 16;
+
+/** The deepest nesting of arrays and objects in JSON text, stopping as soon as it passes `limit`. */
+function jsonDepthExceeds(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+/**
+ * The request body as a JSON object: read with the request size limit (413 beyond it), `Content-Type:
+ * application/json` required for a non-empty body (415 otherwise, so no simple cross-origin form or
+ * `text/plain` POST is served), strict UTF-8, at most MAX_JSON_DEPTH levels deep. An empty body is `{}`.
+ */
 export async function readJsonObject(request: Request): Promise<Record<string, unknown>> {
-  const text = await request.text();
+  const bytes = await readBodyLimited(request);
+  if (bytes.byteLength === 0) return {};
+  const type = mediaType(request.headers);
+  if (type !== "application/json") {
+    throw new QueueError(
+      ErrorCode.UnsupportedMediaType,
+      `send the request body as JSON with the header Content-Type: application/json; got ${type === undefined ? "no Content-Type" : quote(type)}`,
+    );
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new QueueError(ErrorCode.MalformedJson, "request body is not valid UTF-8; send a JSON object encoded as UTF-8");
+  }
   if (text.trim() === "") return {};
+  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
+    throw invalid(`request body nests arrays or objects deeper than ${MAX_JSON_DEPTH} levels; no field of this API needs more than 3`);
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -157,7 +200,7 @@ export function encodePublish(result: PublishResult): PublishJson {
 export function decodeConsume(topic: string, group: string, body: ConsumeBody): ConsumeInput {
   const num = (v: unknown, name: string): number | undefined => {
     if (v === undefined || v === null) return undefined;
-    if (typeof v !== "number") throw invalid(`${name} must be an integer; got ${JSON.stringify(v)}`);
+    if (typeof v !== "number") throw invalid(`${name} must be an integer; got ${quote(v)}`);
     return v;
   };
   const max = num(body.max, "max");

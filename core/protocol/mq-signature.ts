@@ -1,6 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import type { CredentialProvider } from "../mq-credentials.js";
 import { MqErrorCode, MqProtocolError } from "./rocketmq-errors.js";
+import { quote } from "../errors.js";
 
 /** Largest tolerated difference between the request's Date header and the server clock. */
 export const MAX_CLOCK_SKEW_MS = 15 * 60 * 1000;
@@ -71,7 +72,7 @@ export async function verifyMqSignature(input: AuthInput, credentials: Credentia
   const given = match[2] as string;
   const secret = await credentials.secretFor(accessKeyId);
   if (secret === undefined) {
-    throw new MqProtocolError(MqErrorCode.InvalidAccessKeyId, `access key id ${JSON.stringify(accessKeyId)} is not known to this server`);
+    throw new MqProtocolError(MqErrorCode.InvalidAccessKeyId, `access key id ${quote(accessKeyId)} is not known to this server`);
   }
   const mqHeaders: Record<string, string> = {};
   input.headers.forEach((value, name) => {
@@ -93,7 +94,7 @@ export async function verifyMqSignature(input: AuthInput, credentials: Credentia
   }
   const dateMs = Date.parse(date);
   if (!Number.isFinite(dateMs)) {
-    throw new MqProtocolError(MqErrorCode.InvalidArgument, `the Date header ${JSON.stringify(date)} is not an RFC 1123 date`);
+    throw new MqProtocolError(MqErrorCode.InvalidArgument, `the Date header ${quote(date)} is not an RFC 1123 date`);
   }
   if (Math.abs(input.nowMs - dateMs) > MAX_CLOCK_SKEW_MS) {
     throw new MqProtocolError(

@@ -3,6 +3,8 @@ import type { AckFailure, PublishResult, ReceivedMessage } from "../message.js";
 import { TimingConvention } from "../delay-limit.js";
 import { LIMITS, type Timing } from "../rules.js";
 import { MqErrorCode, MqProtocolError, malformedXml, mqInvalid } from "./rocketmq-errors.js";
+import { quote } from "../errors.js";
+import { REQUEST_BODY_LIMIT_BYTES } from "../http/body.js";
 
 /**
  * Pure codec of the RocketMQ HTTP protocol (x-mq-version 2015-06-06, see shared/protocols/rocketmq-http.md):
@@ -19,7 +21,7 @@ export const MQ_ERROR_NAMESPACE = "http://mq.aliyuncs.com/doc/v1";
 export const XML_CONTENT_TYPE = "text/xml;charset=utf-8";
 
 /** Largest request body read: a 256 KiB message body fully entity-escaped fits with room to spare. */
-export const MAX_REQUEST_BYTES = 2 * 1024 * 1024;
+export const MAX_REQUEST_BYTES = REQUEST_BODY_LIMIT_BYTES;
 const MAX_ELEMENTS = 200;
 const MAX_DEPTH = 8;
 
@@ -99,7 +101,7 @@ const PREDEFINED: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '
 export function decodeText(raw: string): string {
   return raw.replace(/&([^;&\s]{0,10});?/g, (match, ref: string) => {
     if (!match.endsWith(";")) throw malformedXml(`unterminated entity reference "${match}"`);
-    const named = PREDEFINED[ref];
+    const named = Object.hasOwn(PREDEFINED, ref) ? PREDEFINED[ref] : undefined;
     if (named !== undefined) return named;
     const numeric = /^#(?:x([0-9a-fA-F]{1,6})|([0-9]{1,7}))$/.exec(ref);
     if (!numeric) throw malformedXml(`entity "&${ref};" is not allowed: only &amp; &lt; &gt; &quot; &apos; and character references`);
@@ -133,6 +135,23 @@ function toElements(nodes: unknown, depth: number, count: { n: number }): { elem
   return { elements, text };
 }
 
+/**
+ * Refuses every markup declaration (`<!DOCTYPE`, `<!ENTITY`, `<!ELEMENT`, …) wherever it is, reading the
+ * document in order: only comments and CDATA sections may start with `<!`, and their contents are
+ * skipped as a parser skips them, so a declaration cannot hide behind a comment or a CDATA lookalike.
+ */
+export function assertNoDeclarations(text: string): void {
+  let at = text.indexOf("<!");
+  while (at >= 0) {
+    let end: number;
+    if (text.startsWith("<!--", at)) end = text.indexOf("-->", at + 4) + 3;
+    else if (text.startsWith("<![CDATA[", at)) end = text.indexOf("]]>", at + 9) + 3;
+    else throw malformedXml("DOCTYPE, ENTITY and other markup declarations are not accepted; send the document without them");
+    if (end < 3) throw malformedXml("request body is not well-formed XML: an unterminated comment or CDATA section");
+    at = text.indexOf("<!", end);
+  }
+}
+
 /** Parses one XML document to its root element. DOCTYPE/ENTITY declarations are refused. */
 export function parseXml(xml: string): XmlElement {
   if (Buffer.byteLength(xml, "utf8") > MAX_REQUEST_BYTES) {
@@ -141,8 +160,7 @@ export function parseXml(xml: string): XmlElement {
   const text = xml.startsWith("\uFEFF") ? xml.slice(1) : xml;
   const illegal = ILLEGAL_XML_CHAR.exec(text);
   if (illegal) throw malformedXml(`character ${describeChar(illegal[0])} is not allowed in XML 1.0 and cannot be carried`);
-  const outsideCdata = text.replace(/<!\[CDATA\[[\s\S]*?\]\]>/g, "");
-  if (/<!DOCTYPE|<!ENTITY/i.test(outsideCdata)) throw malformedXml("DOCTYPE and ENTITY declarations are not accepted");
+  assertNoDeclarations(text);
   if (text.trim() === "") throw malformedXml("request body is empty; send an XML document");
   const valid = XMLValidator.validate(text);
   if (valid !== true) throw malformedXml(`request body is not well-formed XML: ${valid.err.msg} (line ${valid.err.line}, column ${valid.err.col})`);
@@ -164,14 +182,21 @@ function child(parent: XmlElement, name: string): XmlElement | undefined {
   return found[0];
 }
 
-/** `k:v|k:v|` → pairs, defensively: empty items and items without exactly two non-empty parts are skipped. */
+/**
+ * `k:v|k:v|` → pairs, in any order, with or without a trailing `|`; empty items (`||`) are framing and
+ * skipped. An item that is not exactly `name:value` with both parts non-empty (`:v`, `k:`, `a:b:c`, `k`)
+ * is refused with a 400 naming it, never dropped, and so is the name `__proto__`.
+ */
 export function parseProperties(text: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const item of text.split("|")) {
     if (item === "") continue;
     const parts = item.split(":");
     const [k, v] = parts;
-    if (parts.length !== 2 || !k || !v) continue;
+    if (parts.length !== 2 || !k || !v) {
+      throw mqInvalid(`property ${quote(item)} is not name:value with a non-empty name and value (neither may contain : or |); send Properties as k1:v1|k2:v2|`);
+    }
+    if (k === "__proto__") throw mqInvalid('the property name "__proto__" cannot be stored; rename the property');
     out[k] = v;
   }
   return out;
@@ -181,7 +206,7 @@ const FORBIDDEN_PROPERTY_CHARS = /['"<>&:|]/;
 
 function assertPropertyText(kind: "key" | "value", name: string, text: string): void {
   if (FORBIDDEN_PROPERTY_CHARS.test(text)) {
-    throw mqInvalid(`property ${kind} ${JSON.stringify(kind === "key" ? text : name)} contains one of ' " < > & : | which properties may not contain`);
+    throw mqInvalid(`property ${kind} ${quote(kind === "key" ? text : name)} contains one of ' " < > & : | which properties may not contain`);
   }
 }
 
@@ -206,7 +231,7 @@ export function decodePublishXml(xml: string): MqPublish {
   const start = all[Reserved.startDeliverTime];
   if (start !== undefined) {
     if (!/^\d{1,16}$/.test(start) || !Number.isSafeInteger(Number(start))) {
-      throw mqInvalid(`${Reserved.startDeliverTime} must be an absolute time in epoch milliseconds; got ${JSON.stringify(start)}`);
+      throw mqInvalid(`${Reserved.startDeliverTime} must be an absolute time in epoch milliseconds; got ${quote(start)}`);
     }
     timing = { kind: "at", deliverAtMs: Number(start), source: Reserved.startDeliverTime, convention: TimingConvention.RocketMQ };
   }

@@ -1106,7 +1106,8 @@ export class DynamoStore implements QueueStore {
 }
 
 export function m(item: Item): Record<string, AttributeValue> {
-  return marshall(item, { removeUndefinedValues: true, convertTopLevelContainer: false });
+  // convertClassInstanceToMap: a plain object with an own `constructor` property (a user property name) is still a map.
+  return marshall(item, { removeUndefinedValues: true, convertTopLevelContainer: false, convertClassInstanceToMap: true });
 }
 
 /** DynamoDB refuses names an expression does not use. */

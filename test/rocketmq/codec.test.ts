@@ -59,10 +59,14 @@ describe("RocketMQ XML codec: requests of each SDK", () => {
     expect(decodePublishXml(xml).body).toBe("a&<b>]]>c");
   });
 
-  it("parses Properties defensively", () => {
+  it("parses Properties in any order, with or without a trailing |, and refuses malformed items instead of dropping them", () => {
     expect(parseProperties("a:1|b:2")).toEqual({ a: "1", b: "2" });
-    expect(parseProperties("|a:1||b:|:c|d:e:f|g|h:2|")).toEqual({ a: "1", h: "2" });
+    expect(parseProperties("|a:1||h:2|")).toEqual({ a: "1", h: "2" });
     expect(parseProperties("")).toEqual({});
+    expect(parseProperties("constructor:c|")).toEqual({ constructor: "c" });
+    for (const item of ["b:", ":c", "d:e:f", "g", "__proto__:x"]) {
+      expect(codeOf(() => parseProperties(`a:1|${item}|`)), item).toBe("InvalidArgument");
+    }
   });
 
   it("refuses DOCTYPE and ENTITY declarations as MalformedXML", () => {

@@ -226,7 +226,7 @@ describe("RocketMQ HTTP door with the real Node SDK", () => {
     const topic = unique("TopicBridge");
     const xmlConsumer = client.getConsumer("", topic, "GID_xml", "T1");
     await subscribe(xmlConsumer);
-    await fetch(`${main.url}/v1/topics/${topic}/groups/GID_json/consume`, { method: "POST", body: "{}" });
+    await fetch(`${main.url}/v1/topics/${topic}/groups/GID_json/consume`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
     const deliverAt = Date.now() + 200;
     const viaJson = await fetch(`${main.url}/v1/topics/${topic}/messages`, {
       method: "POST",

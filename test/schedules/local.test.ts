@@ -72,7 +72,9 @@ describe("recurring schedules in the local runtime", () => {
         }),
     });
     const call = async (method: string, path: string, body?: unknown) => {
-      const r = await runtime.app.fetch(new Request(`http://localhost${path}`, { method, ...(body !== undefined && { body: JSON.stringify(body) }) }));
+      const r = await runtime.app.fetch(
+        new Request(`http://localhost${path}`, { method, headers: { "content-type": "application/json" }, ...(body !== undefined && { body: JSON.stringify(body) }) }),
+      );
       return { status: r.status, body: (await r.json()) as Record<string, unknown> };
     };
     await call("POST", "/v1/topics/jobs/groups/w/consume", {});
