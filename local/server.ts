@@ -181,6 +181,13 @@ export function startHttpServer(app: App, port: number, options: HttpServerOptio
     void sendRaw(socket, refusal, status, line?.[1] === "HEAD").catch(() => socket.destroy());
   });
 
+  // Every socket, including those Node hands off (CONNECT, unparseable requests): a drain ends them all.
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+
   const local = Object.assign(server, {
     inFlight: () => inFlight,
     async drain(graceMs: number): Promise<DrainReport> {
@@ -202,6 +209,7 @@ export function startHttpServer(app: App, port: number, options: HttpServerOptio
       const forced = inFlight;
       server.closeIdleConnections();
       server.closeAllConnections();
+      for (const socket of sockets) socket.destroy();
       await closed;
       return { forced, tookMs: Date.now() - startedMs };
     },

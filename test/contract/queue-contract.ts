@@ -484,9 +484,9 @@ export function queueContract(target: ContractTarget): void {
       async () => {
         const { queue, topic } = await harness(target, { shards: 1 });
         const groups = Array.from({ length: 1000 }, (_, i) => `g${String(i).padStart(4, "0")}`);
-        for (let i = 0; i < groups.length; i += 50) await Promise.all(groups.slice(i, i + 50).map((g) => queue.groups.put(topic, g, {})));
+        for (let i = 0; i < groups.length; i += 50) await Promise.all(groups.slice(i, i + 50).map((g) => retried(() => queue.groups.put(topic, g, {}))));
         const ids = new Set<string>();
-        for (let i = 0; i < 3; i++) ids.add((await queue.publish({ topic, body: `m${i}`, timing: { kind: "now" } })).messageId);
+        for (let i = 0; i < 3; i++) ids.add((await retried(() => queue.publish({ topic, body: `m${i}`, dedupId: `m${i}`, timing: { kind: "now" } }))).messageId);
         // Act
         const perGroup = new Map<string, string[]>();
         for (let i = 0; i < groups.length; i += 50) {
@@ -494,7 +494,7 @@ export function queueContract(target: ContractTarget): void {
             groups.slice(i, i + 50).map(async (g) => {
               const got: string[] = [];
               for (let look = 0; look < (lagging ? 30 : 3) && got.length < 3; look++) {
-                got.push(...(await queue.consume({ topic, group: g, max: 16, visibilitySeconds: 600 })).map((m) => m.messageId));
+                got.push(...(await retried(() => queue.consume({ topic, group: g, max: 16, visibilitySeconds: 600 }))).map((m) => m.messageId));
               }
               perGroup.set(g, got);
             }),
@@ -502,7 +502,7 @@ export function queueContract(target: ContractTarget): void {
         }
         // Assess
         for (const g of groups) expect([...(perGroup.get(g) ?? [])].sort(), g).toEqual([...ids].sort());
-        expect((await queue.groups.list(topic, { limit: 1000 })).groups).toHaveLength(1000);
+        expect((await retried(() => queue.groups.list(topic, { limit: 1000 }))).groups).toHaveLength(1000);
       },
       600_000,
     );
@@ -513,13 +513,13 @@ export function queueContract(target: ContractTarget): void {
         // Prepare: 5,000 messages of a tag the poll does not ask for, 5,000 past their TTL
         const calls = new Map<string, number>();
         const { queue, topic, clock, asleep, driveAsleep } = await harness(target, { shards: 1 }, (s) => counting(s, calls));
-        await queue.groups.put(topic, "g", { deadLetter: "off" });
+        await retried(() => queue.groups.put(topic, "g", { deadLetter: "off" }));
         for (let i = 0; i < 10_000; i += 16) {
-          await queue.publishBatch(
+          await retried(() => queue.publishBatch(
             Array.from({ length: Math.min(16, 10_000 - i) }, (_, j) =>
               i + j < 5000 ? { topic, body: "b", tag: "B", timing: { kind: "now" as const } } : { topic, body: "old", tag: "A", ttlMs: 1, timing: { kind: "now" as const } },
             ),
-          );
+          ));
         }
         clock.advance(10);
         const poll = track(queue.consume({ topic, group: "g", tags: ["A"], waitSeconds: 28 }));
@@ -527,26 +527,28 @@ export function queueContract(target: ContractTarget): void {
         await asleep("g");
         // Act
         const publishedAt = clock.nowMs();
-        await queue.publish({ topic, body: "wanted", tag: "A", timing: { kind: "now" } });
+        await retried(() => queue.publish({ topic, body: "wanted", tag: "A", dedupId: "wanted", timing: { kind: "now" } }));
         const spent = await driveAsleep("g", () => poll.settled(), 50, 5000);
         const [m] = await poll.promise;
         // Assess
         expect(m?.body).toBe("wanted");
-        expect(spent).toBeLessThanOrEqual(1000);
-        expect((m?.firstConsumedAtMs ?? 0) - publishedAt).toBeLessThanOrEqual(1000);
-        await queue.ack({ topic, group: "g", receiptHandles: [m?.receiptHandle] });
+        // (a lagging index may hide it for up to its lag, 2 s of queue time here)
+        const withinMs = lagging ? 3000 : 1000;
+        expect(spent).toBeLessThanOrEqual(withinMs);
+        expect((m?.firstConsumedAtMs ?? 0) - publishedAt).toBeLessThanOrEqual(withinMs);
+        await retried(() => queue.ack({ topic, group: "g", receiptHandles: [m?.receiptHandle] }));
         // Idle once what it held back is parked in the group lane (a one-time cost, a bounded number per lease save).
         const pollFor = async (clockMs: number) => {
           const idle = track(queue.consume({ topic, group: "g", tags: ["A"], waitSeconds: 28 }));
           await waitFor(() => queue.deliveryState().get(`${topic}\n${group}`)?.waiting === 1, 10_000, "the idle poll to wait");
-          await driveAsleep("g", () => idle.settled(), 100, clockMs);
+          await driveAsleep("g", () => idle.settled(), 500, clockMs);
           return idle;
         };
         const group = "g";
         for (let i = 0; i < 3; i++) expect(await (await pollFor(28_000)).promise).toEqual([]);
         const last = await pollFor(11_000);
         const before = requests(calls);
-        await driveAsleep("g", () => last.settled(), 100, 5000);
+        await driveAsleep("g", () => last.settled(), 250, 5000);
         expect((requests(calls) - before) / 5).toBeLessThanOrEqual(5);
       },
       600_000,
@@ -558,15 +560,22 @@ export function queueContract(target: ContractTarget): void {
         // Prepare: 10,000 idle topics, each with a group that consumed once
         const calls = new Map<string, number>();
         const { queue, clock, topic, store } = await harness(target, { shards: 1, sweepBudget: 3 });
+        // (registered as a first consume registers them: the topic listed, the group's record)
         for (let i = 0; i < 10_000; i += 100) {
-          await Promise.all(Array.from({ length: 100 }, (_, j) => queue.groups.put(`${topic}-idle-${i + j}`, "g", {})));
+          await Promise.all(
+            Array.from({ length: 100 }, async (_, j) => {
+              const t = `${topic}-idle-${i + j}`;
+              await retried(() => store.registerTopic(t));
+              await retried(() => store.registerGroup(t, { group: "g", gen: `g${i + j}`, startMs: 0, createdAtMs: T0, settings: {} }));
+            }),
+          );
         }
         // Five groups with exhausted deliveries due for the sweeper, one of them failing
         for (let i = 0; i < 5; i++) {
           const t = `${topic}-busy-${i}`;
-          await queue.groups.put(t, "g", { maxReceiveCount: 1, visibilitySeconds: 1 });
-          await queue.publish({ topic: t, body: "x", timing: { kind: "now" } });
-          for (let look = 0; look < 30 && (await queue.consume({ topic: t, group: "g" })).length === 0; look++) clock.advance(10);
+          await retried(() => queue.groups.put(t, "g", { maxReceiveCount: 1, visibilitySeconds: 1 }));
+          await retried(() => queue.publish({ topic: t, body: "x", dedupId: "x", timing: { kind: "now" } }));
+          for (let look = 0; look < 30 && (await retried(() => queue.consume({ topic: t, group: "g" }))).length === 0; look++) clock.advance(10);
         }
         clock.advance(2000);
         const failing = `${topic}-busy-0`;
@@ -581,14 +590,16 @@ export function queueContract(target: ContractTarget): void {
         const sweeper = new Queue({ store: broken, clock, config: queue.config });
         // Act
         calls.clear();
-        const reports = [];
-        for (let run = 0; run < 4; run++) reports.push(await sweeper.sweep());
+        const reports: Awaited<ReturnType<Queue["sweep"]>>[] = [];
+        const retired = () => reports.reduce((n, r) => n + r.retired, 0);
+        // (a lagging index or a throttled write may leave work for a later run)
+        for (let run = 0; run < 4 || (lagging && run < 12 && retired() < 4); run++) reports.push(await sweeper.sweep());
         const idleCalls = new Map(calls);
         // Assess
         expect(reports[0]?.budgetExhausted).toBe(true);
-        expect(reports.reduce((n, r) => n + r.retired, 0)).toBe(4);
+        expect(retired()).toBe(4);
         expect(reports.reduce((n, r) => n + r.failed, 0)).toBeGreaterThanOrEqual(1);
-        expect(idleCalls.get("dueWork")).toBeLessThanOrEqual(4 * 4);
+        expect(idleCalls.get("dueWork")).toBeLessThanOrEqual(4 * reports.length);
         const quiet = await sweeper.sweep();
         expect(quiet.indexQueries).toBe(4);
         expect(quiet.looked).toBeLessThanOrEqual(1);
