@@ -114,6 +114,23 @@ interface ShardState {
   renewRetryAtMs: number;
   /** The frontier is the last entry due in its millisecond (so the saved cursor may include that millisecond). */
   tieDone: boolean;
+  /**
+   * When the last look found every due entry of the topic lane taken, passed or held back (nothing open):
+   * every entry due up to `indexLagMs` before then was in the index, so the saved cursor may move up to
+   * there even when no entry stands at that time (an idle lane's cursor does not sit behind an old burst
+   * that each new holder would re-read).
+   */
+  caughtUpAtMs: number | undefined;
+  /**
+   * The entries due in the frontier's millisecond that the frontier has passed, in lane order. A cursor
+   * saved between entries of one millisecond (a burst due at the same instant) is saved at the frontier
+   * itself, with these counted in `recent`, so the next holder continues exactly there.
+   */
+  tieIds: Set<string>;
+  /** The last look at the group lane found nothing due (a fresh holder assumes so: one short page). */
+  gIdle: boolean;
+  /** The same for the topic lane (messages scheduled later come first in a page once nothing is due). */
+  tIdle: boolean;
 }
 
 export interface DeliveryDeps {
@@ -138,6 +155,8 @@ const MAX_LEFT = 50_000;
 const MAX_PARK = 1000;
 /** Most passed entries after its position a saved cursor carries (beyond them, a successor's claims find the rest taken). */
 const MAX_PASSED = 100;
+/** A lane's page after a look that found nothing due there. */
+const IDLE_PAGE = 16;
 
 /** Bounded cache of messages whose deliver time has passed (they can no longer change), shared by a process's dispatchers. */
 export class MessageCache {
@@ -409,9 +428,26 @@ export class Dispatcher {
     if (s.pos.dueAtMs < view.startMs) return;
     const lane: Lane = { kind: "topic", topic: this.topic, shard: s.shard };
     const fromMs = Math.max(view.startMs, s.pos.dueAtMs - this.deps.options.indexLagMs + 1);
-    const read = await this.deps.store.readLane(lane, { fromMs, toMs: s.pos.dueAtMs }, 10_000);
-    if (read.entries.length <= recent && !s.uncertain) {
-      for (const e of read.entries) s.handled.set(e.messageId, e.dueAtMs);
+    const mid = s.pos.messageId !== "";
+    // Up to the cursor in lane order: a cursor between entries of one millisecond counts that
+    // millisecond's entries only up to itself (read in pages: a burst may be large).
+    const behind: LaneEntry[] = [];
+    let found = !mid;
+    let after: LanePosition | undefined;
+    for (;;) {
+      const read = await this.deps.store.readLane(lane, { fromMs, toMs: s.pos.dueAtMs, ...(after && { after }) }, 10_000);
+      for (const e of read.entries) {
+        if (found && mid) break;
+        behind.push(e);
+        if (mid && e.dueAtMs === s.pos.dueAtMs && e.messageId === s.pos.messageId) found = true;
+      }
+      const last = read.entries.at(-1);
+      if (!mid || found || !read.more || !last) break;
+      after = { dueAtMs: last.dueAtMs, messageId: last.messageId };
+    }
+    if (found && behind.length <= recent && !s.uncertain) {
+      for (const e of behind) s.handled.set(e.messageId, e.dueAtMs);
+      if (mid) s.tieIds = new Set(behind.filter((e) => e.dueAtMs === s.pos.dueAtMs).map((e) => e.messageId));
       return;
     }
     // More than the previous holder passed: some appeared late; look at them all again (claims tell which are taken).
@@ -424,10 +460,15 @@ export class Dispatcher {
    * frontier itself may sit between entries due in the same millisecond, whose order only the store knows.
    */
   private savedPosition(s: ShardState): LanePosition {
-    let dueAtMs = s.frontier.messageId === "" || s.tieDone ? s.frontier.dueAtMs : s.frontier.dueAtMs - 1;
+    const f = s.frontier;
+    let pos: LanePosition = f.messageId === "" || s.tieDone ? { dueAtMs: f.dueAtMs, messageId: "" } : { dueAtMs: f.dueAtMs, messageId: f.messageId };
+    if (s.caughtUpAtMs !== undefined) {
+      const upTo = s.caughtUpAtMs - this.deps.options.indexLagMs - 1;
+      if (upTo >= pos.dueAtMs) pos = { dueAtMs: upTo, messageId: "" };
+    }
     // Held-back entries not parked yet are not passed: the cursor stays before them.
-    for (const e of s.tLeft.values()) dueAtMs = Math.min(dueAtMs, e.dueAtMs - 1);
-    return { dueAtMs, messageId: "" };
+    for (const e of s.tLeft.values()) if (e.dueAtMs <= pos.dueAtMs) pos = { dueAtMs: e.dueAtMs - 1, messageId: "" };
+    return pos;
   }
 
   /** One look at every held shard: claims for the waiting polls, retires what is dead. True if anything was taken or passed. */
@@ -440,7 +481,10 @@ export class Dispatcher {
     const taken = await this.serve(candidates, nowMs);
     let moved = false;
     looks.forEach((l, i) => {
-      if (this.advance(held[i] as ShardState, l.due, l.complete)) moved = true;
+      const s = held[i] as ShardState;
+      if (this.advance(s, l.due, l.complete)) moved = true;
+      const open = (e: LaneEntry) => !this.knownInTopicLane(s, e);
+      s.caughtUpAtMs = l.complete && !s.uncertain && !l.due.some(open) && !l.candidates.some((c) => c.kind === "topic" && open(c.entry)) ? nowMs : undefined;
     });
     return taken > 0 || (moved && held.some((s) => s.more));
   }
@@ -459,7 +503,10 @@ export class Dispatcher {
 
     // Group lane: redeliveries, nacks, parked messages, redriven dead letters.
     const gLane: Lane = { kind: "group", topic: this.topic, group: this.group, shard: s.shard };
-    const gRead = await store.readLane(gLane, { fromMs: 0, toMs: Number.MAX_SAFE_INTEGER, ...(s.gFrontier && { after: s.gFrontier }) }, options.scanLimit);
+    // In-flight deliveries (due later) come first in a page once nothing is due: after a look that found
+    // nothing due a short page tells the next due time without reading every delivery in flight.
+    const gLimit = s.gIdle ? Math.min(options.scanLimit, IDLE_PAGE) : options.scanLimit;
+    const gRead = await store.readLane(gLane, { fromMs: 0, toMs: Number.MAX_SAFE_INTEGER, ...(s.gFrontier && { after: s.gFrontier }) }, gLimit);
     s.nextDueG = undefined;
     const gDue: LaneEntry[] = [];
     for (const e of gRead.entries) {
@@ -470,6 +517,7 @@ export class Dispatcher {
       gDue.push(e);
     }
     if (gRead.more && gDue.length === gRead.entries.length) s.more = true;
+    s.gIdle = gDue.length === 0;
     const lastG = gDue.at(-1);
     if (late && s.gFrontier) gDue.unshift(...(await this.lateInLane(gLane, s.gFrontier, 0)));
     if (lastG) s.gFrontier = { dueAtMs: lastG.dueAtMs, messageId: lastG.messageId };
@@ -483,7 +531,8 @@ export class Dispatcher {
     const tLane: Lane = { kind: "topic", topic: this.topic, shard: s.shard };
     const floorMs = Math.max(view.startMs, nowMs - view.topic.retentionMs);
     const after = comparePositions(s.frontier, { dueAtMs: floorMs, messageId: "" }) >= 0 ? s.frontier : undefined;
-    const tRead = await store.readLane(tLane, { fromMs: floorMs, toMs: Number.MAX_SAFE_INTEGER, ...(after && { after }) }, options.scanLimit);
+    const tLimit = s.tIdle ? Math.min(options.scanLimit, IDLE_PAGE) : options.scanLimit;
+    const tRead = await store.readLane(tLane, { fromMs: floorMs, toMs: Number.MAX_SAFE_INTEGER, ...(after && { after }) }, tLimit);
     s.nextDueT = undefined;
     const due: LaneEntry[] = [];
     for (const e of tRead.entries) {
@@ -494,6 +543,7 @@ export class Dispatcher {
       due.push(e);
     }
     if (tRead.more && due.length === tRead.entries.length) s.more = true;
+    s.tIdle = due.length === 0;
     const lateT = late ? await this.lateInLane(tLane, s.frontier, floorMs) : [];
     for (const e of [...lateT, ...due]) {
       if (this.knownInTopicLane(s, e)) continue;
@@ -523,6 +573,8 @@ export class Dispatcher {
     for (let i = 0; i < due.length; i++) {
       const e = due[i] as LaneEntry;
       if (!this.knownInTopicLane(s, e)) break;
+      if (s.frontier.messageId === "" || e.dueAtMs !== s.frontier.dueAtMs) s.tieIds = new Set();
+      s.tieIds.add(e.messageId);
       s.frontier = { dueAtMs: e.dueAtMs, messageId: e.messageId };
       moved = i;
     }
@@ -740,7 +792,7 @@ export class Dispatcher {
     const { store, options } = this.deps;
     if (s.tLeft.size > 0) {
       const left = [...s.tLeft.values()].slice(0, MAX_PARK);
-      await inChunks(left, 25, async (e) => {
+      await withConcurrency(left, 25, async (e) => {
           await store.parkNew({ topic: this.topic, group: this.group, gen: view.gen, message: { ...e, shard: s.shard } }, nowMs);
           s.tLeft.delete(e.messageId);
           s.handled.set(e.messageId, e.dueAtMs);
@@ -748,9 +800,12 @@ export class Dispatcher {
       });
     }
     const pos = this.savedPosition(s);
-    const recent = [...s.handled.values()].filter((d) => d > pos.dueAtMs - options.indexLagMs && d <= pos.dueAtMs).length;
+    // Between entries of one millisecond: that millisecond's entries up to the cursor are the passed prefix.
+    const mid = pos.messageId !== "";
+    const behind = (id: string, d: number) => d < pos.dueAtMs || (d === pos.dueAtMs && (!mid || s.tieIds.has(id)));
+    const recent = [...s.handled].filter(([id, d]) => d > pos.dueAtMs - options.indexLagMs && behind(id, d)).length + (mid ? [...s.tieIds].filter((id) => !s.handled.has(id)).length : 0);
     const passed = [...s.handled]
-      .filter(([, d]) => d > pos.dueAtMs)
+      .filter(([id, d]) => !behind(id, d))
       .slice(0, MAX_PASSED)
       .map(([messageId, dueAtMs]) => ({ dueAtMs, messageId }));
     const untilMs = nowMs + options.leaseMs;
@@ -840,10 +895,21 @@ export class Dispatcher {
       for (const e of read.entries) {
         if (!(await this.passIfDead(s, e, nowMs))) break;
         report.passed++;
+        if (s.frontier.messageId === "" || e.dueAtMs !== s.frontier.dueAtMs) s.tieIds = new Set();
+        s.tieIds.add(e.messageId);
         s.frontier = { dueAtMs: e.dueAtMs, messageId: e.messageId };
       }
       report.workAtMs = this.workAt(s);
-      await this.save(s, nowMs, false);
+      if (report.passed === 0) {
+        // Nothing passed: the cursor stays exactly as the last holder saved it.
+        await store.saveLease(this.leaseKey(shard), this.owner, {
+          pos: outcome.lease.pos,
+          recent: outcome.lease.recent,
+          passed: outcome.lease.passed,
+          ...(report.workAtMs !== undefined && { workAtMs: report.workAtMs }),
+        });
+        Object.assign(s, freshShard(shard));
+      } else await this.save(s, nowMs, false);
       return report;
     } catch (error) {
       await store
@@ -855,8 +921,22 @@ export class Dispatcher {
   }
 }
 
-async function inChunks<T>(items: readonly T[], size: number, each: (item: T) => Promise<void>): Promise<void> {
-  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(each));
+/** Runs `each` over the items with at most `limit` in flight (a slow or retried one holds up only its own slot); stops taking new items at the first failure, which it rethrows. */
+async function withConcurrency<T>(items: readonly T[], limit: number, each: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async () => {
+    while (!failure && next < items.length) {
+      const item = items[next++] as T;
+      try {
+        await each(item);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
 }
 
 /** A claimed delivery is due again in the group lane at `atMs` unless acked: the next look there. */
@@ -883,6 +963,10 @@ function freshShard(shard: number): ShardState {
     more: false,
     lateCheckAtMs: 0,
     busyUntilMs: 0,
+    caughtUpAtMs: undefined,
+    tieIds: new Set(),
+    gIdle: true,
+    tIdle: true,
     uncertain: false,
     renewRetryAtMs: 0,
     tieDone: false,
@@ -893,6 +977,7 @@ function freshShard(shard: number): ShardState {
 function resetToCursor(s: ShardState): void {
   if (!s.held) return;
   s.frontier = s.pos;
+  s.tieIds = new Set();
   s.handled.clear();
   s.tLeft.clear();
   s.gFrontier = undefined;

@@ -39,23 +39,27 @@ export function anotherProcess(table: TestTable, faults?: FaultOptions): { store
   return { store: new DynamoStore({ client, tableName: table.tableName, meter: table.meter }), ...(stats && { faults: stats }) };
 }
 
-/** A contract target on DynamoDB Local: a fresh table per case; with faults, every process's client injects its own (seeded). */
-export function dynamoTarget(name: string, options: { bulk?: boolean; faults?: FaultOptions } = {}): ContractTarget {
-  const tables = new WeakMap<QueueStore, TestTable>();
+/**
+ * A contract target on DynamoDB Local: a fresh table per case; with faults, every process's client injects
+ * its own (seeded). `bulkFaults` replace `faults` in the bulk cases.
+ */
+export function dynamoTarget(name: string, options: { bulk?: boolean; faults?: FaultOptions; bulkFaults?: FaultOptions } = {}): ContractTarget {
+  const tables = new WeakMap<QueueStore, { table: TestTable; faults: FaultOptions | undefined }>();
   let seed = options.faults?.seed ?? 0;
-  const faultsFor = (clock: ManualClock) => options.faults && { ...options.faults, seed: seed++, now: () => clock.nowMs() };
+  const faultsFor = (faults: FaultOptions | undefined, clock: ManualClock) => faults && { ...faults, seed: seed++, now: () => clock.nowMs() };
   return {
     name,
     ...(options.faults && { lagging: true }),
     ...(options.bulk && { bulk: true }),
-    newStore: async (clock) => {
-      const table = await freshTable(faultsFor(clock));
-      tables.set(table.store, table);
+    newStore: async (clock, use) => {
+      const faults = use === "bulk" ? (options.bulkFaults ?? options.faults) : options.faults;
+      const table = await freshTable(faultsFor(faults, clock));
+      tables.set(table.store, { table, faults });
       return table.store;
     },
     otherStore: (store, clock) => {
-      const table = tables.get(store);
-      return table ? anotherProcess(table, faultsFor(clock)).store : store;
+      const known = tables.get(store);
+      return known ? anotherProcess(known.table, faultsFor(known.faults, clock)).store : store;
     },
   };
 }
