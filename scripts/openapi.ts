@@ -1,8 +1,14 @@
 import { writeFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { openApiDocument } from "../core/http/openapi.js";
+import { clientTypes } from "./client-types.js";
 
-/** Writes the OpenAPI document the JSON door serves to client/openapi.json (the client's copy; a test keeps them equal). */
-const target = fileURLToPath(new URL("../client/openapi.json", import.meta.url));
-writeFileSync(target, `${JSON.stringify(openApiDocument(), null, 2)}\n`);
-console.log(`wrote ${target}`);
+/**
+ * Writes what the client package takes from the JSON door: its copy of the OpenAPI document
+ * (client/openapi.json) and the types generated from it (client/src/schema.ts). Tests fail when either
+ * is stale.
+ */
+const client = new URL("../client/", import.meta.url);
+const document = openApiDocument();
+writeFileSync(new URL("openapi.json", client), `${JSON.stringify(document, null, 2)}\n`);
+writeFileSync(new URL("src/schema.ts", client), await clientTypes(document as never));
+console.log("wrote client/openapi.json and client/src/schema.ts");

@@ -1,0 +1,51 @@
+import { readFileSync, readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { describe, expect, it } from "vitest";
+import { PROJECT_ROOT } from "../../infra/queue-function.js";
+import { clientTypes } from "../../scripts/client-types.js";
+
+const CLIENT = join(PROJECT_ROOT, "client");
+const json = (path: string) => JSON.parse(readFileSync(path, "utf8"));
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? files(path) : /\.(ts|js)$/.test(name) ? [path] : [];
+  });
+}
+
+const specifiers = (file: string) =>
+  [
+    ...readFileSync(file, "utf8").matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+["']([^"']+)["']/g),
+    ...readFileSync(file, "utf8").matchAll(/import\(\s*["']([^"']+)["']\s*\)/g),
+  ].map((m) => m[1] as string);
+
+describe("the client package", () => {
+  it("has types generated from its OpenAPI document that are up to date (npm run openapi)", async () => {
+    const expected = await clientTypes(json(join(CLIENT, "openapi.json")));
+    expect(readFileSync(join(CLIENT, "src/schema.ts"), "utf8")).toBe(expected);
+  });
+
+  it("depends only on the public API: no import outside client/, every package declared here and in the repository", () => {
+    // Prepare
+    const own = json(join(CLIENT, "package.json"));
+    const root = json(join(PROJECT_ROOT, "package.json"));
+    const problems: string[] = [];
+    // Act
+    for (const file of files(CLIENT)) {
+      for (const s of specifiers(file)) {
+        if (s.startsWith(".")) {
+          const target = relative(CLIENT, join(file, "..", s));
+          if (target.startsWith("..")) problems.push(`${relative(PROJECT_ROOT, file)} imports ${s}, outside client/`);
+        } else if (!s.startsWith("node:")) {
+          const name = s.startsWith("@") ? s.split("/").slice(0, 2).join("/") : (s.split("/")[0] as string);
+          if (!own.dependencies[name]) problems.push(`${relative(PROJECT_ROOT, file)} imports ${name}, not a dependency of client/package.json`);
+          if (!root.dependencies[name] && !root.devDependencies[name]) problems.push(`${name} is not installed by the repository's package.json`);
+        }
+      }
+    }
+    // Assess
+    expect(problems).toEqual([]);
+    for (const [name, version] of Object.entries(own.dependencies)) expect(root.dependencies[name] ?? root.devDependencies[name], name).toBe(version);
+  });
+});
