@@ -47,5 +47,9 @@ describe("the client package", () => {
     // Assess
     expect(problems).toEqual([]);
     for (const [name, version] of Object.entries(own.dependencies)) expect(root.dependencies[name] ?? root.devDependencies[name], name).toBe(version);
+    // `npx delayq` from a clone: the repository's own bin is the client's launcher, executable.
+    expect(root.bin).toEqual({ delayq: "client/bin/delayq.js" });
+    expect(own.bin).toEqual({ delayq: "bin/delayq.js" });
+    expect(statSync(join(CLIENT, "bin/delayq.js")).mode & 0o111).not.toBe(0);
   });
 });
