@@ -6,6 +6,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { PROJECT_ROOT } from "../../infra/queue-function.js";
 import { type LocalProcess, startLocal, stopAllLocal } from "../support/local-process.js";
+import { memoryApp } from "../support/memory-app.js";
+import { startSigV4Server } from "../support/sigv4-server.js";
 
 interface Run {
   code: number | null;
@@ -248,5 +250,27 @@ describe("the delayq binary (npm start --in-memory)", () => {
     const withKey = await run(keyed.url, ["--api-key", "s3cret", "--json", "stats", "t"]);
     expect(withKey.code, withKey.stderr).toBe(0);
     expect((await run(keyed.url, ["--json", "stats", "t"], { env: { DELAYQ_API_KEY: "s3cret" } })).code).toBe(0);
+  });
+
+  it("signs with SigV4 and the default credential chain with --region (or --profile), as for a deployed stack", async () => {
+    // Prepare: a server that verifies SigV4 as API Gateway's IAM authorization does
+    const credentials = { accessKeyId: "AKIDCLITEST", secretAccessKey: "cli/secret" };
+    const gateway = await startSigV4Server(memoryApp(Date.now()).runtime.app, credentials, "eu-west-1");
+    const env = { AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey, AWS_PROFILE: "", AWS_CONFIG_FILE: "/nonexistent", AWS_SHARED_CREDENTIALS_FILE: "/nonexistent" };
+    try {
+      // Act
+      const signed = await run(gateway.url, ["--region", "eu-west-1", "--json", "publish", "signed", "hello"], { env });
+      const unsigned = await run(gateway.url, ["--json", "stats", "signed"], { env });
+      const wrong = await run(gateway.url, ["--region", "eu-west-1", "stats", "signed"], { env: { ...env, AWS_SECRET_ACCESS_KEY: "nope" } });
+      // Assess
+      expect(signed.code, signed.stderr).toBe(0);
+      expect(JSON.parse(signed.stdout).messageId).toMatch(/^[0-9A-F]{32}$/);
+      expect(gateway.verified).toBe(1);
+      expect(unsigned.code).toBe(6);
+      expect(wrong.code).toBe(6);
+      expect(wrong.stderr).toContain("GatewayError");
+    } finally {
+      await gateway.close();
+    }
   });
 });
