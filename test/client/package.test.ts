@@ -53,3 +53,51 @@ describe("the client package", () => {
     expect(statSync(join(CLIENT, "bin/delayq.js")).mode & 0o111).not.toBe(0);
   });
 });
+
+describe("the client in a Lambda function", () => {
+  it("bundles with esbuild as a Lambda handler (ESM, node22, the AWS SDK external) and calls the API from the bundle", async () => {
+    // Prepare: a handler using the client, bundled as the stack bundles its own functions
+    const { build } = await import("esbuild");
+    const { mkdirSync, writeFileSync } = await import("node:fs");
+    const { pathToFileURL } = await import("node:url");
+    const { memoryApp } = await import("../support/memory-app.js");
+    const { closeServer, startHttpServer } = await import("../../local/server.js");
+    const dir = join(PROJECT_ROOT, "node_modules/.cache/delayq-client-lambda");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      join(dir, "handler.ts"),
+      `import { DelayqClient } from "../../../client/src/index.js";
+const client = new DelayqClient();
+export const handler = async (event: { topic: string; body: string }) => {
+  const published = await client.publish(event.topic, { body: event.body, delayMs: 60_000 });
+  return { published, state: (await client.getMessage(event.topic, published.messageId)).state };
+};`,
+    );
+    await build({
+      entryPoints: [join(dir, "handler.ts")],
+      outfile: join(dir, "handler.mjs"),
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node22",
+      minify: true,
+      external: ["@aws-sdk/*"],
+      banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+      logLevel: "silent",
+    });
+    const server = await startHttpServer(memoryApp(Date.now()).runtime.app, 0);
+    const saved = process.env.DELAYQ_ENDPOINT;
+    process.env.DELAYQ_ENDPOINT = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      // Act
+      const { handler } = await import(`${pathToFileURL(join(dir, "handler.mjs")).href}?${Date.now()}`);
+      const result = await handler({ topic: "from-lambda", body: "hi" });
+      // Assess
+      expect(result).toMatchObject({ published: { messageId: expect.stringMatching(/^[0-9A-F]{32}$/) }, state: "scheduled" });
+    } finally {
+      if (saved === undefined) delete process.env.DELAYQ_ENDPOINT;
+      else process.env.DELAYQ_ENDPOINT = saved;
+      await closeServer(server);
+    }
+  });
+});
