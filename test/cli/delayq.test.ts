@@ -273,4 +273,23 @@ describe("the delayq binary (npm start --in-memory)", () => {
       await gateway.close();
     }
   });
+
+  it("runs the README's client example (client/examples/close-orders.ts) with only the endpoint given", async () => {
+    const t = `ex-${randomUUID().slice(0, 8)}`;
+    const child = spawn(process.execPath, ["--import", "tsx", join(PROJECT_ROOT, "client/examples/close-orders.ts"), t], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, DELAYQ_ENDPOINT: url },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => {
+      out += c;
+    });
+    child.stderr.on("data", (c: Buffer) => {
+      out += c;
+    });
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    expect(code, out).toBe(0);
+    expect(out).toMatch(/^published [0-9A-F]{32}, due at \S+\nreceived "close order 42" \d+ ms after its deliver time\nacked 1, nacked 0\n$/);
+  });
 });
