@@ -58,7 +58,7 @@ afterAll(() => stopAllLocal());
 describe.each([
   ["npm start --in-memory", () => ({ args: ["--in-memory"] })],
   ["npm start on DynamoDB Local", () => ({ env: { DYNAMODB_ENDPOINT: inject("dynamoEndpoint"), TABLE_NAME: `t-${randomUUID()}` } })],
-])("the issue's flow against %s", (_name, options) => {
+])("the issue's flow against %s", { timeout: 120_000 }, (_name, options) => {
   let local: LocalProcess;
   beforeAll(async () => {
     local = await startLocal(options());
@@ -93,7 +93,8 @@ describe.each([
   });
 });
 
-describe("the delayq binary (npm start --in-memory)", () => {
+// Each command is a process of its own (node, tsx, the CLI): seconds apiece on a loaded 2-core machine.
+describe("the delayq binary (npm start --in-memory)", { timeout: 240_000 }, () => {
   let url: string;
   beforeAll(async () => {
     url = (await startLocal({ args: ["--in-memory"] })).url;
