@@ -31,6 +31,8 @@ export interface ClientOptions {
   fetch?: typeof fetch;
   /** Environment read for the defaults (default: process.env). */
   env?: Readonly<Record<string, string | undefined>>;
+  /** Called as each attempt is sent, and with its answer's status (logging, metrics, the CLI's --verbose). */
+  onRequest?: (event: { method: string; url: string; attempt: number; status?: number; ms?: number }) => void;
 }
 
 export interface CallOptions {
@@ -66,6 +68,7 @@ export class DelayqClient {
   private readonly autoDedupId: boolean;
   private readonly timeoutMs: number;
   private readonly fetchImpl: typeof fetch;
+  private readonly onRequest: ClientOptions["onRequest"];
 
   constructor(options: ClientOptions = {}) {
     const env = options.env ?? (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {};
@@ -78,6 +81,7 @@ export class DelayqClient {
     this.autoDedupId = options.autoDedupId ?? true;
     this.timeoutMs = options.timeoutMs ?? 15_000;
     this.fetchImpl = options.fetch ?? fetch;
+    this.onRequest = options.onRequest;
   }
 
   /** Whether requests are signed with SigV4. */
@@ -289,7 +293,10 @@ export class DelayqClient {
     const body = spec.body === undefined ? undefined : JSON.stringify(spec.body);
     const retries = spec.retry === false ? 0 : this.retry.retries;
     for (let attempt = 0; ; attempt++) {
+      this.onRequest?.({ method, url: url.href, attempt: attempt + 1 });
+      const sentAt = Date.now();
       const response = await this.send(method, url, body, spec);
+      this.onRequest?.({ method, url: url.href, attempt: attempt + 1, status: response.status, ms: Date.now() - sentAt });
       const text = await response.text().catch(() => "");
       if (response.ok) {
         try {

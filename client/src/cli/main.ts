@@ -34,6 +34,7 @@ interface Globals {
   json?: boolean;
   retry: boolean;
   progress?: boolean;
+  verbose?: boolean;
 }
 
 class PartialFailure extends Error {}
@@ -45,6 +46,12 @@ function clientOf(g: Globals): DelayqClient {
     ...(g.apiKey !== undefined && { apiKey: g.apiKey }),
     ...(aws && { aws }),
     ...(!g.retry && { retry: false as const }),
+    ...(g.verbose && {
+      onRequest: (e: { method: string; url: string; attempt: number; status?: number; ms?: number }) =>
+        process.stderr.write(
+          `delayq: ${new Date().toISOString()} ${e.method} ${e.url}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ""}${e.status !== undefined ? ` → ${e.status} in ${e.ms} ms` : ""}\n`,
+        ),
+    }),
   });
 }
 
@@ -86,6 +93,7 @@ function program(out: { current: Output }): Command {
     .option("--json", "print JSON for scripts instead of tables")
     .option("--no-retry", "do not retry 429/503 answers")
     .option("--progress", "show progress bars even when stderr is not a terminal")
+    .addOption(new Option("--verbose", "print each request and its answer's status on stderr").env("DELAYQ_VERBOSE"))
     .showHelpAfterError("(add --help for usage)")
     .addHelpText(
       "after",
