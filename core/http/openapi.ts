@@ -600,6 +600,7 @@ const responses: Record<string, Json> = {
 
 const v1Description = `The native JSON API of delayq, a delayed and scheduled message queue. JSON in and out; all times are Unix epoch milliseconds.
 Errors are {"error": {"code", "message"}} with a stable code and a 4xx for a caller's mistake; every answer carries x-request-id.
+Besides the answers listed per operation, any path answers 404 NotFound when it is no route, 405 MethodNotAllowed for a method its route does not serve, and 400 InvalidArgument for a dot-segment or backslash in it.
 
 Authentication: on AWS the /v1 routes use IAM authorization (sign every request with SigV4 for the service execute-api);
 with npm start there is none, unless LOCAL_API_KEY is set (then send it as x-api-key or Authorization: Bearer). GET /healthz and GET /openapi.json are open.`;
