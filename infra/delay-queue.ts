@@ -205,6 +205,12 @@ export const ROUTES: readonly {
     auth: "open",
   },
   {
+    method: HttpMethod.GET,
+    path: "/openapi.json",
+    handler: "publish",
+    auth: "open",
+  },
+  {
     method: HttpMethod.POST,
     path: "/topics/{topic}/messages",
     handler: "publish",
@@ -226,7 +232,7 @@ export const ROUTES: readonly {
 
 /** Why a route may go without an API Gateway authorizer (cdk-nag AwsSolutions-APIG4). */
 const OPEN_ROUTE_REASON = {
-  open: "/healthz is a readiness probe that returns no data; the RocketMQ-compatible door's requests carry the RocketMQ HMAC signature, which the handlers verify against the MQ credentials secret.",
+  open: "/healthz is a readiness probe that returns no data; /openapi.json serves the public description of the API, the same for every caller; the RocketMQ-compatible door's requests carry the RocketMQ HMAC signature, which the handlers verify against the MQ credentials secret.",
   v1: "authMode 'none' was chosen explicitly for a sandbox deployment: the /v1 routes are open.",
 } as const;
 

@@ -15,6 +15,7 @@ import type { Queue } from "../queue.js";
 import { assertName } from "../rules.js";
 import type { Door, RequestContext } from "./context.js";
 import { jsonError, jsonResponse } from "./json-errors.js";
+import { openApiText } from "./openapi.js";
 
 export type Params = Record<string, string>;
 export type Handler = (request: Request, params: Params, context: RequestContext) => Promise<Response>;
@@ -67,6 +68,12 @@ export function jsonDoor(queue: Queue, log: Logger, extraRoutes: readonly Route[
       },
     },
     {
+      method: "GET",
+      path: "/openapi.json",
+      handler: async (_r, _p, ctx) =>
+        new Response(openApiText(), { status: 200, headers: { "content-type": "application/json", "x-request-id": ctx.requestId, "cache-control": "public, max-age=300" } }),
+    },
+    {
       method: "POST",
       path: "/v1/topics/{topic}/messages",
       handler: async (request, p, ctx) => {
@@ -114,7 +121,7 @@ export function jsonDoor(queue: Queue, log: Logger, extraRoutes: readonly Route[
   return {
     name: "json",
     routes: routes.map((r) => ({ door: "json", method: r.method, path: r.path })),
-    owns: (path) => path === "/healthz" || path.startsWith("/v1/"),
+    owns: (path) => path === "/healthz" || path === "/openapi.json" || path.startsWith("/v1/"),
     refuse: (error, context) => jsonError(error, context.requestId, log),
     async handle(request, context) {
       const path = new URL(request.url).pathname;

@@ -313,6 +313,7 @@ describe("HTTP API", () => {
     ["GET /v1/schedules/{name}", "ack", "AWS_IAM"],
     ["DELETE /v1/schedules/{name}", "ack", "AWS_IAM"],
     ["GET /healthz", "publish", "NONE"],
+    ["GET /openapi.json", "publish", "NONE"],
     ["POST /topics/{topic}/messages", "publish", "NONE"],
     ["GET /topics/{topic}/messages", "consume", "NONE"],
     ["DELETE /topics/{topic}/messages", "ack", "NONE"],

@@ -31,14 +31,16 @@ const started: LocalProcess[] = [];
 
 /**
  * Starts the local runtime as a user does, on a fresh data directory and a free port: `npm start` itself
- * (`viaNpm`), or the one node process it execs. Every process is tracked for stopAllLocal().
+ * (`viaNpm`), or the one node process it execs, with `args` (`--in-memory`) and `env` (a DYNAMODB_ENDPOINT in
+ * it is used instead of an embedded DynamoDB Local). Every process is tracked for stopAllLocal().
  */
-export async function startLocal(options: { viaNpm?: boolean; env?: Record<string, string>; dataDir?: string } = {}): Promise<LocalProcess> {
+export async function startLocal(options: { viaNpm?: boolean; env?: Record<string, string>; dataDir?: string; args?: string[] } = {}): Promise<LocalProcess> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "delayq-local-"));
   const port = await freePort();
-  const env: Record<string, string | undefined> = { ...process.env, ...options.env };
+  const env: Record<string, string | undefined> = { ...process.env };
   delete env.DYNAMODB_ENDPOINT;
-  const args = ["--port", String(port), "--data-dir", dataDir];
+  Object.assign(env, options.env);
+  const args = ["--port", String(port), "--data-dir", dataDir, ...(options.args ?? [])];
   const child = options.viaNpm
     ? spawn("npm", ["start", "--silent", "--", ...args], { env, stdio: ["ignore", "pipe", "pipe"] })
     : spawn(process.execPath, ["--import", "tsx", "local/main.ts", ...args], { env, stdio: ["ignore", "pipe", "pipe"] });

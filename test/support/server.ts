@@ -1,6 +1,9 @@
 import type { AddressInfo } from "node:net";
+import { systemClock } from "../../core/clock.js";
 import { silentLogger } from "../../core/ports.js";
+import { firingToPublish } from "../../core/schedules.js";
 import { type Runtime, buildRuntime } from "../../lambda/composition.js";
+import { LocalScheduleService } from "../../local/local-schedules.js";
 import { closeServer, startHttpServer } from "../../local/server.js";
 import { freshTable } from "./dynamo.js";
 
@@ -10,11 +13,32 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** The local runtime's HTTP server on a free loopback port, over a fresh DynamoDB Local table. */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+/**
+ * The local runtime's HTTP server on a free loopback port, over a fresh DynamoDB Local table; with
+ * `schedules`, the in-process recurring schedules of `npm start` too (stopped by close()).
+ */
+export async function startTestServer(env: Record<string, string> = {}, options: { schedules?: boolean } = {}): Promise<TestServer> {
   const table = await freshTable();
-  const runtime = buildRuntime({ env: { ...env, TABLE_NAME: table.tableName }, log: silentLogger, client: table.client });
+  let schedules: LocalScheduleService | undefined;
+  const runtime = buildRuntime({
+    env: { ...env, TABLE_NAME: table.tableName },
+    log: silentLogger,
+    client: table.client,
+    ...(options.schedules && {
+      schedules: (queue) => {
+        schedules = new LocalScheduleService({ clock: systemClock, log: silentLogger, fire: (firing) => queue.publish(firingToPublish(firing)) });
+        return schedules;
+      },
+    }),
+  });
   const server = await startHttpServer(runtime.app, 0);
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, runtime, close: () => closeServer(server) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    runtime,
+    close: async () => {
+      schedules?.stopAll();
+      await closeServer(server);
+    },
+  };
 }
