@@ -191,6 +191,8 @@ export const RetireReason = {
   Expired: "expired",
   /** It was delivered `maxReceiveCount` times without an ack. */
   MaxReceiveCount: "maxReceiveCount",
+  /** A consumer rejected it without asking for a redelivery (AMQP's reject/nack with requeue=false). */
+  Rejected: "rejected",
 } as const;
 export type RetireReason = (typeof RetireReason)[keyof typeof RetireReason];
 

@@ -28,6 +28,8 @@ export interface NackInput {
   receiptHandle: unknown;
   /** Absent: the group's backoff for this delivery. */
   delayMs?: unknown;
+  /** false: no redelivery — the delivery goes to the dead-letter lane (or is dropped) now, as a last allowed one would. */
+  requeue?: boolean;
 }
 
 export interface NackResult {
@@ -93,11 +95,11 @@ export class Retry {
       new QueueError(ErrorCode.MessageNotExist, "receipt handle expired: the message was acked or nacked already, redelivered, or its visibility ran out");
     if (current.state !== "active" || current.receiptHandle !== handle || current.visibleUntilMs <= nowMs) throw stale();
 
-    if (current.consumedTimes >= settings.maxReceiveCount) {
+    if (input.requeue === false || current.consumedTimes >= settings.maxReceiveCount) {
       const retired = await this.deps.store.retireDelivery(topic, group, messageId, {
         when: { kind: "held", receiptHandle: handle, consumedTimes: current.consumedTimes },
         deadLetter: settings.deadLetter,
-        reason: RetireReason.MaxReceiveCount,
+        reason: input.requeue === false ? RetireReason.Rejected : RetireReason.MaxReceiveCount,
         failedAtMs: nowMs,
         nowMs,
       });

@@ -157,6 +157,25 @@ export function retryContract(target: ContractTarget): void {
       expect(await take({ group: "drop" }, 1)).toEqual([]);
     });
 
+    it("a nack with requeue false dead-letters the delivery at once (reason rejected), or drops it when the group keeps none", async () => {
+      // Prepare
+      const { queue, topic, take, deadLetters } = await harness(target);
+      await queue.groups.put(topic, "keep", {});
+      await queue.groups.put(topic, "drop", { deadLetter: false });
+      const { messageId } = await queue.publish({ topic, body: "x", timing: { kind: "now" } });
+      const [kept] = await take({ group: "keep" }, 1);
+      const [dropped] = await take({ group: "drop" }, 1);
+      // Act
+      const a = await queue.retry.nack({ topic, group: "keep", receiptHandle: kept?.receiptHandle, requeue: false });
+      const b = await queue.retry.nack({ topic, group: "drop", receiptHandle: dropped?.receiptHandle, requeue: false });
+      // Assess
+      expect([a.outcome, b.outcome]).toEqual(["dead-lettered", "dropped"]);
+      expect((await deadLetters("keep", 1)).map((d) => [d.messageId, d.consumedTimes, d.reason])).toEqual([[messageId, 1, "rejected"]]);
+      expect(await deadLetters("drop", 0)).toEqual([]);
+      expect(await take({ group: "keep" }, 1)).toEqual([]);
+      await expect(queue.retry.nack({ topic, group: "keep", receiptHandle: kept?.receiptHandle, requeue: false })).rejects.toMatchObject({ code: "MessageNotExist" });
+    });
+
     it("redrives dead letters as fresh deliveries, by id or all; ids that are not dead letters fail alone", async () => {
       // Prepare
       const { queue, topic, clock, take, deadLetters } = await harness(target);
