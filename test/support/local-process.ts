@@ -10,6 +10,8 @@ export interface LocalProcess {
   child: ChildProcess;
   url: string;
   port: number;
+  /** The AMQP door's port (AMQP_PORT, a free one unless the test set it). */
+  amqpPort: number;
   dataDir: string;
   /** PID of the node process serving (the child itself, or npm's child). */
   nodePid: number;
@@ -36,14 +38,14 @@ const started: LocalProcess[] = [];
 export async function startLocal(options: { viaNpm?: boolean; env?: Record<string, string>; dataDir?: string } = {}): Promise<LocalProcess> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "delayq-local-"));
   const port = await freePort();
-  const env: Record<string, string | undefined> = { ...process.env, ...options.env };
+  const env: Record<string, string | undefined> = { ...process.env, AMQP_PORT: String(await freePort()), ...options.env };
   delete env.DYNAMODB_ENDPOINT;
   const args = ["--port", String(port), "--data-dir", dataDir];
   const child = options.viaNpm
     ? spawn("npm", ["start", "--silent", "--", ...args], { env, stdio: ["ignore", "pipe", "pipe"] })
     : spawn(process.execPath, ["--import", "tsx", "local/main.ts", ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
-  const local: LocalProcess = { child, url: `http://127.0.0.1:${port}`, port, dataDir, nodePid: 0, javaPids: [], output: () => output };
+  const local: LocalProcess = { child, url: `http://127.0.0.1:${port}`, port, amqpPort: Number(env.AMQP_PORT), dataDir, nodePid: 0, javaPids: [], output: () => output };
   started.push(local);
   const onData = (chunk: Buffer) => {
     output += chunk.toString();

@@ -1,0 +1,417 @@
+import { randomBytes } from "node:crypto";
+import { QueueError } from "../errors.js";
+import type { ReceivedMessage } from "../message.js";
+import type { Logger } from "../ports.js";
+import type { PublishInput, Queue } from "../queue.js";
+import { LIMITS, NAME_PATTERN, topicKey } from "../rules.js";
+import { type BasicProperties, Reply, decodeProperties } from "./codec.js";
+import { ExchangeType, ROUTING_TYPES, type RoutingType, bindingMatches, expirationMs, publishTiming } from "./routing.js";
+
+/**
+ * The AMQP door's broker: the topology a client declares (exchanges, queues, bindings, per vhost) and
+ * its mapping onto the queue.
+ *
+ * | AMQP | the queue |
+ * |---|---|
+ * | vhost `/` | no namespace; any other vhost `v`: namespace `v` (topics `v~name`, isolated like RocketMQ instances) |
+ * | queue `q` | topic `q` (in the vhost's namespace), consumed by the group `amqp` |
+ * | exchange, binding | the door's routing table: a publish is routed at publish time and stored once per queue it reaches |
+ * | routing key | tag (when it fits a tag) and the property `amqp-routing-key` |
+ * | headers, properties | string/number/boolean headers as properties; every property byte-exact in `amqp-properties` |
+ * | `message-id` | the message key (findable and cancellable by key over the JSON API) |
+ * | delivery tag | a receipt handle of the group `amqp`, held by the channel until ack, nack or close |
+ */
+export const AMQP_GROUP = "amqp";
+
+/** The property names the door stores besides the publisher's headers. */
+export const AmqpProperty = {
+  exchange: "amqp-exchange",
+  routingKey: "amqp-routing-key",
+  properties: "amqp-properties",
+  bodyEncoding: "amqp-body-encoding",
+} as const;
+
+/** A failure that closes the channel (or, with `connection`, the connection) with a reply code. */
+export class AmqpError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly connection = false,
+  ) {
+    super(message);
+  }
+}
+
+export interface ExchangeDef {
+  name: string;
+  /** The declared type (`x-delayed-message` for a delayed exchange). */
+  type: string;
+  routing: RoutingType;
+  delayed: boolean;
+  durable: boolean;
+  autoDelete: boolean;
+  internal: boolean;
+  args: Record<string, unknown>;
+}
+
+export interface QueueDef {
+  name: string;
+  topic: string;
+  durable: boolean;
+  /** The connection that owns an exclusive queue. */
+  owner: string | undefined;
+  autoDelete: boolean;
+  args: Record<string, unknown>;
+  consumers: number;
+  hadConsumer: boolean;
+}
+
+export interface BindingDef {
+  exchange: string;
+  queue: string;
+  routingKey: string;
+  args: Record<string, unknown>;
+}
+
+class Vhost {
+  readonly exchanges = new Map<string, ExchangeDef>();
+  readonly queues = new Map<string, QueueDef>();
+  readonly bindings: BindingDef[] = [];
+
+  constructor(readonly namespace: string | undefined) {
+    const builtin = (name: string, routing: RoutingType) =>
+      this.exchanges.set(name, { name, type: routing, routing, delayed: false, durable: true, autoDelete: false, internal: false, args: {} });
+    builtin("", "direct");
+    builtin("amq.direct", "direct");
+    builtin("amq.fanout", "fanout");
+    builtin("amq.topic", "topic");
+    builtin("amq.headers", "headers");
+    builtin("amq.match", "headers");
+  }
+}
+
+/** A delivery of a queue, as the engine hands it to a consumer. */
+export interface AmqpMessage {
+  topic: string;
+  receiptHandle: string;
+  messageId: string;
+  redelivered: boolean;
+  exchange: string;
+  routingKey: string;
+  /** The publisher's properties section, byte-exact, when it came in over AMQP. */
+  rawProperties?: Buffer;
+  properties: BasicProperties;
+  body: Buffer;
+}
+
+export interface PublishOutcome {
+  /** Queues the message was stored for. */
+  queues: string[];
+}
+
+/** Bytes of a stored body (UTF-8) at most; binary bodies are stored in base64 within it. */
+const BODY_LIMIT = LIMITS.bodyBytes;
+
+function sameArgs(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  const norm = (x: Record<string, unknown>) => JSON.stringify(Object.keys(x).sort().map((k) => [k, x[k] === undefined ? null : typeof x[k] === "bigint" ? String(x[k]) : x[k]]));
+  return norm(a) === norm(b);
+}
+
+export class AmqpBroker {
+  private readonly vhosts = new Map<string, Vhost>();
+  /** Most bytes of one message body (a content header announcing more closes the channel with 406). */
+  readonly maxBodyBytes = BODY_LIMIT;
+
+  constructor(
+    readonly queue: Queue,
+    private readonly log: Logger,
+  ) {}
+
+  /** The vhost's topology; a vhost that names no valid namespace is refused (530 at connection.open). */
+  vhost(name: string): Vhost {
+    let v = this.vhosts.get(name);
+    if (v) return v;
+    let namespace: string | undefined;
+    if (name === "/" || name === "") namespace = undefined;
+    else {
+      const trimmed = name.startsWith("/") ? name.slice(1) : name;
+      if (!NAME_PATTERN.test(trimmed)) {
+        throw new AmqpError(Reply.NotAllowed, `vhost ${JSON.stringify(name)} not found: a vhost is "/" or a namespace name of 1-64 letters, digits, '_', '.', '-'`, true);
+      }
+      namespace = trimmed;
+    }
+    v = new Vhost(namespace);
+    this.vhosts.set(name, v);
+    return v;
+  }
+
+  topicOf(vhost: Vhost, queueName: string): string {
+    return topicKey(queueName, vhost.namespace);
+  }
+
+  declareExchange(
+    vhost: Vhost,
+    f: { exchange: string; type: string; passive: boolean; durable: boolean; autoDelete: boolean; internal: boolean; arguments: Record<string, unknown> },
+  ): void {
+    const existing = vhost.exchanges.get(f.exchange);
+    if (f.passive) {
+      if (!existing) throw new AmqpError(Reply.NotFound, `NOT_FOUND - no exchange '${f.exchange}' in vhost`);
+      return;
+    }
+    if (f.exchange === "" || (f.exchange.startsWith("amq.") && !existing)) {
+      throw new AmqpError(Reply.AccessRefused, `ACCESS_REFUSED - exchange name '${f.exchange}' contains reserved prefix 'amq.'`);
+    }
+    const args = f.arguments ?? {};
+    let routing: RoutingType;
+    const delayed = f.type === ExchangeType.Delayed;
+    if (delayed) {
+      const inner = args["x-delayed-type"];
+      if (typeof inner !== "string" || !ROUTING_TYPES.includes(inner)) {
+        throw new AmqpError(Reply.PreconditionFailed, "PRECONDITION_FAILED - Invalid argument, 'x-delayed-type' must be an existing exchange type: direct, fanout, topic or headers");
+      }
+      routing = inner as RoutingType;
+    } else if (ROUTING_TYPES.includes(f.type)) routing = f.type as RoutingType;
+    else throw new AmqpError(Reply.CommandInvalid, `COMMAND_INVALID - unknown exchange type '${f.type}'`, true);
+    if (existing) {
+      if (existing.type !== f.type || existing.durable !== f.durable || existing.autoDelete !== f.autoDelete || existing.internal !== f.internal || !sameArgs(existing.args, args)) {
+        throw new AmqpError(Reply.PreconditionFailed, `PRECONDITION_FAILED - inequivalent arg for exchange '${f.exchange}': declared ${existing.type} durable=${existing.durable} auto_delete=${existing.autoDelete}`);
+      }
+      return;
+    }
+    vhost.exchanges.set(f.exchange, { name: f.exchange, type: f.type, routing, delayed, durable: f.durable, autoDelete: f.autoDelete, internal: f.internal, args });
+  }
+
+  deleteExchange(vhost: Vhost, name: string, ifUnused: boolean): void {
+    if (name === "" || name.startsWith("amq.")) throw new AmqpError(Reply.AccessRefused, `ACCESS_REFUSED - operation not permitted on exchange '${name}'`);
+    if (!vhost.exchanges.has(name)) return;
+    if (ifUnused && vhost.bindings.some((b) => b.exchange === name)) throw new AmqpError(Reply.PreconditionFailed, `PRECONDITION_FAILED - exchange '${name}' in use`);
+    vhost.exchanges.delete(name);
+    for (let i = vhost.bindings.length - 1; i >= 0; i--) if ((vhost.bindings[i] as BindingDef).exchange === name) vhost.bindings.splice(i, 1);
+  }
+
+  async declareQueue(
+    vhost: Vhost,
+    connection: string,
+    f: { queue: string; passive: boolean; durable: boolean; exclusive: boolean; autoDelete: boolean; arguments: Record<string, unknown> },
+  ): Promise<QueueDef> {
+    let name = f.queue;
+    if (name === "") {
+      if (f.passive) throw new AmqpError(Reply.NotFound, "NOT_FOUND - no queue '' in vhost");
+      name = `amq.gen-${randomBytes(16).toString("base64url")}`;
+    }
+    const existing = vhost.queues.get(name);
+    if (existing?.owner !== undefined && existing.owner !== connection) {
+      throw new AmqpError(Reply.ResourceLocked, `RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '${name}'`);
+    }
+    if (f.passive) {
+      if (!existing) throw new AmqpError(Reply.NotFound, `NOT_FOUND - no queue '${name}' in vhost`);
+      return existing;
+    }
+    if (name.startsWith("amq.") && !name.startsWith("amq.gen-")) {
+      throw new AmqpError(Reply.AccessRefused, `ACCESS_REFUSED - queue name '${name}' contains reserved prefix 'amq.'`);
+    }
+    if (!NAME_PATTERN.test(name)) {
+      throw new AmqpError(
+        Reply.PreconditionFailed,
+        `PRECONDITION_FAILED - queue name '${name.slice(0, 80)}' is not a topic name: use 1-64 letters, digits, '_', '.', '-' (each queue is a topic of the same name)`,
+      );
+    }
+    const args = f.arguments ?? {};
+    if (existing) {
+      if (existing.durable !== f.durable || existing.autoDelete !== f.autoDelete || (existing.owner !== undefined) !== f.exclusive || !sameArgs(existing.args, args)) {
+        throw new AmqpError(Reply.PreconditionFailed, `PRECONDITION_FAILED - inequivalent arg for queue '${name}': declared durable=${existing.durable} exclusive=${existing.owner !== undefined} auto_delete=${existing.autoDelete}`);
+      }
+      return existing;
+    }
+    const topic = this.topicOf(vhost, name);
+    // The queue's group is registered now, so it receives every message published from its declaration on.
+    await this.queue.groups.ensure(topic, AMQP_GROUP);
+    const def: QueueDef = { name, topic, durable: f.durable, owner: f.exclusive ? connection : undefined, autoDelete: f.autoDelete, args, consumers: 0, hadConsumer: false };
+    vhost.queues.set(name, def);
+    return def;
+  }
+
+  findQueue(vhost: Vhost, name: string, connection: string): QueueDef {
+    const q = vhost.queues.get(name);
+    if (!q) throw new AmqpError(Reply.NotFound, `NOT_FOUND - no queue '${name}' in vhost`);
+    if (q.owner !== undefined && q.owner !== connection) throw new AmqpError(Reply.ResourceLocked, `RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '${name}'`);
+    return q;
+  }
+
+  bindQueue(vhost: Vhost, connection: string, f: { queue: string; exchange: string; routingKey: string; arguments: Record<string, unknown> }): void {
+    const q = this.findQueue(vhost, f.queue, connection);
+    if (f.exchange === "") throw new AmqpError(Reply.AccessRefused, "ACCESS_REFUSED - operation not permitted on the default exchange");
+    if (!vhost.exchanges.has(f.exchange)) throw new AmqpError(Reply.NotFound, `NOT_FOUND - no exchange '${f.exchange}' in vhost`);
+    const args = f.arguments ?? {};
+    if (vhost.bindings.some((b) => b.exchange === f.exchange && b.queue === q.name && b.routingKey === f.routingKey && sameArgs(b.args, args))) return;
+    vhost.bindings.push({ exchange: f.exchange, queue: q.name, routingKey: f.routingKey, args });
+  }
+
+  unbindQueue(vhost: Vhost, connection: string, f: { queue: string; exchange: string; routingKey: string; arguments: Record<string, unknown> }): void {
+    const q = this.findQueue(vhost, f.queue, connection);
+    if (f.exchange === "") throw new AmqpError(Reply.AccessRefused, "ACCESS_REFUSED - operation not permitted on the default exchange");
+    const args = f.arguments ?? {};
+    const i = vhost.bindings.findIndex((b) => b.exchange === f.exchange && b.queue === q.name && b.routingKey === f.routingKey && sameArgs(b.args, args));
+    if (i >= 0) vhost.bindings.splice(i, 1);
+  }
+
+  /** Takes the queue out of the topology and ends its group (its pending deliveries and dead letters go with it). */
+  async deleteQueue(vhost: Vhost, connection: string, f: { queue: string; ifUnused: boolean; ifEmpty: boolean }): Promise<void> {
+    const q = vhost.queues.get(f.queue);
+    if (!q) return;
+    this.findQueue(vhost, f.queue, connection);
+    if (f.ifUnused && q.consumers > 0) throw new AmqpError(Reply.PreconditionFailed, `PRECONDITION_FAILED - queue '${q.name}' in use`);
+    await this.dropQueue(vhost, q);
+  }
+
+  private async dropQueue(vhost: Vhost, q: QueueDef): Promise<void> {
+    vhost.queues.delete(q.name);
+    for (let i = vhost.bindings.length - 1; i >= 0; i--) if ((vhost.bindings[i] as BindingDef).queue === q.name) vhost.bindings.splice(i, 1);
+    await this.queue.deleteGroup(q.topic, AMQP_GROUP).catch((error: unknown) => {
+      if (!(error instanceof QueueError)) throw error;
+    });
+  }
+
+  /** A consumer of the queue started or stopped; an auto-delete queue goes with its last consumer. */
+  async consumerCount(vhost: Vhost, q: QueueDef, delta: 1 | -1): Promise<void> {
+    q.consumers += delta;
+    if (delta > 0) q.hadConsumer = true;
+    if (q.consumers <= 0 && q.autoDelete && q.hadConsumer && vhost.queues.get(q.name) === q) await this.dropQueue(vhost, q);
+  }
+
+  /** A connection ended: its exclusive queues go with it. */
+  async connectionClosed(vhost: Vhost, connection: string): Promise<void> {
+    for (const q of [...vhost.queues.values()]) if (q.owner === connection) await this.dropQueue(vhost, q);
+  }
+
+  /** The queues a publish reaches, by the exchange's bindings (evaluated now). */
+  route(vhost: Vhost, exchange: string, routingKey: string, headers: Record<string, unknown> | undefined): { def: ExchangeDef; queues: QueueDef[] } {
+    const def = vhost.exchanges.get(exchange);
+    if (!def) throw new AmqpError(Reply.NotFound, `NOT_FOUND - no exchange '${exchange}' in vhost`);
+    if (exchange === "") {
+      const q = vhost.queues.get(routingKey);
+      return { def, queues: q ? [q] : [] };
+    }
+    const names = new Set<string>();
+    for (const b of vhost.bindings) if (b.exchange === exchange && bindingMatches(def.routing, b, routingKey, headers)) names.add(b.queue);
+    return { def, queues: [...names].map((n) => vhost.queues.get(n)).filter((q): q is QueueDef => q !== undefined) };
+  }
+
+  /**
+   * Stores a publish once for every queue it reaches, with its deliver time from `delay` / `x-delay`.
+   * Resolves once every copy is stored (so a confirm is honest); throws AmqpError for a message the queue
+   * cannot take, and the store's error when it failed.
+   */
+  publish(vhost: Vhost, m: { exchange: string; routingKey: string; properties: BasicProperties; rawProperties: Buffer; body: Buffer }): Promise<PublishOutcome> {
+    // Routing and validation now (their errors close the channel before any later method runs); storing after.
+    const { def, queues } = this.route(vhost, m.exchange, m.routingKey, m.properties.headers);
+    if (def.internal) throw new AmqpError(Reply.AccessRefused, `ACCESS_REFUSED - cannot publish to internal exchange '${m.exchange}'`);
+    if (queues.length === 0) return Promise.resolve({ queues: [] });
+    const input = this.publishInput(m);
+    const timing = publishTiming(def.delayed, m.properties.headers);
+    return (async () => {
+      const outcomes = [];
+      for (let i = 0; i < queues.length; i += 16) {
+        const batch = queues.slice(i, i + 16).map((q) => ({ ...input, timing, topic: q.topic }));
+        outcomes.push(...(await this.queue.publishBatch(batch)));
+      }
+      for (const o of outcomes) if (!o.ok) throw new AmqpError(Reply.PreconditionFailed, `PRECONDITION_FAILED - ${o.error.message}`);
+      return { queues: queues.map((q) => q.name) };
+    })();
+  }
+
+  /** Whether the queue is still the one of its name in the vhost (not deleted). */
+  vhostHasQueue(vhost: Vhost, q: QueueDef): boolean {
+    return vhost.queues.get(q.name) === q;
+  }
+
+  private publishInput(m: { exchange: string; routingKey: string; properties: BasicProperties; rawProperties: Buffer; body: Buffer }): Omit<PublishInput, "topic" | "timing"> {
+    const text = m.body.toString("utf8");
+    const utf8 = Buffer.byteLength(text) === m.body.length && Buffer.from(text, "utf8").equals(m.body);
+    const body = utf8 ? text : m.body.toString("base64");
+    if (Buffer.byteLength(body) > BODY_LIMIT) {
+      throw new AmqpError(
+        Reply.PreconditionFailed,
+        `PRECONDITION_FAILED - message size ${m.body.length} is larger than configured max size ${utf8 ? BODY_LIMIT : Math.floor((BODY_LIMIT * 3) / 4)}`,
+      );
+    }
+    const properties: Record<string, string> = {};
+    for (const [k, v] of Object.entries(m.properties.headers ?? {})) {
+      if (k === "" || k === "__proto__" || k.startsWith("amqp-")) continue;
+      if (typeof v === "string") properties[k] = v;
+      else if (typeof v === "number" || typeof v === "boolean" || typeof v === "bigint") properties[k] = String(v);
+    }
+    properties[AmqpProperty.exchange] = m.exchange;
+    properties[AmqpProperty.routingKey] = m.routingKey;
+    if (m.rawProperties.length > 2) properties[AmqpProperty.properties] = m.rawProperties.toString("base64");
+    if (!utf8) properties[AmqpProperty.bodyEncoding] = "base64";
+    let ttlMs: number | undefined;
+    try {
+      const expiration = expirationMs(m.properties.expiration);
+      ttlMs = expiration === undefined ? undefined : Math.max(1, expiration);
+    } catch (error) {
+      throw new AmqpError(Reply.PreconditionFailed, `PRECONDITION_FAILED - ${(error as Error).message}`);
+    }
+    const tag = m.routingKey.length > 0 && m.routingKey.length <= LIMITS.tagChars && !m.routingKey.includes("|") ? m.routingKey : undefined;
+    const key = m.properties.messageId !== undefined && m.properties.messageId.length > 0 && m.properties.messageId.length <= LIMITS.keyChars ? m.properties.messageId : undefined;
+    return {
+      body,
+      properties,
+      ...(tag !== undefined && { tag }),
+      ...(key !== undefined && { key }),
+      ...(ttlMs !== undefined && { ttlMs }),
+    };
+  }
+
+  /** Up to `max` deliveries of the queue, waiting up to `waitSeconds` (0: one look). */
+  async consume(q: QueueDef, max: number, waitSeconds: number, signal?: AbortSignal): Promise<AmqpMessage[]> {
+    const got = await this.queue.consume({ topic: q.topic, group: AMQP_GROUP, max, waitSeconds, visibilitySeconds: LIMITS.visibilitySecondsMax }, signal);
+    return got.map((m) => toAmqpMessage(q, m, this.log));
+  }
+
+  async ack(topic: string, receiptHandle: string): Promise<void> {
+    await this.queue.ack({ topic, group: AMQP_GROUP, receiptHandles: [receiptHandle] });
+  }
+
+  /** Back to the queue now (requeue), or to the group's dead letters (reject without requeue). */
+  async nack(topic: string, receiptHandle: string, requeue: boolean): Promise<void> {
+    try {
+      await this.queue.retry.nack({ topic, group: AMQP_GROUP, receiptHandle, ...(requeue ? { delayMs: 0 } : { requeue: false }) });
+    } catch (error) {
+      // A delivery whose handle is spent (its visibility ran out and it was redelivered) has nothing left to give back.
+      if (!(error instanceof QueueError)) throw error;
+    }
+  }
+}
+
+function toAmqpMessage(q: QueueDef, m: ReceivedMessage, log: Logger): AmqpMessage {
+  const p = m.properties;
+  const body = p[AmqpProperty.bodyEncoding] === "base64" ? Buffer.from(m.body, "base64") : Buffer.from(m.body, "utf8");
+  const base = {
+    topic: q.topic,
+    receiptHandle: m.receiptHandle,
+    messageId: m.messageId,
+    redelivered: m.consumedTimes > 1,
+    exchange: p[AmqpProperty.exchange] ?? "",
+    routingKey: p[AmqpProperty.routingKey] ?? q.name,
+    body,
+  };
+  const raw = p[AmqpProperty.properties];
+  if (raw !== undefined) {
+    try {
+      const rawProperties = Buffer.from(raw, "base64");
+      return { ...base, rawProperties, properties: decodeProperties(rawProperties) };
+    } catch (error) {
+      log.warn("amqp-properties-unreadable", { topic: q.topic, messageId: m.messageId, error: String(error) });
+    }
+  }
+  // A message published through another door: its properties as headers, its key (or id) as message-id.
+  const headers: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(p)) if (!k.startsWith("amqp-")) headers[k] = v;
+  return {
+    ...base,
+    properties: { headers, messageId: m.key ?? m.messageId, timestamp: Math.floor(m.publishedAtMs / 1000), ...(m.tag !== undefined && { type: m.tag }) },
+  };
+}
+
+export type { Vhost };
