@@ -21,6 +21,8 @@ export interface AmqpServer {
   port: number;
   host: string;
   connections(): number;
+  /** Closes every open connection with connection.close 320 CONNECTION_FORCED and keeps listening (clients with automatic recovery reconnect). */
+  closeConnections(reason: string): void;
   /**
    * Stops accepting connections and closes each open one with connection.close 320 CONNECTION_FORCED
    * (its unacked deliveries go back to their queues); sockets still open after `graceMs` are destroyed.
@@ -84,6 +86,9 @@ export function startAmqpServer(options: AmqpServerOptions): Promise<AmqpServer>
         port,
         host,
         connections: () => open.size,
+        closeConnections: (reason) => {
+          for (const c of open.values()) c.shutdown(reason);
+        },
         async drain(graceMs) {
           const startedMs = Date.now();
           const closed = new Promise<void>((r) => server.close(() => r()));
