@@ -468,13 +468,13 @@ export class AmqpConnection {
   private completePublish(ch: Channel): void {
     const c = ch.content as Content;
     ch.content = undefined;
-    const seq = ch.confirm ? ++ch.publishSeq : 0;
-    const confirm: Confirm | undefined = ch.confirm ? { seq, outcome: "pending" } : undefined;
-    if (confirm) ch.confirms.push(confirm);
     const body = Buffer.concat(c.chunks);
     const message = { exchange: c.exchange, routingKey: c.routingKey, properties: c.properties, rawProperties: c.raw, body };
-    // Publishes run in the channel's order of methods (after a declare still being answered).
+    // Publishes run in the channel's order of methods (after a declare or confirm.select still being answered).
     const run = ch.chain.then(() => {
+      if (ch.state !== "open") return;
+      const confirm: Confirm | undefined = ch.confirm ? { seq: ++ch.publishSeq, outcome: "pending" } : undefined;
+      if (confirm) ch.confirms.push(confirm);
       let stored: Promise<{ queues: string[] }>;
       try {
         stored = this.deps.broker.publish(this.vhost as Vhost, message);
