@@ -384,6 +384,11 @@ export class AmqpBroker {
   }
 }
 
+/** A value AMQP can carry as a short string (at most 255 bytes), else undefined. */
+function shortString(value: string | undefined): string | undefined {
+  return value !== undefined && Buffer.byteLength(value) <= 255 ? value : undefined;
+}
+
 function toAmqpMessage(q: QueueDef, m: ReceivedMessage, log: Logger): AmqpMessage {
   const p = m.properties;
   const body = p[AmqpProperty.bodyEncoding] === "base64" ? Buffer.from(m.body, "base64") : Buffer.from(m.body, "utf8");
@@ -392,8 +397,8 @@ function toAmqpMessage(q: QueueDef, m: ReceivedMessage, log: Logger): AmqpMessag
     receiptHandle: m.receiptHandle,
     messageId: m.messageId,
     redelivered: m.consumedTimes > 1,
-    exchange: p[AmqpProperty.exchange] ?? "",
-    routingKey: p[AmqpProperty.routingKey] ?? q.name,
+    exchange: shortString(p[AmqpProperty.exchange]) ?? "",
+    routingKey: shortString(p[AmqpProperty.routingKey]) ?? q.name,
     body,
   };
   const raw = p[AmqpProperty.properties];
@@ -410,7 +415,7 @@ function toAmqpMessage(q: QueueDef, m: ReceivedMessage, log: Logger): AmqpMessag
   for (const [k, v] of Object.entries(p)) if (!k.startsWith("amqp-")) headers[k] = v;
   return {
     ...base,
-    properties: { headers, messageId: m.key ?? m.messageId, timestamp: Math.floor(m.publishedAtMs / 1000), ...(m.tag !== undefined && { type: m.tag }) },
+    properties: { headers, messageId: shortString(m.key) ?? m.messageId, timestamp: Math.floor(m.publishedAtMs / 1000), ...(m.tag !== undefined && { type: m.tag }) },
   };
 }
 

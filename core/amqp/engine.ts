@@ -531,9 +531,30 @@ export class AmqpConnection {
   }
 
   private sendContent(channel: number, raw: Buffer | undefined, properties: BasicProperties, body: Buffer): void {
-    this.write(raw && raw.length >= 2 ? encodeRawHeader(channel, body.length, raw) : encodeHeader(channel, body.length, properties));
+    this.write(Buffer.concat(this.contentFrames(channel, raw, properties, body)));
+  }
+
+  private contentFrames(channel: number, raw: Buffer | undefined, properties: BasicProperties, body: Buffer): Buffer[] {
+    const header = raw && raw.length >= 2 ? encodeRawHeader(channel, body.length, raw) : encodeHeader(channel, body.length, properties);
+    if (header.length > this.frameMax) throw new Error(`the message's properties (${header.length} bytes) do not fit the negotiated frame-max ${this.frameMax}`);
+    const frames = [header];
     const max = this.frameMax - FRAME_OVERHEAD;
-    for (let i = 0; i < body.length; i += max) this.write(encodeBody(channel, body.subarray(i, i + max)));
+    for (let i = 0; i < body.length; i += max) frames.push(encodeBody(channel, body.subarray(i, i + max)));
+    return frames;
+  }
+
+  /**
+   * A delivery's frames, or undefined when it cannot be put on this connection (a message from another
+   * door whose properties AMQP cannot carry, or that do not fit the frame-max): it goes to the dead letters.
+   */
+  private deliveryFrames(ch: Channel, method: number, fields: Record<string, unknown>, m: AmqpMessage): Buffer | undefined {
+    try {
+      return Buffer.concat([encodeMethod(ch.id, method, fields), ...this.contentFrames(ch.id, m.rawProperties, m.properties, m.body)]);
+    } catch (error) {
+      this.deps.log.warn("amqp-undeliverable", { connection: this.id, topic: m.topic, messageId: m.messageId, error: String(error) });
+      this.track(ch, this.deps.broker.nack(m.topic, m.receiptHandle, false));
+      return undefined;
+    }
   }
 
   private async onChannelMethod(ch: Channel, id: number, f: Record<string, unknown>): Promise<void> {
@@ -645,6 +666,16 @@ export class AmqpConnection {
 
   /** One consumer's loop: long polls of its queue's group while it has room under the prefetch. */
   private async runConsumer(ch: Channel, c: Consumer): Promise<void> {
+    try {
+      await this.consumerLoop(ch, c);
+    } catch (error) {
+      this.deps.log.error("amqp-consumer-failed", { connection: this.id, channel: ch.id, queue: c.queue.name, error: String(error) });
+      await this.stopConsumer(ch, c).catch(() => undefined);
+      if (ch.state === "open" && this.state === "running") this.sendMethod(ch.id, Method.BasicCancel, { consumerTag: c.tag, nowait: true });
+    }
+  }
+
+  private async consumerLoop(ch: Channel, c: Consumer): Promise<void> {
     const { broker, clock, log } = this.deps;
     while (this.live(ch, c)) {
       const pressure = (this.deps.pendingBytes?.() ?? 0) > this.limits.outboundHighWaterBytes;
@@ -672,8 +703,9 @@ export class AmqpConnection {
           continue;
         }
         const tag = ch.nextTag++;
-        this.sendMethod(ch.id, Method.BasicDeliver, { consumerTag: c.tag, deliveryTag: tag, redelivered: m.redelivered, exchange: m.exchange, routingKey: m.routingKey });
-        this.sendContent(ch.id, m.rawProperties, m.properties, m.body);
+        const frames = this.deliveryFrames(ch, Method.BasicDeliver, { consumerTag: c.tag, deliveryTag: tag, redelivered: m.redelivered, exchange: m.exchange, routingKey: m.routingKey }, m);
+        if (!frames) continue;
+        this.write(frames);
         if (c.noAck) this.track(ch, broker.ack(m.topic, m.receiptHandle));
         else {
           ch.unacked.set(tag, { topic: m.topic, receiptHandle: m.receiptHandle, consumer: c });
@@ -713,8 +745,9 @@ export class AmqpConnection {
       return;
     }
     const tag = ch.nextTag++;
-    this.sendMethod(ch.id, Method.BasicGetOk, { deliveryTag: tag, redelivered: m.redelivered, exchange: m.exchange, routingKey: m.routingKey, messageCount: 0 });
-    this.sendContent(ch.id, m.rawProperties, m.properties, m.body);
+    const frames = this.deliveryFrames(ch, Method.BasicGetOk, { deliveryTag: tag, redelivered: m.redelivered, exchange: m.exchange, routingKey: m.routingKey, messageCount: 0 }, m);
+    if (!frames) return this.sendMethod(ch.id, Method.BasicGetEmpty, { clusterId: "" });
+    this.write(frames);
     if (f.noAck === true) this.track(ch, this.deps.broker.ack(m.topic, m.receiptHandle));
     else ch.unacked.set(tag, { topic: m.topic, receiptHandle: m.receiptHandle, consumer: undefined });
   }
