@@ -267,6 +267,30 @@ describe("amqplib against the AMQP door", () => {
     expect(consumed.messages[0].deliverAt - consumed.messages[0].publishedAt).toBe(600);
   });
 
+  it("AMQPLAIN logs in too; frame-max 4096 carries a 100 KB body in many frames; heartbeat 1 s keeps an idle connection open", async () => {
+    // Prepare
+    const plain = await amqplib.connect(server.url, { credentials: amqplib.credentials.amqplain("guest", "guest") });
+    await plain.close();
+    const c = await connect(`${server.url}?frameMax=4096&heartbeat=1`);
+    const ch = await c.createConfirmChannel();
+    const queue = name("big");
+    await ch.assertQueue(queue);
+    const body = Buffer.from(Array.from({ length: 100 * 1024 }, (_, i) => String.fromCharCode(97 + (i % 26))).join(""));
+    const binary = Buffer.from([0, 255, 128, 1, 2, 3, 0xc3, 0x28]);
+    // Act
+    ch.sendToQueue(queue, body);
+    ch.sendToQueue(queue, binary, { contentType: "application/octet-stream" });
+    await ch.waitForConfirms();
+    await new Promise((r) => setTimeout(r, 3000));
+    const { got, ready } = collect(ch, queue, { noAck: true });
+    await ready;
+    await waitFor(() => got.length === 2, 10_000, "both bodies");
+    // Assess
+    const bodies = got.map((g) => g.m.content);
+    expect(bodies.some((b) => b.equals(body))).toBe(true);
+    expect(bodies.some((b) => b.equals(binary))).toBe(true);
+  });
+
   it("wrong credentials are refused with 403 ACCESS_REFUSED", async () => {
     await expect(amqplib.connect(server.url.replace("guest:guest", "guest:wrong"))).rejects.toThrow(/403|ACCESS.REFUSED/);
   });
