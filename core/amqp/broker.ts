@@ -224,6 +224,14 @@ export class AmqpBroker {
       return existing;
     }
     const topic = this.topicOf(vhost, name);
+    const ttl = args["x-message-ttl"];
+    if (ttl !== undefined && (typeof ttl !== "number" || !Number.isSafeInteger(ttl) || ttl < 0)) {
+      throw new AmqpError(Reply.PreconditionFailed, `PRECONDITION_FAILED - invalid arg 'x-message-ttl' for queue '${name}': ${JSON.stringify(ttl)} is not a non-negative integer`);
+    }
+    const ignored = Object.keys(args).filter((k) => k !== "x-message-ttl" && k !== "x-queue-type" && k !== "x-delayed-type");
+    if (ignored.length > 0) this.log.warn("amqp-queue-arguments-not-applied", { queue: name, arguments: ignored });
+    // x-message-ttl is the queue's topic TTL, counted after the delay (the lower of it and a message's expiration wins).
+    if (typeof ttl === "number") await this.queue.groups.mergeTopic(topic, { messageTtlMs: Math.max(1, ttl) });
     // The queue's group is registered now, so it receives every message published from its declaration on.
     await this.queue.groups.ensure(topic, AMQP_GROUP);
     const def: QueueDef = { name, topic, durable: f.durable, owner: f.exclusive ? connection : undefined, autoDelete: f.autoDelete, args, consumers: 0, hadConsumer: false };

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { ErrorCode, QueueError } from "../errors.js";
 import type { Clock, Logger } from "../ports.js";
 import { type AmqpBroker, AmqpError, type AmqpMessage, type QueueDef, type Vhost } from "./broker.js";
 import {
@@ -345,6 +346,12 @@ export class AmqpConnection {
     if (error instanceof AmqpError) {
       if (error.connection) this.connectionError(error.code, error.message, classId, methodId);
       else this.channelError(ch, error.code, error.message, classId, methodId);
+      return;
+    }
+    if (error instanceof QueueError) {
+      // The queue refused what the method asked (an argument out of range) or could not do it now (an outage).
+      const code = error.code === ErrorCode.InvalidArgument ? Reply.PreconditionFailed : Reply.InternalError;
+      this.channelError(ch, code, `${code === Reply.PreconditionFailed ? "PRECONDITION_FAILED" : "INTERNAL_ERROR"} - ${error.message}`, classId, methodId);
       return;
     }
     this.deps.log.error("amqp-channel-internal-error", { connection: this.id, channel: ch.id, method: methodName(id), error: String(error) });

@@ -209,6 +209,34 @@ describe("AMQP engine: channels, declares and publishes", () => {
     expect(deliveries(peer).map((d) => d.body)).toEqual(["three"]);
   });
 
+  it("x-message-ttl is the queue's TTL counted after the delay; a lower expiration wins; an expired message is never delivered and is a dead letter", async () => {
+    // Prepare
+    const peer = amqpPeer({ startMs: T0 });
+    await peer.handshake();
+    peer.send(1, Method.ChannelOpen);
+    peer.send(1, Method.QueueDeclare, { queue: "ttl", durable: true, arguments: { "x-message-ttl": 1000 } });
+    await settle();
+    peer.methods();
+    // Act: due at +2000, expiring at +3000 (queue TTL) and at +2500 (its own expiration)
+    peer.publish(1, "", "ttl", { headers: { delay: "2000" } }, "queue-ttl");
+    peer.publish(1, "", "ttl", { headers: { delay: "2000" }, expiration: "500" }, "own-ttl");
+    await settle();
+    peer.clock.advance(2700);
+    await settle();
+    peer.send(1, Method.BasicConsume, { queue: "ttl", consumerTag: "c", noAck: true, arguments: {} });
+    await settle();
+    const got = deliveries(peer);
+    peer.clock.advance(400);
+    await settle();
+    // Assess
+    expect(got.map((d) => d.body)).toEqual(["queue-ttl"]);
+    const dead = await peer.queue?.retry.listDeadLetters({ topic: "ttl", group: "amqp" });
+    expect(dead?.deadLetters.map((d) => d.reason)).toEqual(["expired"]);
+    peer.send(1, Method.QueueDeclare, { queue: "bad-ttl", durable: true, arguments: { "x-message-ttl": "soon" } });
+    await settle();
+    expect(peer.methods().find((m) => m.id === Method.ChannelClose)?.fields).toMatchObject({ replyCode: 406 });
+  });
+
   it("confirms ack each publish in order once stored; a publish the queue refuses (bad expiration) closes the channel with 406", async () => {
     const peer = await channelWithQueue("q", { name: "e", type: "direct" });
     peer.send(1, Method.ConfirmSelect, { nowait: false });

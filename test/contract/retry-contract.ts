@@ -176,6 +176,17 @@ export function retryContract(target: ContractTarget): void {
       await expect(queue.retry.nack({ topic, group: "keep", receiptHandle: kept?.receiptHandle, requeue: false })).rejects.toMatchObject({ code: "MessageNotExist" });
     });
 
+    it("mergeTopic sets a topic's TTL and keeps its other settings as they were set", async () => {
+      // Prepare
+      const { queue, topic } = await harness(target);
+      await queue.groups.putTopic(topic, { maxDelayMs: 60_000, overMaxDelay: "deliver-now" });
+      // Act
+      const merged = await queue.groups.mergeTopic(topic, { messageTtlMs: 5000 });
+      // Assess
+      expect(merged).toMatchObject({ maxDelayMs: 60_000, overMaxDelay: "deliver-now", messageTtlMs: 5000 });
+      expect(await queue.groups.getTopic(topic)).toEqual(merged);
+    });
+
     it("redrives dead letters as fresh deliveries, by id or all; ids that are not dead letters fail alone", async () => {
       // Prepare
       const { queue, topic, clock, take, deadLetters } = await harness(target);
