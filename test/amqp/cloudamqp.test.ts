@@ -96,4 +96,33 @@ describe("@cloudamqp/amqp-client against the AMQP door", () => {
     await again?.ack();
     expect(bodies.sort()).toEqual(["a", "b"]);
   });
+
+  it("headers exchanges match x-match all and any; an x-delayed-message exchange over headers delays and routes by headers", async () => {
+    // Prepare
+    const conn = await connect();
+    const ch = await conn.channel();
+    await ch.confirmSelect();
+    const ex = name("h");
+    await ch.exchangeDeclare(ex, "x-delayed-message", {}, { "x-delayed-type": "headers" });
+    const all = await ch.queueDeclare(name("all"));
+    const any = await ch.queueDeclare(name("any"));
+    await ch.queueBind(all.name, ex, "", { "x-match": "all", region: "eu", kind: "order" });
+    await ch.queueBind(any.name, ex, "", { "x-match": "any", region: "eu", kind: "order" });
+    // Act
+    const sentMs = Date.now();
+    await ch.basicPublish(ex, "", "both", { headers: { region: "eu", kind: "order", "x-delay": 400 } });
+    await ch.basicPublish(ex, "", "one", { headers: { region: "eu", kind: "invoice" } });
+    const take = async (queue: string, n: number) => {
+      const out: string[] = [];
+      while (out.length < n && Date.now() - sentMs < 10_000) {
+        const m = await ch.basicGet(queue, { noAck: true });
+        if (m) out.push(m.bodyToString() === "both" ? `both@${Date.now() - sentMs >= 400 ? "after-its-delay" : "early"}` : String(m.bodyToString()));
+        else await new Promise((r) => setTimeout(r, 25));
+      }
+      return out;
+    };
+    // Assess
+    expect(await take(all.name, 1)).toEqual(["both@after-its-delay"]);
+    expect((await take(any.name, 2)).sort()).toEqual(["both@after-its-delay", "one"]);
+  });
 });

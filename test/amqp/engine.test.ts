@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { AmqpProperty } from "../../core/amqp/broker.js";
 import { FrameType, HEARTBEAT_FRAME, Method, PROTOCOL_HEADER, encodeMethod } from "../../core/amqp/codec.js";
 import { readCredentials } from "../../core/amqp/engine.js";
+import { MemoryStore } from "../../core/memory-store.js";
 import { delayHeaderMs, headersMatch, publishTiming, topicMatches, xDelayMs } from "../../core/amqp/routing.js";
 import { amqpPeer, settle } from "../support/amqp-peer.js";
 
@@ -255,6 +256,39 @@ describe("AMQP engine: channels, declares and publishes", () => {
     expect(peer.methods().map((m) => [m.id, m.fields.replyCode ?? m.fields.deliveryTag])).toEqual([
       [Method.BasicNack, 4],
       [Method.ChannelClose, 406],
+    ]);
+  });
+
+  it("a publish the store could not take is nacked to a confirming publisher; the channel stays open", async () => {
+    // Prepare
+    let failing = false;
+    class FlakyStore extends MemoryStore {
+      override async insertMessages(messages: Parameters<MemoryStore["insertMessages"]>[0]): Promise<void> {
+        if (failing) throw new Error("ProvisionedThroughputExceededException");
+        return super.insertMessages(messages);
+      }
+    }
+    const peer = amqpPeer({ startMs: T0, store: new FlakyStore() });
+    await peer.handshake();
+    peer.send(1, Method.ChannelOpen);
+    peer.send(1, Method.QueueDeclare, { queue: "q", arguments: {} });
+    peer.send(1, Method.ConfirmSelect, {});
+    await settle();
+    peer.methods();
+    // Act
+    peer.publish(1, "", "q", {}, "stored");
+    await settle();
+    failing = true;
+    peer.publish(1, "", "q", {}, "lost");
+    await settle();
+    failing = false;
+    peer.publish(1, "", "q", {}, "stored again");
+    await settle();
+    // Assess
+    expect(peer.methods().map((m) => [m.id, m.fields.deliveryTag])).toEqual([
+      [Method.BasicAck, 1],
+      [Method.BasicNack, 2],
+      [Method.BasicAck, 3],
     ]);
   });
 

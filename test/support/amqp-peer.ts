@@ -3,7 +3,7 @@ import { type BasicProperties, type Frame, FrameType, Method, PROTOCOL_HEADER, e
 import { type AmqpLimits, AmqpConnection } from "../../core/amqp/engine.js";
 import { ManualClock } from "../../core/clock.js";
 import { MemoryStore } from "../../core/memory-store.js";
-import { silentLogger } from "../../core/ports.js";
+import { type QueueStore, silentLogger } from "../../core/ports.js";
 import { buildRuntime } from "../../lambda/composition.js";
 
 /** Lets every pending promise and immediate run (the engine's async steps over the memory store). */
@@ -15,9 +15,11 @@ export async function settle(rounds = 20): Promise<void> {
  * A peer talking to one AmqpConnection without a socket: frames in through `receive`, the engine's
  * output parsed back into frames. Over the memory store and a manual clock.
  */
-export function amqpPeer(options: { startMs?: number; limits?: Partial<AmqpLimits>; env?: Record<string, string>; shared?: { broker: AmqpBroker; clock: ManualClock } } = {}) {
+export function amqpPeer(
+  options: { startMs?: number; limits?: Partial<AmqpLimits>; env?: Record<string, string>; store?: QueueStore; shared?: { broker: AmqpBroker; clock: ManualClock } } = {},
+) {
   const clock = options.shared?.clock ?? new ManualClock(options.startMs ?? Date.UTC(2026, 11, 1));
-  const runtime = options.shared ? undefined : buildRuntime({ env: options.env ?? {}, log: silentLogger, store: new MemoryStore(), clock });
+  const runtime = options.shared ? undefined : buildRuntime({ env: options.env ?? {}, log: silentLogger, store: options.store ?? new MemoryStore(), clock });
   const broker = options.shared?.broker ?? new AmqpBroker((runtime as NonNullable<typeof runtime>).queue, silentLogger);
   let out: Buffer = Buffer.alloc(0);
   let raw: Buffer = Buffer.alloc(0);
