@@ -21,6 +21,7 @@ import {
   type LeaseSave,
   type LeaseView,
   type MessageRecord,
+  type ExtendSpec,
   type NackSpec,
   type NewDelivery,
   type ParkedDelivery,
@@ -344,6 +345,15 @@ export class MemoryStore implements QueueStore {
     row.dueAtMs = spec.redeliverAtMs;
     delete row.receiptHandle;
     delete row.visibleUntilMs;
+    return true;
+  }
+
+  async extendVisibility(topic: string, group: string, messageId: string, spec: ExtendSpec): Promise<boolean> {
+    const row = this.delivery(topic, group, messageId);
+    if (!row || row.st !== "active" || row.receiptHandle !== spec.receiptHandle || row.consumedTimes !== spec.consumedTimes) return false;
+    if ((row.visibleUntilMs ?? row.dueAtMs) <= spec.nowMs) return false;
+    row.visibleUntilMs = spec.visibleUntilMs;
+    row.dueAtMs = spec.redeliverAtMs;
     return true;
   }
 

@@ -219,6 +219,16 @@ export interface NackSpec {
   nowMs: number;
 }
 
+/** A longer visibility for a held delivery: the same handle keeps it until `visibleUntilMs`. */
+export interface ExtendSpec {
+  receiptHandle: string;
+  consumedTimes: number;
+  nowMs: number;
+  visibleUntilMs: number;
+  /** When the delivery is due again if neither acked nor nacked by then. */
+  redeliverAtMs: number;
+}
+
 export interface DeadLetter {
   messageId: string;
   /** When the last delivery failed (visibility ran out, or nack) or the TTL ran out. */
@@ -337,6 +347,8 @@ export interface QueueStore {
   ack(topic: string, group: string, messageId: string, receiptHandle: string, nowMs: number): Promise<AckOutcome>;
   /** Makes a held delivery visible at `redeliverAtMs` if the handle still holds it. The handle is spent. */
   nack(topic: string, group: string, messageId: string, spec: NackSpec): Promise<boolean>;
+  /** Keeps a held delivery invisible until `spec.visibleUntilMs` if the handle still holds it within its visibility. */
+  extendVisibility(topic: string, group: string, messageId: string, spec: ExtendSpec): Promise<boolean>;
   /** Moves a delivery to the group's dead-letter lane, or drops it. */
   retireDelivery(topic: string, group: string, messageId: string, spec: RetireSpec): Promise<boolean>;
   /** A message that expired before the group took it: straight into the dead-letter lane. */

@@ -35,6 +35,7 @@ import {
   type LeaseSave,
   type LeaseView,
   type MessageRecord,
+  type ExtendSpec,
   type NackSpec,
   type NewDelivery,
   type ParkedDelivery,
@@ -686,6 +687,24 @@ export class DynamoStore implements QueueStore {
       },
       "move",
       (current) => current.nackTok === token,
+    );
+  }
+
+  async extendVisibility(topic: string, group: string, messageId: string, spec: ExtendSpec): Promise<boolean> {
+    const token = randomUUID();
+    return this.updateDelivery(
+      "extendVisibility",
+      topic,
+      group,
+      messageId,
+      {
+        ConditionExpression: "st = :a AND rcpt = :handle AND cnt = :cnt AND visAt > :now",
+        UpdateExpression: "SET #due = :at, visAt = :vis, extTok = :token",
+        ExpressionAttributeNames: { "#due": DUE },
+        ExpressionAttributeValues: m({ ":a": ACTIVE, ":handle": spec.receiptHandle, ":cnt": spec.consumedTimes, ":now": spec.nowMs, ":at": spec.redeliverAtMs, ":vis": spec.visibleUntilMs, ":token": token }),
+      },
+      "move",
+      (current) => current.extTok === token,
     );
   }
 

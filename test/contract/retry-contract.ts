@@ -176,6 +176,42 @@ export function retryContract(target: ContractTarget): void {
       await expect(queue.retry.nack({ topic, group: "keep", receiptHandle: kept?.receiptHandle, requeue: false })).rejects.toMatchObject({ code: "MessageNotExist" });
     });
 
+    it("extendVisibility keeps a held delivery invisible longer under the same handle; a spent or foreign handle is refused", async () => {
+      // Prepare
+      const { queue, topic, clock, take } = await harness(target);
+      await queue.groups.put(topic, "g", {});
+      await queue.publish({ topic, body: "x", timing: { kind: "now" } });
+      const [held] = await take({ group: "g", visibilitySeconds: 30 }, 1);
+      // Act
+      clock.advance(20 * SECOND);
+      const extended = await queue.retry.extendVisibility({ topic, group: "g", receiptHandle: held?.receiptHandle, visibilitySeconds: 60 });
+      clock.advance(30 * SECOND);
+      const hidden = await queue.consume({ topic, group: "g", max: 1 });
+      // Assess
+      expect(extended).toEqual({ messageId: held?.messageId, visibleUntilMs: T0 + 80 * SECOND });
+      expect(hidden).toEqual([]);
+      expect(await queue.ack({ topic, group: "g", receiptHandles: [held?.receiptHandle] })).toEqual({ acked: 1, failed: [] });
+      await expect(queue.retry.extendVisibility({ topic, group: "g", receiptHandle: held?.receiptHandle, visibilitySeconds: 60 })).rejects.toMatchObject({ code: "MessageNotExist" });
+      await expect(queue.retry.extendVisibility({ topic, group: "other", receiptHandle: held?.receiptHandle, visibilitySeconds: 60 })).rejects.toMatchObject({ code: "ReceiptHandleError" });
+    });
+
+    it("a delivery whose extended visibility runs out is due again after it, not after the first one", async () => {
+      // Prepare
+      const { queue, topic, clock, take } = await harness(target);
+      await queue.groups.put(topic, "g", { retryBackoff: { mode: "fixed", baseSeconds: 1 } });
+      await queue.publish({ topic, body: "x", timing: { kind: "now" } });
+      const [held] = await take({ group: "g", visibilitySeconds: 10 }, 1);
+      await queue.retry.extendVisibility({ topic, group: "g", receiptHandle: held?.receiptHandle, visibilitySeconds: 20 });
+      // Act
+      clock.advance(12 * SECOND);
+      const early = await queue.consume({ topic, group: "g", max: 1 });
+      clock.advance(10 * SECOND);
+      const again = await take({ group: "g" }, 1);
+      // Assess
+      expect(early).toEqual([]);
+      expect(again.map((m) => [m.messageId, m.consumedTimes])).toEqual([[held?.messageId, 2]]);
+    });
+
     it("mergeTopic sets a topic's TTL and keeps its other settings as they were set", async () => {
       // Prepare
       const { queue, topic } = await harness(target);
