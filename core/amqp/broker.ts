@@ -371,10 +371,25 @@ export class AmqpBroker {
     };
   }
 
-  /** Up to `max` deliveries of the queue, waiting up to `waitSeconds` (0: one look). */
-  async consume(q: QueueDef, max: number, waitSeconds: number, signal?: AbortSignal): Promise<AmqpMessage[]> {
-    const got = await this.queue.consume({ topic: q.topic, group: AMQP_GROUP, max, waitSeconds, visibilitySeconds: LIMITS.visibilitySecondsMax }, signal);
+  /**
+   * Up to `max` deliveries of the queue, waiting up to `waitSeconds` (0: one look), each held for
+   * `leaseSeconds`: the connection renews the lease while it holds the delivery (see extend), so a door
+   * that stops without closing its connections gives them back within one lease.
+   */
+  async consume(q: QueueDef, max: number, waitSeconds: number, leaseSeconds: number, signal?: AbortSignal): Promise<AmqpMessage[]> {
+    const got = await this.queue.consume({ topic: q.topic, group: AMQP_GROUP, max, waitSeconds, visibilitySeconds: leaseSeconds }, signal);
     return got.map((m) => toAmqpMessage(q, m, this.log));
+  }
+
+  /** Renews a held delivery's lease; false when it is no longer this handle's (acked, or its lease ran out). */
+  async extend(topic: string, receiptHandle: string, leaseSeconds: number): Promise<boolean> {
+    try {
+      await this.queue.retry.extendVisibility({ topic, group: AMQP_GROUP, receiptHandle, visibilitySeconds: leaseSeconds });
+      return true;
+    } catch (error) {
+      if (error instanceof QueueError) return false;
+      throw error;
+    }
   }
 
   async ack(topic: string, receiptHandle: string): Promise<void> {

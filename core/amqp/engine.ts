@@ -45,6 +45,12 @@ export interface AmqpLimits {
   handshakeTimeoutMs: number;
   /** Longest wait of one consumer poll. */
   consumeWaitSeconds: number;
+  /**
+   * How long a delivery is held for its channel without renewal. The connection renews it while the
+   * delivery is unacked, so only a door process that stops without closing its connections (a crash)
+   * leaves deliveries held, for at most this long.
+   */
+  deliveryLeaseSeconds: number;
 }
 
 export const DEFAULT_AMQP_LIMITS: AmqpLimits = {
@@ -55,6 +61,7 @@ export const DEFAULT_AMQP_LIMITS: AmqpLimits = {
   outboundHighWaterBytes: 4 * 1024 * 1024,
   handshakeTimeoutMs: 10_000,
   consumeWaitSeconds: 20,
+  deliveryLeaseSeconds: 60,
 };
 
 export interface AmqpEngineDeps {
@@ -80,6 +87,9 @@ interface Unacked {
   topic: string;
   receiptHandle: string;
   consumer: Consumer | undefined;
+  /** When the delivery's lease runs out unless renewed. */
+  heldUntilMs: number;
+  renewing: boolean;
 }
 
 interface Consumer {
@@ -229,6 +239,7 @@ export class AmqpConnection {
       }
       return;
     }
+    this.renewLeases(nowMs);
     if (this.heartbeatSeconds === 0) return;
     const hbMs = this.heartbeatSeconds * 1000;
     if (nowMs - this.lastRecvMs > 2 * hbMs) {
@@ -237,6 +248,39 @@ export class AmqpConnection {
       return;
     }
     if (nowMs - this.lastSentMs >= hbMs / 2) this.write(HEARTBEAT_FRAME);
+  }
+
+  private leaseEndMs(): number {
+    return this.deps.clock.nowMs() + this.limits.deliveryLeaseSeconds * 1000;
+  }
+
+  /** Unacked deliveries past a third of their lease are renewed for another lease. */
+  private renewLeases(nowMs: number): void {
+    const leaseMs = this.limits.deliveryLeaseSeconds * 1000;
+    for (const ch of this.channels.values()) {
+      if (ch.state !== "open") continue;
+      for (const [tag, u] of ch.unacked) {
+        if (u.renewing || nowMs < u.heldUntilMs - (2 * leaseMs) / 3) continue;
+        u.renewing = true;
+        const until = nowMs + leaseMs;
+        this.track(
+          ch,
+          this.deps.broker.extend(u.topic, u.receiptHandle, this.limits.deliveryLeaseSeconds).then(
+            (ok) => {
+              // A lost lease is not retried: the delivery is another consumer's now (its ack will find it spent).
+              if (!ok) return this.deps.log.warn("amqp-lease-lost", { connection: this.id, channel: ch.id, deliveryTag: tag, topic: u.topic });
+              u.heldUntilMs = until;
+              u.renewing = false;
+            },
+            (error: unknown) => {
+              // The store could not be reached: tried again at the next tick.
+              u.renewing = false;
+              throw error;
+            },
+          ),
+        );
+      }
+    }
   }
 
   /** The transport ended (peer closed, reset, or terminate): unacked deliveries go back to their queues. */
@@ -697,7 +741,7 @@ export class AmqpConnection {
       }
       let got: AmqpMessage[];
       try {
-        got = await broker.consume(c.queue, room, this.limits.consumeWaitSeconds, c.abort.signal);
+        got = await broker.consume(c.queue, room, this.limits.consumeWaitSeconds, this.limits.deliveryLeaseSeconds, c.abort.signal);
       } catch (error) {
         log.warn("amqp-consume-failed", { connection: this.id, queue: c.queue.name, error: String(error) });
         await clock.sleep(1000, c.abort.signal);
@@ -715,7 +759,7 @@ export class AmqpConnection {
         this.write(frames);
         if (c.noAck) this.track(ch, broker.ack(m.topic, m.receiptHandle));
         else {
-          ch.unacked.set(tag, { topic: m.topic, receiptHandle: m.receiptHandle, consumer: c });
+          ch.unacked.set(tag, { topic: m.topic, receiptHandle: m.receiptHandle, consumer: c, heldUntilMs: this.leaseEndMs(), renewing: false });
           c.unacked++;
         }
       }
@@ -745,7 +789,7 @@ export class AmqpConnection {
 
   private async get(ch: Channel, f: Record<string, unknown>): Promise<void> {
     const q = this.deps.broker.findQueue(this.vhost as Vhost, this.queueName(ch, f.queue), this.id);
-    const [m] = await this.deps.broker.consume(q, 1, 0);
+    const [m] = await this.deps.broker.consume(q, 1, 0, this.limits.deliveryLeaseSeconds);
     if (!m) return this.sendMethod(ch.id, Method.BasicGetEmpty, { clusterId: "" });
     if (ch.state !== "open" || this.state !== "running") {
       await this.deps.broker.nack(m.topic, m.receiptHandle, true);
@@ -756,7 +800,7 @@ export class AmqpConnection {
     if (!frames) return this.sendMethod(ch.id, Method.BasicGetEmpty, { clusterId: "" });
     this.write(frames);
     if (f.noAck === true) this.track(ch, this.deps.broker.ack(m.topic, m.receiptHandle));
-    else ch.unacked.set(tag, { topic: m.topic, receiptHandle: m.receiptHandle, consumer: undefined });
+    else ch.unacked.set(tag, { topic: m.topic, receiptHandle: m.receiptHandle, consumer: undefined, heldUntilMs: this.leaseEndMs(), renewing: false });
   }
 
   private settle(ch: Channel, deliveryTag: number, multiple: boolean, how: "ack" | "requeue" | "reject"): void {

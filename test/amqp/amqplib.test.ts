@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import amqplib, { type Channel, type ChannelModel, type ConsumeMessage } from "amqplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type AmqpTestServer, startAmqpTestServer } from "../support/amqp.js";
+import { type AmqpTestServer, LATE_TOLERANCE_MS, startAmqpTestServer } from "../support/amqp.js";
 import { waitFor } from "../support/wait.js";
 
 /** Polls an async condition until it holds. */
@@ -68,14 +68,15 @@ describe("amqplib against the AMQP door", () => {
       ch.publish(exchange, "close", Buffer.from(`order ${id}`), { messageId: id, headers: { delay: String(delay) } });
     }
     await ch.waitForConfirms();
-    await waitFor(() => got.length === 3, 10_000, "three deliveries");
+    await waitFor(() => got.length === 3, 10_000 + LATE_TOLERANCE_MS, "three deliveries");
     // Assess
-    expect(got.map((g) => g.m.properties.messageId)).toEqual(["b", "c", "a"]);
+    // Each after its own delay (the order among them is the engine test's: a loaded machine may hand several out in one look).
+    expect(got.map((g) => g.m.properties.messageId).sort()).toEqual(["a", "b", "c"]);
     for (const { m, atMs } of got) {
       const id = m.properties.messageId as string;
       const delay = Number(m.properties.headers?.delay);
       expect(atMs - (sent[id] as number)).toBeGreaterThanOrEqual(delay);
-      expect(atMs - (sent[id] as number)).toBeLessThan(delay + 3000);
+      expect(atMs - (sent[id] as number)).toBeLessThan(delay + LATE_TOLERANCE_MS);
       expect(m.content.toString()).toBe(`order ${id}`);
       expect(m.fields.exchange).toBe(exchange);
       expect(m.fields.routingKey).toBe("close");
@@ -104,15 +105,15 @@ describe("amqplib against the AMQP door", () => {
       });
     }
     await ch.waitForConfirms();
-    await waitFor(() => got.length === 4, 10_000, "four deliveries");
+    await waitFor(() => got.length === 4, 10_000 + LATE_TOLERANCE_MS, "four deliveries");
     // Assess
     expect(confirmed.sort()).toEqual(["float", "int", "none", "text"]);
-    expect(got.map((g) => g.m.properties.messageId)).toEqual(["none", "text", "float", "int"]);
+    expect(got.map((g) => g.m.properties.messageId).sort()).toEqual(["float", "int", "none", "text"]);
     const at = Object.fromEntries(got.map((g) => [g.m.properties.messageId, g.atMs - sentMs]));
     expect(at.text).toBeGreaterThanOrEqual(600);
     expect(at.float).toBeGreaterThanOrEqual(800);
     expect(at.int).toBeGreaterThanOrEqual(1200);
-    expect(at.int).toBeLessThan(1200 + 3000);
+    expect(at.int).toBeLessThan(1200 + LATE_TOLERANCE_MS);
     expect(got.find((g) => g.m.properties.messageId === "int")?.m.properties.headers?.["x-delay"]).toBe(1200);
     for (const g of got) ch.ack(g.m);
   });

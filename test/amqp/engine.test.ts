@@ -327,6 +327,37 @@ describe("AMQP engine: channels, declares and publishes", () => {
     expect(again.map((d) => [d.body, d.fields.redelivered]).sort()).toEqual(unacked.map((b) => [b, true]));
   });
 
+  it("a held delivery's lease is renewed while its connection lives; a connection that vanishes without a close gives it back after one lease", async () => {
+    // Prepare: two connections on one broker and clock, leases of 3 s
+    const limits = { deliveryLeaseSeconds: 3 };
+    const a = amqpPeer({ startMs: T0, limits });
+    const b = amqpPeer({ shared: { broker: a.broker, clock: a.clock }, limits });
+    await a.handshake();
+    await b.handshake();
+    a.send(1, Method.ChannelOpen);
+    a.send(1, Method.QueueDeclare, { queue: "lease", arguments: {} });
+    await settle();
+    a.publish(1, "", "lease", {}, "held");
+    a.send(1, Method.BasicConsume, { queue: "lease", consumerTag: "a", noAck: false, arguments: {} });
+    await settle();
+    expect(deliveries(a).map((d) => d.body)).toEqual(["held"]);
+    b.send(1, Method.ChannelOpen);
+    b.send(1, Method.BasicConsume, { queue: "lease", consumerTag: "b", noAck: false, arguments: {} });
+    await settle();
+    // Act: a's ticks renew for 10 s; then a's connection stops ticking, as a crashed door's would
+    for (let i = 0; i < 10; i++) {
+      a.clock.advance(1000);
+      a.conn.tick(a.clock.nowMs());
+      await settle();
+    }
+    const whileHeld = [...deliveries(a), ...deliveries(b)];
+    a.clock.advance(5000);
+    await settle();
+    // Assess: nobody got it again while a renewed it; once a stopped renewing, it came back (to a consumer still polling)
+    expect(whileHeld).toEqual([]);
+    expect([...deliveries(a), ...deliveries(b)].map((d) => [d.body, d.fields.redelivered])).toEqual([["held", true]]);
+  });
+
   it("an ack of an unknown delivery tag closes the channel with 406", async () => {
     const peer = await channelWithQueue();
     peer.send(1, Method.BasicAck, { deliveryTag: 99, multiple: false });

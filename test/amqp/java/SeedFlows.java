@@ -82,7 +82,7 @@ public class SeedFlows {
     publish(channel, orders, "close", "d-500", "delay", "500", sent);
     publish(channel, delayed, "remind", "x-1200", "x-delay", 1200, sent);
     publish(channel, delayed, "remind", "x-700", "x-delay", 700, sent);
-    channel.waitForConfirmsOrDie(10_000);
+    channel.waitForConfirmsOrDie(30_000);
     System.out.println("CONFIRMED 4");
     System.out.flush();
 
@@ -110,11 +110,11 @@ public class SeedFlows {
     System.out.flush();
     BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
     in.readLine();
-    if (!recovered.await(20, TimeUnit.SECONDS)) throw new IllegalStateException("no recovery");
+    if (!recovered.await(40, TimeUnit.SECONDS)) throw new IllegalStateException("no recovery");
     System.out.println("RECOVERED");
     System.out.flush();
     publish(channel, delayed, "remind", "r-600", "x-delay", 600, sent);
-    channel.waitForConfirmsOrDie(10_000);
+    channel.waitForConfirmsOrDie(30_000);
     in.readLine();
     channel.close();
     other.close();
