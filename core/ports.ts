@@ -289,6 +289,14 @@ export interface QueueStore {
   // Topics.
   /** Idempotent; makes the topic listable. */
   registerTopic(topic: string): Promise<void>;
+
+  // A door's durable routing entities (the AMQP door's exchanges, queues and bindings): opaque specs by id within a scope.
+  /** Stores (or replaces) the entity `id` of `scope`. */
+  putTopology(scope: string, id: string, spec: string): Promise<void>;
+  /** Removes the entity (nothing when it does not exist). */
+  deleteTopology(scope: string, id: string): Promise<void>;
+  /** Every entity of the scope (strongly consistent), in id order. */
+  listTopology(scope: string): Promise<{ id: string; spec: string }[]>;
   listTopics(limit: number, cursor?: string): Promise<{ topics: string[]; cursor?: string }>;
   getTopicSettings(topic: string): Promise<TopicSettingsInput | undefined>;
   /** Replaces the topic's settings; the newer of two concurrent writes wins. */

@@ -30,7 +30,7 @@ async function main(): Promise<void> {
   if (problems.length > 0) throw new Error(`configuration: ${problems.join("; ")}`);
   const users = parseAmqpCredentials(env[AMQP_CREDENTIALS_ENV]);
   const runtime = buildRuntime({ env, log });
-  const amqp = await startAmqpServer({ broker: new AmqpBroker(runtime.queue, log), clock: systemClock, log, users, host: env.AMQP_HOST ?? "0.0.0.0", port });
+  const amqp = await startAmqpServer({ broker: new AmqpBroker(runtime.queue, log, { store: runtime.store }), clock: systemClock, log, users, host: env.AMQP_HOST ?? "0.0.0.0", port });
   console.log(JSON.stringify({ event: "amqp-listening", host: amqp.host, port: amqp.port, table: runtime.config.tableName, pid: process.pid }));
   let stopping = false;
   const stop = async (signal: string) => {

@@ -98,7 +98,7 @@ async function main(): Promise<void> {
   if (!inMemory) await ensureTable(createDynamoClient(runtime.config.dynamoEndpoint), runtime.config.tableName);
   const server = await startHttpServer(runtime.app, port, guard);
   const boundPort = (server.address() as { port: number }).port;
-  const amqp = await startAmqpServer({ broker: new AmqpBroker(runtime.queue, log), clock: systemClock, log, users: amqpUsers, port: amqpPort }).catch(async (error: unknown) => {
+  const amqp = await startAmqpServer({ broker: new AmqpBroker(runtime.queue, log, { store: runtime.store }), clock: systemClock, log, users: amqpUsers, port: amqpPort }).catch(async (error: unknown) => {
     await server.drain(0);
     await dynamo?.stop();
     throw new Error(`AMQP door cannot listen on 127.0.0.1:${amqpPort} (${(error as Error).message}); set AMQP_PORT or --amqp-port to a free port`);

@@ -36,7 +36,7 @@ export async function amqpScenario(ctx: BenchContext): Promise<ScenarioResult> {
   const shape = amqpShape(ctx);
   const q = await freshQueue(ctx);
   const stopSweeper = q.startSweeper(ctx.sweepEveryMs);
-  const server = await startAmqpServer({ broker: new AmqpBroker(q.runtime.queue, silentLogger), clock: systemClock, log: silentLogger, users: parseAmqpCredentials(undefined), port: 0 });
+  const server = await startAmqpServer({ broker: new AmqpBroker(q.runtime.queue, silentLogger, { store: q.runtime.store }), clock: systemClock, log: silentLogger, users: parseAmqpCredentials(undefined), port: 0 });
   const url = `amqp://guest:guest@127.0.0.1:${server.port}/`;
   const connections: ChannelModel[] = [];
   const connect = async () => {

@@ -1,7 +1,8 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { systemClock } from "../clock.js";
 import { QueueError } from "../errors.js";
 import type { ReceivedMessage } from "../message.js";
-import type { Logger } from "../ports.js";
+import type { Clock, Logger, QueueStore } from "../ports.js";
 import type { PublishInput, Queue } from "../queue.js";
 import { LIMITS, NAME_PATTERN, topicKey } from "../rules.js";
 import { type BasicProperties, Reply, decodeProperties } from "./codec.js";
@@ -67,6 +68,8 @@ export interface QueueDef {
 }
 
 export interface BindingDef {
+  /** Its identity: exchange, queue, routing key and arguments. */
+  id: string;
   exchange: string;
   queue: string;
   routingKey: string;
@@ -77,8 +80,15 @@ class Vhost {
   readonly exchanges = new Map<string, ExchangeDef>();
   readonly queues = new Map<string, QueueDef>();
   readonly bindings: BindingDef[] = [];
+  /** When the durable topology was last read from the store (0: never). */
+  loadedAtMs = 0;
+  refreshing: Promise<void> | undefined;
 
-  constructor(readonly namespace: string | undefined) {
+  constructor(
+    readonly namespace: string | undefined,
+    /** The store scope of its durable topology. */
+    readonly scope: string,
+  ) {
     const builtin = (name: string, routing: RoutingType) =>
       this.exchanges.set(name, { name, type: routing, routing, delayed: false, durable: true, autoDelete: false, internal: false, args: {} });
     builtin("", "direct");
@@ -122,15 +132,35 @@ export class AmqpBroker {
   /** Most bytes of one message body (a content header announcing more closes the channel with 406). */
   readonly maxBodyBytes = BODY_LIMIT;
 
+  private readonly store: TopologyStore | undefined;
+  private readonly clock: Clock;
+
   constructor(
     readonly queue: Queue,
     private readonly log: Logger,
-  ) {}
+    options: { store?: TopologyStore; clock?: Clock } = {},
+  ) {
+    this.store = options.store;
+    this.clock = options.clock ?? systemClock;
+  }
 
-  /** The vhost's topology; a vhost that names no valid namespace is refused (530 at connection.open). */
-  vhost(name: string): Vhost {
-    let v = this.vhosts.get(name);
-    if (v) return v;
+  /**
+   * The vhost's topology, its durable part read from the store the first time (and again every
+   * TOPOLOGY_REFRESH_MS as publishes use it, so what other door processes declare or delete arrives).
+   * A vhost that names no valid namespace is refused (530 at connection.open).
+   */
+  async openVhost(name: string): Promise<Vhost> {
+    const v = this.vhost(name);
+    if (this.store && v.loadedAtMs === 0) {
+      v.refreshing ??= this.load(v).finally(() => {
+        v.refreshing = undefined;
+      });
+      await v.refreshing;
+    }
+    return v;
+  }
+
+  private vhost(name: string): Vhost {
     let namespace: string | undefined;
     if (name === "/" || name === "") namespace = undefined;
     else {
@@ -140,19 +170,96 @@ export class AmqpBroker {
       }
       namespace = trimmed;
     }
-    v = new Vhost(namespace);
-    this.vhosts.set(name, v);
+    const key = namespace ?? "/";
+    let v = this.vhosts.get(key);
+    if (!v) {
+      v = new Vhost(namespace, `amqp:${key}`);
+      this.vhosts.set(key, v);
+    }
     return v;
+  }
+
+  /** Reads the vhost's durable topology and makes the local copy match it (local transient entities stay). */
+  private async load(v: Vhost): Promise<void> {
+    const entries = await (this.store as TopologyStore).listTopology(v.scope);
+    const exchanges = new Map<string, ExchangeDef>();
+    const queues = new Map<string, Omit<QueueDef, "consumers" | "hadConsumer" | "owner" | "topic">>();
+    const bindings = new Map<string, BindingDef>();
+    for (const e of entries) {
+      try {
+        const spec = decodeSpec(e.spec) as Record<string, unknown>;
+        if (e.id.startsWith("e:")) exchanges.set(String(spec.name), spec as unknown as ExchangeDef);
+        else if (e.id.startsWith("q:")) queues.set(String(spec.name), spec as unknown as QueueDef);
+        else if (e.id.startsWith("b:")) bindings.set(e.id, { ...(spec as unknown as BindingDef), id: e.id });
+      } catch (error) {
+        this.log.warn("amqp-topology-unreadable", { scope: v.scope, id: e.id, error: String(error) });
+      }
+    }
+    for (const [name, def] of [...v.exchanges]) if (def.durable && !isBuiltin(name) && !exchanges.has(name)) v.exchanges.delete(name);
+    for (const [name, def] of exchanges) v.exchanges.set(name, def);
+    for (const [name, q] of [...v.queues]) if (persisted(q) && !queues.has(name)) v.queues.delete(name);
+    for (const [name, spec] of queues) {
+      const local = v.queues.get(name);
+      if (local && persisted(local)) continue;
+      if (local) continue; // a local exclusive or transient queue of the same name wins in this process
+      v.queues.set(name, { ...spec, topic: this.topicOf(v, name), owner: undefined, consumers: 0, hadConsumer: false });
+    }
+    for (let i = v.bindings.length - 1; i >= 0; i--) {
+      const b = v.bindings[i] as BindingDef;
+      if (this.durableBinding(v, b) && !bindings.has(b.id)) v.bindings.splice(i, 1);
+    }
+    for (const [id, b] of bindings) if (!v.bindings.some((x) => x.id === id)) v.bindings.push(b);
+    v.loadedAtMs = this.clock.nowMs();
+  }
+
+  /** Reads the durable topology again now (joining a read under way). */
+  async reload(v: Vhost): Promise<void> {
+    if (!this.store) return;
+    v.refreshing ??= this.load(v).finally(() => {
+      v.refreshing = undefined;
+    });
+    await v.refreshing;
+  }
+
+  /** The queue, reading the topology again when this process does not know it (another process may have declared it). */
+  async locateQueue(vhost: Vhost, name: string, connection: string): Promise<QueueDef> {
+    if (this.store && !vhost.queues.has(name)) await this.reload(vhost);
+    return this.findQueue(vhost, name, connection);
+  }
+
+  /** Reads the durable topology again in the background once it is TOPOLOGY_REFRESH_MS old. */
+  private maybeRefresh(v: Vhost): void {
+    if (!this.store || v.refreshing || this.clock.nowMs() - v.loadedAtMs < TOPOLOGY_REFRESH_MS) return;
+    v.refreshing = this.load(v)
+      .catch((error: unknown) => this.log.warn("amqp-topology-refresh-failed", { scope: v.scope, error: String(error) }))
+      .finally(() => {
+        v.refreshing = undefined;
+      });
+  }
+
+  private durableBinding(v: Vhost, b: { exchange: string; queue: string }): boolean {
+    const e = v.exchanges.get(b.exchange);
+    const q = v.queues.get(b.queue);
+    return e !== undefined && e.durable && q !== undefined && persisted(q);
+  }
+
+  private async persist(v: Vhost, id: string, spec: unknown): Promise<void> {
+    await this.store?.putTopology(v.scope, id, encodeSpec(spec));
+  }
+
+  private async unpersist(v: Vhost, id: string): Promise<void> {
+    await this.store?.deleteTopology(v.scope, id);
   }
 
   topicOf(vhost: Vhost, queueName: string): string {
     return topicKey(queueName, vhost.namespace);
   }
 
-  declareExchange(
+  async declareExchange(
     vhost: Vhost,
     f: { exchange: string; type: string; passive: boolean; durable: boolean; autoDelete: boolean; internal: boolean; arguments: Record<string, unknown> },
-  ): void {
+  ): Promise<void> {
+    if (this.store && !vhost.exchanges.has(f.exchange)) await this.reload(vhost);
     const existing = vhost.exchanges.get(f.exchange);
     if (f.passive) {
       if (!existing) throw new AmqpError(Reply.NotFound, `NOT_FOUND - no exchange '${f.exchange}' in vhost`);
@@ -178,15 +285,28 @@ export class AmqpBroker {
       }
       return;
     }
-    vhost.exchanges.set(f.exchange, { name: f.exchange, type: f.type, routing, delayed, durable: f.durable, autoDelete: f.autoDelete, internal: f.internal, args });
+    const def: ExchangeDef = { name: f.exchange, type: f.type, routing, delayed, durable: f.durable, autoDelete: f.autoDelete, internal: f.internal, args };
+    vhost.exchanges.set(f.exchange, def);
+    if (def.durable) {
+      try {
+        await this.persist(vhost, `e:${def.name}`, def);
+      } catch (error) {
+        if (vhost.exchanges.get(def.name) === def) vhost.exchanges.delete(def.name);
+        throw error;
+      }
+    }
   }
 
-  deleteExchange(vhost: Vhost, name: string, ifUnused: boolean): void {
+  async deleteExchange(vhost: Vhost, name: string, ifUnused: boolean): Promise<void> {
     if (name === "" || name.startsWith("amq.")) throw new AmqpError(Reply.AccessRefused, `ACCESS_REFUSED - operation not permitted on exchange '${name}'`);
-    if (!vhost.exchanges.has(name)) return;
+    const def = vhost.exchanges.get(name);
+    if (!def) return;
     if (ifUnused && vhost.bindings.some((b) => b.exchange === name)) throw new AmqpError(Reply.PreconditionFailed, `PRECONDITION_FAILED - exchange '${name}' in use`);
+    const gone = vhost.bindings.filter((b) => b.exchange === name && this.durableBinding(vhost, b));
     vhost.exchanges.delete(name);
     for (let i = vhost.bindings.length - 1; i >= 0; i--) if ((vhost.bindings[i] as BindingDef).exchange === name) vhost.bindings.splice(i, 1);
+    await Promise.all(gone.map((b) => this.unpersist(vhost, b.id)));
+    if (def.durable) await this.unpersist(vhost, `e:${name}`);
   }
 
   async declareQueue(
@@ -199,6 +319,7 @@ export class AmqpBroker {
       if (f.passive) throw new AmqpError(Reply.NotFound, "NOT_FOUND - no queue '' in vhost");
       name = `amq.gen-${randomBytes(16).toString("base64url")}`;
     }
+    if (this.store && f.queue !== "" && !vhost.queues.has(name)) await this.reload(vhost);
     const existing = vhost.queues.get(name);
     if (existing?.owner !== undefined && existing.owner !== connection) {
       throw new AmqpError(Reply.ResourceLocked, `RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '${name}'`);
@@ -236,6 +357,14 @@ export class AmqpBroker {
     await this.queue.groups.ensure(topic, AMQP_GROUP);
     const def: QueueDef = { name, topic, durable: f.durable, owner: f.exclusive ? connection : undefined, autoDelete: f.autoDelete, args, consumers: 0, hadConsumer: false };
     vhost.queues.set(name, def);
+    if (persisted(def)) {
+      try {
+        await this.persist(vhost, `q:${name}`, { name, durable: def.durable, autoDelete: def.autoDelete, args });
+      } catch (error) {
+        if (vhost.queues.get(name) === def) vhost.queues.delete(name);
+        throw error;
+      }
+    }
     return def;
   }
 
@@ -246,21 +375,36 @@ export class AmqpBroker {
     return q;
   }
 
-  bindQueue(vhost: Vhost, connection: string, f: { queue: string; exchange: string; routingKey: string; arguments: Record<string, unknown> }): void {
-    const q = this.findQueue(vhost, f.queue, connection);
+  async bindQueue(vhost: Vhost, connection: string, f: { queue: string; exchange: string; routingKey: string; arguments: Record<string, unknown> }): Promise<void> {
+    if (this.store && !vhost.exchanges.has(f.exchange)) await this.reload(vhost);
+    const q = await this.locateQueue(vhost, f.queue, connection);
     if (f.exchange === "") throw new AmqpError(Reply.AccessRefused, "ACCESS_REFUSED - operation not permitted on the default exchange");
     if (!vhost.exchanges.has(f.exchange)) throw new AmqpError(Reply.NotFound, `NOT_FOUND - no exchange '${f.exchange}' in vhost`);
     const args = f.arguments ?? {};
-    if (vhost.bindings.some((b) => b.exchange === f.exchange && b.queue === q.name && b.routingKey === f.routingKey && sameArgs(b.args, args))) return;
-    vhost.bindings.push({ exchange: f.exchange, queue: q.name, routingKey: f.routingKey, args });
+    const id = bindingId(f.exchange, q.name, f.routingKey, args);
+    if (vhost.bindings.some((b) => b.id === id)) return;
+    const b: BindingDef = { id, exchange: f.exchange, queue: q.name, routingKey: f.routingKey, args };
+    vhost.bindings.push(b);
+    if (this.durableBinding(vhost, b)) {
+      try {
+        await this.persist(vhost, id, { exchange: b.exchange, queue: b.queue, routingKey: b.routingKey, args });
+      } catch (error) {
+        const i = vhost.bindings.indexOf(b);
+        if (i >= 0) vhost.bindings.splice(i, 1);
+        throw error;
+      }
+    }
   }
 
-  unbindQueue(vhost: Vhost, connection: string, f: { queue: string; exchange: string; routingKey: string; arguments: Record<string, unknown> }): void {
+  async unbindQueue(vhost: Vhost, connection: string, f: { queue: string; exchange: string; routingKey: string; arguments: Record<string, unknown> }): Promise<void> {
     const q = this.findQueue(vhost, f.queue, connection);
     if (f.exchange === "") throw new AmqpError(Reply.AccessRefused, "ACCESS_REFUSED - operation not permitted on the default exchange");
-    const args = f.arguments ?? {};
-    const i = vhost.bindings.findIndex((b) => b.exchange === f.exchange && b.queue === q.name && b.routingKey === f.routingKey && sameArgs(b.args, args));
-    if (i >= 0) vhost.bindings.splice(i, 1);
+    const id = bindingId(f.exchange, q.name, f.routingKey, f.arguments ?? {});
+    const i = vhost.bindings.findIndex((b) => b.id === id);
+    if (i < 0) return;
+    const durable = this.durableBinding(vhost, vhost.bindings[i] as BindingDef);
+    vhost.bindings.splice(i, 1);
+    if (durable) await this.unpersist(vhost, id);
   }
 
   /** Takes the queue out of the topology and ends its group (its pending deliveries and dead letters go with it). */
@@ -273,8 +417,11 @@ export class AmqpBroker {
   }
 
   private async dropQueue(vhost: Vhost, q: QueueDef): Promise<void> {
+    const gone = vhost.bindings.filter((b) => b.queue === q.name && this.durableBinding(vhost, b));
     vhost.queues.delete(q.name);
     for (let i = vhost.bindings.length - 1; i >= 0; i--) if ((vhost.bindings[i] as BindingDef).queue === q.name) vhost.bindings.splice(i, 1);
+    await Promise.all(gone.map((b) => this.unpersist(vhost, b.id)));
+    if (persisted(q)) await this.unpersist(vhost, `q:${q.name}`);
     await this.queue.deleteGroup(q.topic, AMQP_GROUP).catch((error: unknown) => {
       if (!(error instanceof QueueError)) throw error;
     });
@@ -294,6 +441,7 @@ export class AmqpBroker {
 
   /** The queues a publish reaches, by the exchange's bindings (evaluated now). */
   route(vhost: Vhost, exchange: string, routingKey: string, headers: Record<string, unknown> | undefined): { def: ExchangeDef; queues: QueueDef[] } {
+    this.maybeRefresh(vhost);
     const def = vhost.exchanges.get(exchange);
     if (!def) throw new AmqpError(Reply.NotFound, `NOT_FOUND - no exchange '${exchange}' in vhost`);
     if (exchange === "") {
@@ -311,6 +459,12 @@ export class AmqpBroker {
    * cannot take, and the store's error when it failed.
    */
   publish(vhost: Vhost, m: { exchange: string; routingKey: string; properties: BasicProperties; rawProperties: Buffer; body: Buffer }): Promise<PublishOutcome> {
+    // An exchange this process does not know may have been declared by another one: read the topology again first.
+    if (this.store && !vhost.exchanges.has(m.exchange)) return this.reload(vhost).then(() => this.routeAndStore(vhost, m));
+    return this.routeAndStore(vhost, m);
+  }
+
+  private routeAndStore(vhost: Vhost, m: { exchange: string; routingKey: string; properties: BasicProperties; rawProperties: Buffer; body: Buffer }): Promise<PublishOutcome> {
     // Routing and validation now (their errors close the channel before any later method runs); storing after.
     const { def, queues } = this.route(vhost, m.exchange, m.routingKey, m.properties.headers);
     if (def.internal) throw new AmqpError(Reply.AccessRefused, `ACCESS_REFUSED - cannot publish to internal exchange '${m.exchange}'`);
@@ -440,6 +594,48 @@ function toAmqpMessage(q: QueueDef, m: ReceivedMessage, log: Logger): AmqpMessag
     ...base,
     properties: { headers, messageId: shortString(m.key) ?? m.messageId, timestamp: Math.floor(m.publishedAtMs / 1000), ...(m.tag !== undefined && { type: m.tag }) },
   };
+}
+
+/** How often a door process reads the durable topology again (what other processes declared or deleted). */
+export const TOPOLOGY_REFRESH_MS = 5000;
+
+/** The store's part the broker keeps its durable topology in. */
+export type TopologyStore = Pick<QueueStore, "putTopology" | "deleteTopology" | "listTopology">;
+
+function isBuiltin(name: string): boolean {
+  return name === "" || name.startsWith("amq.");
+}
+
+/** Durable, non-exclusive queues outlive their connection and the process: they are stored. */
+function persisted(q: { durable: boolean; owner?: string | undefined }): boolean {
+  return q.durable && q.owner === undefined;
+}
+
+function bindingId(exchange: string, queue: string, routingKey: string, args: Record<string, unknown>): string {
+  const argsKey = createHash("sha256").update(encodeSpec(Object.fromEntries(Object.entries(args).sort(([a], [b]) => (a < b ? -1 : 1))))).digest("hex").slice(0, 16);
+  return `b:${exchange}\u0000${queue}\u0000${routingKey}\u0000${argsKey}`;
+}
+
+/** JSON that keeps AMQP table values: bigints and byte strings. */
+function encodeSpec(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => {
+    if (typeof v === "bigint") return { $bigint: v.toString() };
+    if (v && typeof v === "object" && (v as { type?: unknown }).type === "Buffer" && Array.isArray((v as { data?: unknown }).data)) {
+      return { $bytes: Buffer.from((v as { data: number[] }).data).toString("base64") };
+    }
+    return v;
+  });
+}
+
+function decodeSpec(text: string): unknown {
+  return JSON.parse(text, (_k, v: unknown) => {
+    if (v && typeof v === "object" && !Array.isArray(v)) {
+      const o = v as Record<string, unknown>;
+      if (typeof o.$bigint === "string" && Object.keys(o).length === 1) return BigInt(o.$bigint);
+      if (typeof o.$bytes === "string" && Object.keys(o).length === 1) return Buffer.from(o.$bytes, "base64");
+    }
+    return v;
+  });
 }
 
 export type { Vhost };

@@ -81,7 +81,7 @@ export interface AmqpEngineDeps {
   id?: string;
 }
 
-type ConnState = "header" | "start" | "tune" | "open" | "running" | "closing" | "closed";
+type ConnState = "header" | "start" | "tune" | "open" | "opening" | "running" | "closing" | "closed";
 
 interface Unacked {
   topic: string;
@@ -460,15 +460,22 @@ export class AmqpConnection {
       this.state = "open";
       return;
     }
-    // open
-    try {
-      this.vhost = this.deps.broker.vhost(String(f.virtualHost));
-    } catch (error) {
-      if (error instanceof AmqpError) return this.connectionError(error.code, error.message, 10, 40);
-      throw error;
-    }
-    this.state = "running";
-    this.sendMethod(0, Method.ConnectionOpenOk, { knownHosts: "" });
+    // open: the vhost's durable topology is read before open-ok
+    this.state = "opening";
+    this.deps.broker.openVhost(String(f.virtualHost)).then(
+      (vhost) => {
+        if (this.state !== "opening") return;
+        this.vhost = vhost;
+        this.state = "running";
+        this.sendMethod(0, Method.ConnectionOpenOk, { knownHosts: "" });
+      },
+      (error: unknown) => {
+        if (this.state !== "opening") return;
+        if (error instanceof AmqpError) return this.connectionError(error.code, error.message, 10, 40);
+        this.deps.log.error("amqp-vhost-unavailable", { connection: this.id, error: String(error) });
+        this.connectionError(Reply.InternalError, "INTERNAL_ERROR - the vhost's topology could not be read; try again", 10, 40);
+      },
+    );
   }
 
   private onConnectionFrame(frame: Frame): void {
@@ -624,10 +631,10 @@ export class AmqpConnection {
       case Method.ChannelFlowOk:
         return;
       case Method.ExchangeDeclare:
-        broker.declareExchange(vhost, f as Parameters<AmqpBroker["declareExchange"]>[1]);
+        await broker.declareExchange(vhost, f as Parameters<AmqpBroker["declareExchange"]>[1]);
         return reply(Method.ExchangeDeclareOk);
       case Method.ExchangeDelete:
-        broker.deleteExchange(vhost, String(f.exchange), f.ifUnused === true);
+        await broker.deleteExchange(vhost, String(f.exchange), f.ifUnused === true);
         return reply(Method.ExchangeDeleteOk);
       case Method.QueueDeclare: {
         const q = await broker.declareQueue(vhost, this.id, f as Parameters<AmqpBroker["declareQueue"]>[2]);
@@ -635,10 +642,10 @@ export class AmqpConnection {
         return reply(Method.QueueDeclareOk, { queue: q.name, messageCount: 0, consumerCount: q.consumers });
       }
       case Method.QueueBind:
-        broker.bindQueue(vhost, this.id, { ...(f as Parameters<AmqpBroker["bindQueue"]>[2]), queue: this.queueName(ch, f.queue) });
+        await broker.bindQueue(vhost, this.id, { ...(f as Parameters<AmqpBroker["bindQueue"]>[2]), queue: this.queueName(ch, f.queue) });
         return reply(Method.QueueBindOk);
       case Method.QueueUnbind:
-        broker.unbindQueue(vhost, this.id, { ...(f as Parameters<AmqpBroker["unbindQueue"]>[2]), queue: this.queueName(ch, f.queue) });
+        await broker.unbindQueue(vhost, this.id, { ...(f as Parameters<AmqpBroker["unbindQueue"]>[2]), queue: this.queueName(ch, f.queue) });
         return this.sendMethod(ch.id, Method.QueueUnbindOk, {});
       case Method.QueueDelete:
         await broker.deleteQueue(vhost, this.id, { queue: this.queueName(ch, f.queue), ifUnused: f.ifUnused === true, ifEmpty: f.ifEmpty === true });
@@ -694,7 +701,7 @@ export class AmqpConnection {
 
   private async consume(ch: Channel, f: Record<string, unknown>): Promise<void> {
     const vhost = this.vhost as Vhost;
-    const q = this.deps.broker.findQueue(vhost, this.queueName(ch, f.queue), this.id);
+    const q = await this.deps.broker.locateQueue(vhost, this.queueName(ch, f.queue), this.id);
     let tag = String(f.consumerTag ?? "");
     if (tag === "") tag = `amq.ctag-${randomBytes(16).toString("base64url")}`;
     if (ch.consumers.has(tag)) throw new AmqpError(Reply.NotAllowed, `NOT_ALLOWED - attempt to reuse consumer tag '${tag}'`, true);
@@ -788,7 +795,7 @@ export class AmqpConnection {
   }
 
   private async get(ch: Channel, f: Record<string, unknown>): Promise<void> {
-    const q = this.deps.broker.findQueue(this.vhost as Vhost, this.queueName(ch, f.queue), this.id);
+    const q = await this.deps.broker.locateQueue(this.vhost as Vhost, this.queueName(ch, f.queue), this.id);
     const [m] = await this.deps.broker.consume(q, 1, 0, this.limits.deliveryLeaseSeconds);
     if (!m) return this.sendMethod(ch.id, Method.BasicGetEmpty, { clusterId: "" });
     if (ch.state !== "open" || this.state !== "running") {

@@ -130,7 +130,7 @@ describe("AMQP fuzz: the engine", () => {
         await settle(5);
         const ids = writtenMethods(peer.raw());
         const state = peer.conn.status.state;
-        expect(["header", "start", "tune", "open", "running", "closing", "closed"]).toContain(state);
+        expect(["header", "start", "tune", "open", "opening", "running", "closing", "closed"]).toContain(state);
         if (state === "closing" || state === "closed") {
           expect(peer.raw().equals(PROTOCOL_HEADER) || ids.includes(Method.ConnectionClose) || ids.includes(Method.ConnectionCloseOk) || peer.ended()).toBe(true);
         }

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { AmqpProperty } from "../../core/amqp/broker.js";
 import { FrameType, HEARTBEAT_FRAME, Method, PROTOCOL_HEADER, encodeMethod } from "../../core/amqp/codec.js";
 import { readCredentials } from "../../core/amqp/engine.js";
+import { ManualClock } from "../../core/clock.js";
 import { MemoryStore } from "../../core/memory-store.js";
 import { delayHeaderMs, headersMatch, publishTiming, topicMatches, xDelayMs } from "../../core/amqp/routing.js";
 import { amqpPeer, settle } from "../support/amqp-peer.js";
@@ -59,6 +60,7 @@ describe("AMQP engine: handshake and connection errors", () => {
     expect(tune).toMatchObject({ id: Method.ConnectionTune, fields: { channelMax: 2047, frameMax: 131072, heartbeat: 60 } });
     peer.send(0, Method.ConnectionTuneOk, { channelMax: 10, frameMax: 4096, heartbeat: 0 });
     peer.send(0, Method.ConnectionOpen, { virtualHost: "/" });
+    await settle();
     expect(peer.methods().map((m) => m.id)).toEqual([Method.ConnectionOpenOk]);
     peer.send(11, Method.ChannelOpen);
     expect(peer.methods()[0]).toMatchObject({ id: Method.ConnectionClose, fields: { replyCode: 504 } });
@@ -356,6 +358,82 @@ describe("AMQP engine: channels, declares and publishes", () => {
     // Assess: nobody got it again while a renewed it; once a stopped renewing, it came back (to a consumer still polling)
     expect(whileHeld).toEqual([]);
     expect([...deliveries(a), ...deliveries(b)].map((d) => [d.body, d.fields.redelivered])).toEqual([["held", true]]);
+  });
+
+  it("durable exchanges, queues and bindings outlive the door process; transient and exclusive ones do not", async () => {
+    // Prepare: a process declares, then stops; another starts on the same table
+    const store = new MemoryStore();
+    const clock = new ManualClock(T0);
+    const first = amqpPeer({ store, clock });
+    await first.handshake();
+    first.send(1, Method.ChannelOpen);
+    first.send(1, Method.ExchangeDeclare, { exchange: "orders", type: "x-delayed-message", durable: true, arguments: { "x-delayed-type": "direct", n: 5, nested: { a: [1, "x", true] } } });
+    first.send(1, Method.ExchangeDeclare, { exchange: "tmp", type: "fanout", durable: false, arguments: {} });
+    first.send(1, Method.QueueDeclare, { queue: "jobs", durable: true, arguments: {} });
+    first.send(1, Method.QueueDeclare, { queue: "mine", durable: true, exclusive: true, arguments: {} });
+    first.send(1, Method.QueueBind, { queue: "jobs", exchange: "orders", routingKey: "k", arguments: {} });
+    await settle();
+    first.methods();
+    first.conn.transportClosed();
+    await first.queue?.close();
+    // Act
+    const second = amqpPeer({ store, clock });
+    await second.handshake();
+    second.send(1, Method.ChannelOpen);
+    second.send(1, Method.BasicConsume, { queue: "jobs", consumerTag: "c", noAck: true, arguments: {} });
+    second.publish(1, "orders", "k", { headers: { "x-delay": 1000 } }, "routed after a restart");
+    second.send(1, Method.ExchangeDeclare, { exchange: "orders", type: "x-delayed-message", durable: true, arguments: { "x-delayed-type": "direct", n: 5, nested: { a: [1, "x", true] } } });
+    await settle();
+    clock.advance(1000);
+    await settle();
+    const got = deliveries(second);
+    second.send(1, Method.ExchangeDeclare, { exchange: "tmp", type: "fanout", passive: true, arguments: {} });
+    await settle();
+    second.send(1, Method.ChannelCloseOk);
+    second.send(2, Method.ChannelOpen);
+    second.send(2, Method.QueueDeclare, { queue: "mine", passive: true, arguments: {} });
+    await settle();
+    // Assess: the re-declare was equivalent (arguments kept exactly: channel 1 stayed open for the passive
+    // declare's 404), the transient exchange and the exclusive queue are gone
+    expect(got.map((d) => d.body)).toEqual(["routed after a restart"]);
+    expect(second.methods().map((m) => [m.channel, m.id, m.fields.replyCode])).toEqual([
+      [1, Method.ChannelClose, 404],
+      [2, Method.ChannelOpenOk, undefined],
+      [2, Method.ChannelClose, 404],
+    ]);
+  });
+
+  it("what one door process declares or deletes, another on the same table sees: at once for names it does not know, within 5 s otherwise", async () => {
+    // Prepare: two processes on one table
+    const store = new MemoryStore();
+    const clock = new ManualClock(T0);
+    const a = amqpPeer({ store, clock });
+    const b = amqpPeer({ store, clock });
+    await a.handshake();
+    await b.handshake();
+    a.send(1, Method.ChannelOpen);
+    b.send(1, Method.ChannelOpen);
+    a.send(1, Method.ExchangeDeclare, { exchange: "events", type: "fanout", durable: true, arguments: {} });
+    a.send(1, Method.QueueDeclare, { queue: "audit", durable: true, arguments: {} });
+    a.send(1, Method.QueueBind, { queue: "audit", exchange: "events", routingKey: "", arguments: {} });
+    await settle();
+    // Act: b publishes to an exchange it has never seen, then a unbinds and b publishes again
+    b.send(1, Method.ConfirmSelect, {});
+    b.publish(1, "events", "", {}, "one");
+    await settle();
+    a.send(1, Method.QueueUnbind, { queue: "audit", exchange: "events", routingKey: "", arguments: {} });
+    await settle();
+    b.publish(1, "events", "", {}, "two (still routed: b's copy is fresh)");
+    await settle();
+    clock.advance(5000);
+    b.publish(1, "events", "", {}, "three (routed: the refresh is under way)");
+    await settle();
+    b.publish(1, "events", "", {}, "four (unrouted)");
+    await settle();
+    const got = (await a.queue?.consume({ topic: "audit", group: "amqp", max: 10 })) ?? [];
+    // Assess
+    expect(b.methods().filter((m) => m.id === Method.BasicAck)).toHaveLength(4);
+    expect(got.map((m) => m.body.split(" ")[0]).sort()).toEqual(["one", "three", "two"]);
   });
 
   it("an ack of an unknown delivery tag closes the channel with 406", async () => {

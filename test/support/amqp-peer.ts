@@ -16,11 +16,22 @@ export async function settle(rounds = 20): Promise<void> {
  * output parsed back into frames. Over the memory store and a manual clock.
  */
 export function amqpPeer(
-  options: { startMs?: number; limits?: Partial<AmqpLimits>; env?: Record<string, string>; store?: QueueStore; shared?: { broker: AmqpBroker; clock: ManualClock } } = {},
+  options: {
+    startMs?: number;
+    limits?: Partial<AmqpLimits>;
+    env?: Record<string, string>;
+    /** The store (another process on the same table, when shared with another peer's). */
+    store?: QueueStore;
+    clock?: ManualClock;
+    /** The same broker and clock as another peer: another connection to the same door process. */
+    shared?: { broker: AmqpBroker; clock: ManualClock };
+  } = {},
 ) {
-  const clock = options.shared?.clock ?? new ManualClock(options.startMs ?? Date.UTC(2026, 11, 1));
+  const clock = options.shared?.clock ?? options.clock ?? new ManualClock(options.startMs ?? Date.UTC(2026, 11, 1));
   const runtime = options.shared ? undefined : buildRuntime({ env: options.env ?? {}, log: silentLogger, store: options.store ?? new MemoryStore(), clock });
-  const broker = options.shared?.broker ?? new AmqpBroker((runtime as NonNullable<typeof runtime>).queue, silentLogger);
+  const broker =
+    options.shared?.broker ??
+    new AmqpBroker((runtime as NonNullable<typeof runtime>).queue, silentLogger, { store: (runtime as NonNullable<typeof runtime>).store, clock });
   let out: Buffer = Buffer.alloc(0);
   let raw: Buffer = Buffer.alloc(0);
   let ended = false;

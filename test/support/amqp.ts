@@ -32,7 +32,7 @@ export async function startAmqpTestServer(options: { credentials?: string; limit
   const runtime = buildRuntime({ env: { ...options.env, TABLE_NAME: table.tableName }, log: silentLogger, client: table.client });
   const http = await startHttpServer(runtime.app, 0);
   const amqp = await startAmqpServer({
-    broker: new AmqpBroker(runtime.queue, silentLogger),
+    broker: new AmqpBroker(runtime.queue, silentLogger, { store: runtime.store }),
     clock: systemClock,
     log: silentLogger,
     users: parseAmqpCredentials(options.credentials),
