@@ -13,7 +13,7 @@ import { waitFor } from "../support/wait.js";
 afterAll(() => stopAllLocal());
 
 describe("npm start: the AMQP door", () => {
-  it("prints the connection URL, runs both seed flows, refuses other credentials, and closes AMQP connections on SIGTERM", async () => {
+  it("prints the connection URL, runs both seed flows, refuses other credentials, closes AMQP connections on SIGTERM, and keeps the durable topology across a restart", async () => {
     // Prepare
     const local = await startLocal({ env: { AMQP_CREDENTIALS: "app:s3cret,ops:0ps" } });
     const url = `amqp://app:s3cret@127.0.0.1:${local.amqpPort}/`;
@@ -49,12 +49,33 @@ describe("npm start: the AMQP door", () => {
     await expect(amqplib.connect(`amqp://guest:guest@127.0.0.1:${local.amqpPort}/`)).rejects.toThrow(/403|ACCESS.REFUSED/);
     const ops = await amqplib.connect(`amqp://ops:0ps@127.0.0.1:${local.amqpPort}/`);
     await ops.close();
-    // Act: SIGTERM drains
+    // Act: SIGTERM drains (the data directory stays for the restart below)
     local.child.kill("SIGTERM");
     await waitFor(() => closed.some((c) => c.startsWith("close")), 15_000, "the AMQP connection to be closed by the server");
     await waitFor(() => local.child.exitCode !== null, 20_000, "npm start to exit");
     expect(closed.join(" ")).toMatch(/320|CONNECTION.FORCED/);
     expect(local.output()).toContain('"forcedAmqpConnections":0');
     for (const pid of local.javaPids) await waitFor(() => !alive(pid), 15_000, "DynamoDB Local to stop");
-  }, 120_000);
+
+    // Act: npm start again on the same data; the durable topology is there without any declare
+    const again = await startLocal({ dataDir: local.dataDir, env: { AMQP_CREDENTIALS: "app:s3cret" } });
+    const conn2 = await amqplib.connect(`amqp://app:s3cret@127.0.0.1:${again.amqpPort}/`);
+    conn2.on("error", () => {});
+    const ch2 = await conn2.createConfirmChannel();
+    const after: ConsumeMessage[] = [];
+    await ch2.consume("orders.close", (m) => {
+      if (m) {
+        after.push(m);
+        ch2.ack(m);
+      }
+    });
+    const resentMs = Date.now();
+    ch2.publish("orders.delayed", "close", Buffer.from("after restart"), { messageId: "restart", headers: { "x-delay": 500 } });
+    await ch2.waitForConfirms();
+    await waitFor(() => after.length === 1, 15_000 + LATE_TOLERANCE_MS, "the delivery after the restart");
+    // Assess
+    expect(after[0]?.content.toString()).toBe("after restart");
+    expect(Date.now() - resentMs).toBeGreaterThanOrEqual(500);
+    await conn2.close();
+  }, 300_000);
 });
