@@ -66,6 +66,28 @@ describe("AMQP engine: handshake and connection errors", () => {
     expect(peer.methods()[0]).toMatchObject({ id: Method.ConnectionClose, fields: { replyCode: 504 } });
   });
 
+  it("vhosts are namespaces: the same queue name in two vhosts is two topics; a vhost that is no namespace name is refused with 530", async () => {
+    const store = new MemoryStore();
+    const clock = new ManualClock(T0);
+    const a = amqpPeer({ store, clock });
+    const b = amqpPeer({ store, clock });
+    await a.handshake({}, undefined, "tenant-a");
+    await b.handshake({}, undefined, "/tenant-b");
+    for (const [peer, body] of [[a, "for a"], [b, "for b"]] as const) {
+      peer.send(1, Method.ChannelOpen);
+      peer.send(1, Method.QueueDeclare, { queue: "jobs", arguments: {} });
+      await settle();
+      peer.publish(1, "", "jobs", {}, body);
+      await settle();
+    }
+    const inA = (await a.queue?.consume({ topic: "tenant-a~jobs", group: "amqp", max: 5 })) ?? [];
+    const inB = (await a.queue?.consume({ topic: "tenant-b~jobs", group: "amqp", max: 5 })) ?? [];
+    expect([inA.map((m) => m.body), inB.map((m) => m.body)]).toEqual([["for a"], ["for b"]]);
+    const bad = amqpPeer();
+    await bad.handshake({}, undefined, "no/such vhost");
+    expect(bad.methods().find((m) => m.id === Method.ConnectionClose)?.fields).toMatchObject({ replyCode: 530 });
+  });
+
   it("refuses wrong credentials with connection.close 403 ACCESS_REFUSED and ends", async () => {
     const peer = amqpPeer();
     peer.conn.receive(PROTOCOL_HEADER);

@@ -91,11 +91,11 @@ export function amqpPeer(
         ]),
       );
     },
-    async handshake(tune: { frameMax?: number; channelMax?: number; heartbeat?: number } = {}, login = { user: "guest", password: "guest" }): Promise<void> {
+    async handshake(tune: { frameMax?: number; channelMax?: number; heartbeat?: number } = {}, login = { user: "guest", password: "guest" }, vhost = "/"): Promise<void> {
       conn.receive(PROTOCOL_HEADER);
       peer.send(0, Method.ConnectionStartOk, { clientProperties: {}, mechanism: "PLAIN", response: Buffer.from(`\0${login.user}\0${login.password}`), locale: "en_US" });
       peer.send(0, Method.ConnectionTuneOk, { channelMax: tune.channelMax ?? 0, frameMax: tune.frameMax ?? 131_072, heartbeat: tune.heartbeat ?? 0 });
-      peer.send(0, Method.ConnectionOpen, { virtualHost: "/", capabilities: "", insist: false });
+      peer.send(0, Method.ConnectionOpen, { virtualHost: vhost, capabilities: "", insist: false });
       await settle();
     },
   };
