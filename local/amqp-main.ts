@@ -10,8 +10,9 @@ import { startAmqpServer } from "./amqp-server.js";
  * same engine and broker `npm start` serves, over the DynamoDB table the Lambda functions use. It runs no
  * sweeper (the deployment's scheduled sweeper does) and no HTTP API.
  *
- * Environment: TABLE_NAME (required), AMQP_CREDENTIALS (required: user:password,…; on ECS inject it from
- * Secrets Manager with the task definition's `secrets`), AMQP_HOST (default 0.0.0.0), AMQP_PORT (default
+ * Environment: TABLE_NAME (required), AMQP_CREDENTIALS (required: user:password,…, or one user as
+ * {"username":"…","password":"…"}, the JSON of a generated Secrets Manager secret; on ECS inject it from
+ * Secrets Manager with the task definition's `secrets`, as the DelayQueue construct's `amqp` option does), AMQP_HOST (default 0.0.0.0), AMQP_PORT (default
  * 5672), SHUTDOWN_GRACE_MS (default 5000), DYNAMODB_ENDPOINT (tests only), LOG_LEVEL, and the queue
  * settings of the README (SHARDS, MAX_DELAY_MS, …), which must match the deployment's.
  *

@@ -11,9 +11,14 @@ export interface AmqpUsers {
   users: Map<string, string> | undefined;
 }
 
-/** Parses AMQP_CREDENTIALS; a malformed entry throws naming it (startup fails fast). */
+/**
+ * Parses AMQP_CREDENTIALS; a malformed entry throws naming it (startup fails fast). Two forms: the list
+ * `user:password,user2:password2`, or one user as the JSON object a Secrets Manager secret generated with
+ * a password key holds, `{"username":"…","password":"…"}` (the whole secret injected as the variable).
+ */
 export function parseAmqpCredentials(raw: string | undefined): AmqpUsers {
   if (raw === undefined || raw.trim() === "") return { users: undefined };
+  if (raw.trim().startsWith("{")) return { users: new Map([jsonUser(raw)]) };
   const users = new Map<string, string>();
   for (const entry of raw.split(",")) {
     const at = entry.indexOf(":");
@@ -23,6 +28,20 @@ export function parseAmqpCredentials(raw: string | undefined): AmqpUsers {
     users.set(user, password);
   }
   return { users };
+}
+
+function jsonUser(raw: string): [string, string] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new Error(`${AMQP_CREDENTIALS_ENV}: starts with "{" but is not JSON; expected {"username":"…","password":"…"}`);
+  }
+  const { username, password } = (parsed ?? {}) as { username?: unknown; password?: unknown };
+  if (typeof username !== "string" || username === "" || typeof password !== "string" || password === "") {
+    throw new Error(`${AMQP_CREDENTIALS_ENV}: a JSON value needs non-empty string fields "username" and "password"`);
+  }
+  return [username, password];
 }
 
 function same(a: string, b: string): boolean {
