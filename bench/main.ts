@@ -8,13 +8,14 @@ import { makeContext } from "./lib/context.js";
 import { machineInfo } from "./lib/machine.js";
 import { markdownReport, type Report, textTable } from "./lib/report.js";
 import type { ScenarioResult } from "./lib/types.js";
+import { amqpScenario } from "./scenarios/amqp.js";
 import { coldStartScenario } from "./scenarios/cold-start.js";
 import { costScenario } from "./scenarios/cost.js";
 import { idleScenario } from "./scenarios/idle.js";
 import { backlogScenario, precisionScenario } from "./scenarios/precision.js";
 import { throughputScenario } from "./scenarios/throughput.js";
 
-export const SCENARIOS = ["precision", "backlog", "throughput", "cost", "idle", "cold-start"] as const;
+export const SCENARIOS = ["precision", "backlog", "throughput", "cost", "idle", "cold-start", "amqp"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -71,6 +72,7 @@ export async function runBench(options: BenchOptions, dynamoLocalLabel = "Dynamo
     } else if (name === "throughput") results.push(await throughputScenario(ctx));
     else if (name === "cost") results.push(await costScenario(ctx));
     else if (name === "idle") results.push(await idleScenario(ctx));
+    else if (name === "amqp") results.push(await amqpScenario(ctx));
     else results.push(await coldStartScenario(ctx));
     const last = results[results.length - 1];
     if (last) last.seconds = Math.round((performance.now() - t0) / 100) / 10;

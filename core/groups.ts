@@ -131,6 +131,17 @@ export class Groups {
     return resolveTopicSettings(input, this.config);
   }
 
+  /** Sets some of a topic's settings, keeping the others as they were set (a door's queue arguments, e.g. AMQP's x-message-ttl). */
+  async mergeTopic(topicKey: string, body: Record<string, unknown>): Promise<TopicSettings> {
+    const topic = assertTopicKey(topicKey);
+    const current = (await this.store.getTopicSettings(topic)) ?? {};
+    const input = { ...current, ...parseTopicSettings(body) };
+    await this.ensureTopic(topic);
+    await this.store.putTopicSettings(topic, input, this.clock.nowMs());
+    this.topics.delete(topic);
+    return resolveTopicSettings(input, this.config);
+  }
+
   async get(topicKey: string, groupName: string): Promise<GroupInfo> {
     const topic = assertTopicKey(topicKey);
     const group = assertName("group", groupName);

@@ -21,6 +21,7 @@ import {
   type LeaseSave,
   type LeaseView,
   type MessageRecord,
+  type ExtendSpec,
   type NackSpec,
   type NewDelivery,
   type ParkedDelivery,
@@ -92,6 +93,7 @@ function page<T>(items: T[], limit: number, cursorOf: (t: T) => string, cursor?:
  */
 export class MemoryStore implements QueueStore {
   private readonly topics = new Set<string>();
+  private readonly topology = new Map<string, Map<string, string>>();
   private readonly topicSettings = new Map<string, TopicSettingsInput>();
   private readonly groups = new Map<string, Map<string, GroupRecord>>();
   private readonly messages = new Map<string, MessageRow>();
@@ -105,6 +107,20 @@ export class MemoryStore implements QueueStore {
 
   async registerTopic(topic: string): Promise<void> {
     this.topics.add(topic);
+  }
+
+  async putTopology(scope: string, id: string, spec: string): Promise<void> {
+    let entries = this.topology.get(scope);
+    if (!entries) this.topology.set(scope, (entries = new Map()));
+    entries.set(id, spec);
+  }
+
+  async deleteTopology(scope: string, id: string): Promise<void> {
+    this.topology.get(scope)?.delete(id);
+  }
+
+  async listTopology(scope: string): Promise<{ id: string; spec: string }[]> {
+    return [...(this.topology.get(scope) ?? [])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([id, spec]) => ({ id, spec }));
   }
 
   async listTopics(limit: number, cursor?: string): Promise<{ topics: string[]; cursor?: string }> {
@@ -344,6 +360,15 @@ export class MemoryStore implements QueueStore {
     row.dueAtMs = spec.redeliverAtMs;
     delete row.receiptHandle;
     delete row.visibleUntilMs;
+    return true;
+  }
+
+  async extendVisibility(topic: string, group: string, messageId: string, spec: ExtendSpec): Promise<boolean> {
+    const row = this.delivery(topic, group, messageId);
+    if (!row || row.st !== "active" || row.receiptHandle !== spec.receiptHandle || row.consumedTimes !== spec.consumedTimes) return false;
+    if ((row.visibleUntilMs ?? row.dueAtMs) <= spec.nowMs) return false;
+    row.visibleUntilMs = spec.visibleUntilMs;
+    row.dueAtMs = spec.redeliverAtMs;
     return true;
   }
 

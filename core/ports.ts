@@ -191,6 +191,8 @@ export const RetireReason = {
   Expired: "expired",
   /** It was delivered `maxReceiveCount` times without an ack. */
   MaxReceiveCount: "maxReceiveCount",
+  /** A consumer rejected it without asking for a redelivery (AMQP's reject/nack with requeue=false). */
+  Rejected: "rejected",
 } as const;
 export type RetireReason = (typeof RetireReason)[keyof typeof RetireReason];
 
@@ -215,6 +217,16 @@ export interface NackSpec {
   consumedTimes: number;
   redeliverAtMs: number;
   nowMs: number;
+}
+
+/** A longer visibility for a held delivery: the same handle keeps it until `visibleUntilMs`. */
+export interface ExtendSpec {
+  receiptHandle: string;
+  consumedTimes: number;
+  nowMs: number;
+  visibleUntilMs: number;
+  /** When the delivery is due again if neither acked nor nacked by then. */
+  redeliverAtMs: number;
 }
 
 export interface DeadLetter {
@@ -277,6 +289,14 @@ export interface QueueStore {
   // Topics.
   /** Idempotent; makes the topic listable. */
   registerTopic(topic: string): Promise<void>;
+
+  // A door's durable routing entities (the AMQP door's exchanges, queues and bindings): opaque specs by id within a scope.
+  /** Stores (or replaces) the entity `id` of `scope`. */
+  putTopology(scope: string, id: string, spec: string): Promise<void>;
+  /** Removes the entity (nothing when it does not exist). */
+  deleteTopology(scope: string, id: string): Promise<void>;
+  /** Every entity of the scope (strongly consistent), in id order. */
+  listTopology(scope: string): Promise<{ id: string; spec: string }[]>;
   listTopics(limit: number, cursor?: string): Promise<{ topics: string[]; cursor?: string }>;
   getTopicSettings(topic: string): Promise<TopicSettingsInput | undefined>;
   /** Replaces the topic's settings; the newer of two concurrent writes wins. */
@@ -335,6 +355,8 @@ export interface QueueStore {
   ack(topic: string, group: string, messageId: string, receiptHandle: string, nowMs: number): Promise<AckOutcome>;
   /** Makes a held delivery visible at `redeliverAtMs` if the handle still holds it. The handle is spent. */
   nack(topic: string, group: string, messageId: string, spec: NackSpec): Promise<boolean>;
+  /** Keeps a held delivery invisible until `spec.visibleUntilMs` if the handle still holds it within its visibility. */
+  extendVisibility(topic: string, group: string, messageId: string, spec: ExtendSpec): Promise<boolean>;
   /** Moves a delivery to the group's dead-letter lane, or drops it. */
   retireDelivery(topic: string, group: string, messageId: string, spec: RetireSpec): Promise<boolean>;
   /** A message that expired before the group took it: straight into the dead-letter lane. */

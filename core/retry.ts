@@ -3,8 +3,8 @@ import { ErrorCode, QueueError, invalid } from "./errors.js";
 import type { Groups } from "./groups.js";
 import { MESSAGE_ID_PATTERN, parseReceiptHandle } from "./ids.js";
 import { type Clock, type DeadLetter, type QueueStore, RetireReason } from "./ports.js";
-import { backoffMs, parseNackDelayMs } from "./retry-rules.js";
-import { assertIntInRange, assertName, assertTopicKey, shardOf } from "./rules.js";
+import { backoffMs, parseNackDelayMs, redeliverAtMs } from "./retry-rules.js";
+import { LIMITS, assertIntInRange, assertName, assertTopicKey, shardOf } from "./rules.js";
 import { resolveGroupSettings } from "./settings.js";
 
 export const DEAD_LETTER_PAGE = { defaultLimit: 20, maxLimit: 100 } as const;
@@ -28,6 +28,8 @@ export interface NackInput {
   receiptHandle: unknown;
   /** Absent: the group's backoff for this delivery. */
   delayMs?: unknown;
+  /** false: no redelivery — the delivery goes to the dead-letter lane (or is dropped) now, as a last allowed one would. */
+  requeue?: boolean;
 }
 
 export interface NackResult {
@@ -93,11 +95,11 @@ export class Retry {
       new QueueError(ErrorCode.MessageNotExist, "receipt handle expired: the message was acked or nacked already, redelivered, or its visibility ran out");
     if (current.state !== "active" || current.receiptHandle !== handle || current.visibleUntilMs <= nowMs) throw stale();
 
-    if (current.consumedTimes >= settings.maxReceiveCount) {
+    if (input.requeue === false || current.consumedTimes >= settings.maxReceiveCount) {
       const retired = await this.deps.store.retireDelivery(topic, group, messageId, {
         when: { kind: "held", receiptHandle: handle, consumedTimes: current.consumedTimes },
         deadLetter: settings.deadLetter,
-        reason: RetireReason.MaxReceiveCount,
+        reason: input.requeue === false ? RetireReason.Rejected : RetireReason.MaxReceiveCount,
         failedAtMs: nowMs,
         nowMs,
       });
@@ -114,6 +116,46 @@ export class Retry {
     if (!requeued) throw stale();
     this.deps.visibleAgain(topic, group, nextVisibleAtMs);
     return { messageId, outcome: NackOutcome.Requeued, nextVisibleAtMs };
+  }
+
+  /**
+   * Keeps a held delivery invisible for `visibilitySeconds` from now (its handle stays the one that acks
+   * it); when that runs out it is due again after the group's backoff, as after any visibility.
+   */
+  async extendVisibility(input: { topic: string; group: string; receiptHandle: unknown; visibilitySeconds: unknown }): Promise<{ messageId: string; visibleUntilMs: number }> {
+    const topic = assertTopicKey(input.topic);
+    const group = assertName("group", input.group);
+    const visibilitySeconds = assertIntInRange(input.visibilitySeconds, "visibilitySeconds", 1, LIMITS.visibilitySecondsMax);
+    const parsed = parseReceiptHandle(input.receiptHandle, topic, group);
+    if (!parsed.ok) {
+      throw new QueueError(
+        ErrorCode.ReceiptHandleError,
+        parsed.reason === "foreign"
+          ? `this receipt handle belongs to another topic or group than ${topic}/${group}`
+          : "malformed receipt handle: send the receiptHandle of a consume response unchanged",
+      );
+    }
+    const handle = input.receiptHandle as string;
+    const { messageId } = parsed;
+    const nowMs = this.deps.clock.nowMs();
+    const record = await this.deps.groups.find(topic, group);
+    const current = record && (await this.deps.store.readDelivery(topic, group, messageId));
+    if (!record || !current || current.gen !== record.gen) {
+      throw new QueueError(ErrorCode.ReceiptHandleError, `no delivery of this handle's message in ${topic}/${group}`);
+    }
+    const stale = () => new QueueError(ErrorCode.MessageNotExist, "receipt handle expired: the message was acked or nacked already, redelivered, or its visibility ran out");
+    if (current.state !== "active" || current.receiptHandle !== handle || current.visibleUntilMs <= nowMs) throw stale();
+    const settings = resolveGroupSettings(record.settings);
+    const visibleUntilMs = nowMs + visibilitySeconds * 1000;
+    const extended = await this.deps.store.extendVisibility(topic, group, messageId, {
+      receiptHandle: handle,
+      consumedTimes: current.consumedTimes,
+      nowMs,
+      visibleUntilMs,
+      redeliverAtMs: redeliverAtMs(visibleUntilMs, settings.retryBackoff, current.consumedTimes, settings.maxReceiveCount),
+    });
+    if (!extended) throw stale();
+    return { messageId, visibleUntilMs };
   }
 
   async listDeadLetters(input: { topic: string; group: string; limit?: unknown; cursor?: unknown }): Promise<{ deadLetters: DeadLetter[]; cursor?: string }> {

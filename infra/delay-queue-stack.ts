@@ -37,5 +37,15 @@ export class DelayQueueStack extends Stack {
       description: "The publish function, target of the recurring schedules (replay firings to it)",
       value: this.queue.functions.publish.function.functionName,
     });
+    if (this.queue.amqp) {
+      new CfnOutput(this, "AmqpEndpoint", {
+        description: "The AMQP door: amqps://<user>:<password>@<this>:5671/",
+        value: this.queue.amqp.endpoint,
+      });
+      new CfnOutput(this, "AmqpCredentialsSecretArn", {
+        description: "Secrets Manager secret with the AMQP door's users",
+        value: this.queue.amqp.credentials.secretArn,
+      });
+    }
   }
 }

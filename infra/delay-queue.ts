@@ -27,6 +27,7 @@ import { TABLE_SCHEMA } from "../lambda/dynamo/schema.js";
 import { MQ_CREDENTIALS_SECRET_ENV } from "../lambda/mq-credentials.js";
 import { SCHEDULE_ENV } from "../lambda/schedule-service.js";
 import { acknowledgeAwsSolutions } from "./acknowledge.js";
+import { AmqpDoor, type AmqpDoorProps } from "./amqp-door.js";
 import { DYNAMO_ACCESS, HANDLER_SETTINGS, type HandlerName, type HandlerSettings, SCHEDULE_ACTIONS, iamActions } from "./handlers.js";
 import { QueueFunction } from "./queue-function.js";
 
@@ -79,6 +80,12 @@ export interface DelayQueueProps {
    * @default none reserved
    */
   readonly reservedConcurrency?: Partial<Record<HandlerName, number>>;
+  /**
+   * The AMQP 0-9-1 door on ECS Fargate (ARM64) behind a Network Load Balancer with TLS on 5671. The one
+   * always-on cost of the stack, about $35 a month at the defaults (README: The AMQP door on AWS).
+   * @default off
+   */
+  readonly amqp?: AmqpDoorProps;
 }
 
 export const DELAY_QUEUE_DEFAULTS = {
@@ -263,6 +270,8 @@ export class DelayQueue extends Construct {
   /** The role EventBridge Scheduler assumes for users' schedules: it may only invoke the publish function. */
   readonly scheduleTargetRole: Role;
   readonly alarms: Alarm[];
+  /** The AMQP door, when the `amqp` prop is set. */
+  readonly amqp?: AmqpDoor;
 
   constructor(scope: Construct, id: string, props: DelayQueueProps = {}) {
     super(scope, id);
@@ -337,6 +346,15 @@ export class DelayQueue extends Construct {
       deadLetterQueue: this.scheduleDeadLetterQueue,
     } = this.createRecurringSchedules());
     this.alarms = this.createAlarms();
+    if (props.amqp) {
+      this.amqp = new AmqpDoor(this, "Amqp", props.amqp, {
+        table: this.table,
+        dueIndexArn: this.dueIndexArn,
+        environment,
+        logRetention,
+        removalPolicy,
+      });
+    }
   }
 
   /**

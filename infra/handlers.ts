@@ -77,6 +77,19 @@ export const DYNAMO_ACCESS = {
   },
 } as const satisfies Record<HandlerName, DynamoAccess>;
 
+/**
+ * What the AMQP door's store calls (local/amqp-main.ts on ECS: its task role). It publishes
+ * (`publishBatch`: PutItem, BatchWriteItem, GetItem of topic settings, BatchGetItem of repeated keys),
+ * consumes (GetItem, Query, PutItem, UpdateItem, BatchGetItem; due index Query), acks, nacks, dead-letters
+ * and renews visibility (UpdateItem, PutItem), keeps durable topology (PutItem, DeleteItem, Query) and
+ * deletes a queue's group (DeleteItem, Query). No scans, no transactions, no table management.
+ */
+export const AMQP_DOOR_ACCESS = {
+  table: ["BatchGetItem", "BatchWriteItem", "DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"],
+  dueIndex: ["Query"],
+  transactWriteItems: [],
+} as const satisfies DynamoAccess;
+
 /** EventBridge Scheduler actions of the function that serves /v1/schedules (lambda/schedule-service.ts). */
 export const SCHEDULE_ACTIONS = {
   /** Granted on the schedules of delayq's own schedule group. */

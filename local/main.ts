@@ -12,12 +12,17 @@ import { type DynamoLocal, startDynamoLocal } from "./dynamo-local.js";
 import { GUARD_ENV, guardOptionsFromEnv } from "./guard.js";
 import { LocalScheduleService } from "./local-schedules.js";
 import { startHttpServer } from "./server.js";
+import { AmqpBroker } from "../core/amqp/broker.js";
+import { AMQP_CREDENTIALS_ENV, DEFAULT_AMQP_USER, parseAmqpCredentials } from "../core/amqp/credentials.js";
+import { startAmqpServer } from "./amqp-server.js";
 
 const HELP = `npm start [-- options]
   --in-memory        keep messages in memory only (no DynamoDB)
   --port N           HTTP port (default $PORT or 8080)
+  --amqp-port N      AMQP 0-9-1 port (default $AMQP_PORT or 5672; 0 picks a free one)
   --data-dir DIR     where embedded DynamoDB Local keeps its file (default .data/)
-Environment: PORT, DYNAMODB_ENDPOINT (use that DynamoDB, start none), TABLE_NAME (default delayq),
+Environment: PORT, AMQP_PORT, AMQP_CREDENTIALS (user:password,...; without it guest/guest from
+loopback only), DYNAMODB_ENDPOINT (use that DynamoDB, start none), TABLE_NAME (default delayq),
 SWEEP_INTERVAL_MS (default 5000), SHUTDOWN_GRACE_MS (default 5000), LOCAL_HOSTS (host names served
 besides localhost), LOCAL_API_KEY (require it on the JSON API), and the queue settings in the README.`;
 
@@ -39,6 +44,7 @@ function localSettings(env: Readonly<Record<string, string | undefined>>) {
   };
   const settings = {
     port: int("--port / PORT", arg("--port") ?? env.PORT, 8080, 0, 65_535),
+    amqpPort: int("--amqp-port / AMQP_PORT", arg("--amqp-port") ?? env.AMQP_PORT, 5672, 0, 65_535),
     sweepEveryMs: int("SWEEP_INTERVAL_MS", env.SWEEP_INTERVAL_MS, 5000, 100, 3_600_000),
     shutdownGraceMs: int("SHUTDOWN_GRACE_MS", env.SHUTDOWN_GRACE_MS, 5000, 0, 60_000),
   };
@@ -52,7 +58,8 @@ async function main(): Promise<void> {
     return;
   }
   const log = jsonLogger({ runtime: "local" }, process.env.LOG_LEVEL === "info" ? "info" : "warn");
-  const { port, sweepEveryMs, shutdownGraceMs } = localSettings(process.env);
+  const { port, amqpPort, sweepEveryMs, shutdownGraceMs } = localSettings(process.env);
+  const amqpUsers = parseAmqpCredentials(process.env[AMQP_CREDENTIALS_ENV]);
   const inMemory = process.argv.includes("--in-memory");
   const env: Record<string, string | undefined> = { ...process.env, TABLE_NAME: process.env.TABLE_NAME ?? "delayq" };
   const guard = guardOptionsFromEnv(env);
@@ -91,6 +98,11 @@ async function main(): Promise<void> {
   if (!inMemory) await ensureTable(createDynamoClient(runtime.config.dynamoEndpoint), runtime.config.tableName);
   const server = await startHttpServer(runtime.app, port, guard);
   const boundPort = (server.address() as { port: number }).port;
+  const amqp = await startAmqpServer({ broker: new AmqpBroker(runtime.queue, log, { store: runtime.store }), clock: systemClock, log, users: amqpUsers, port: amqpPort }).catch(async (error: unknown) => {
+    await server.drain(0);
+    await dynamo?.stop();
+    throw new Error(`AMQP door cannot listen on 127.0.0.1:${amqpPort} (${(error as Error).message}); set AMQP_PORT or --amqp-port to a free port`);
+  });
 
   // One sweep at a time; a sweep that fails (DynamoDB restarting) is logged and the next one tries again.
   let sweeping: Promise<void> | undefined;
@@ -128,13 +140,13 @@ async function main(): Promise<void> {
     }
     stopping = true;
     console.log(JSON.stringify({ event: "shutdown-started", reason, inFlight: server.inFlight(), graceMs: shutdownGraceMs }));
-    const drained = await server.drain(shutdownGraceMs);
+    const [drained, amqpDrained] = await Promise.all([server.drain(shutdownGraceMs), amqp.drain(shutdownGraceMs)]);
     clearInterval(sweeper);
     clearInterval(parentWatch);
     await sweeping;
     schedules?.stopAll();
     await dynamo?.stop();
-    console.log(JSON.stringify({ event: "shutdown-complete", drainMs: drained.tookMs, forcedRequests: drained.forced }));
+    console.log(JSON.stringify({ event: "shutdown-complete", drainMs: drained.tookMs, forcedRequests: drained.forced, forcedAmqpConnections: amqpDrained.forced }));
     process.exit(code);
   };
   process.on("SIGINT", () => void stop(0, "SIGINT"));
@@ -156,7 +168,10 @@ async function main(): Promise<void> {
     `answers Host localhost, 127.0.0.1, [::1]${guard.allowedHosts?.length ? ` and ${guard.allowedHosts.join(", ")}` : ""} only; no CORS`,
     guard.apiKey ? `${GUARD_ENV.apiKey} required on the JSON API` : `no API key (set ${GUARD_ENV.apiKey} on a shared machine)`,
   ].join("; ");
+  const amqpLogin = amqpUsers.users ? `${[...amqpUsers.users.keys()][0]}:<password>` : `${DEFAULT_AMQP_USER.user}:${DEFAULT_AMQP_USER.password}`;
+  const amqpUrl = `amqp://${amqpLogin}@127.0.0.1:${amqp.port}/`;
   console.log(`delayq listening on ${url} (process ${process.pid})
+  amqp:     ${amqpUrl} (AMQP 0-9-1; ${amqpUsers.users ? `users from ${AMQP_CREDENTIALS_ENV}` : "guest/guest from loopback only"})
   store:    ${storeLabel}
   table:    ${runtime.config.tableName}, ${runtime.config.shards} shards; sweeper every ${sweepEveryMs} ms
   security: ${security}
@@ -165,6 +180,7 @@ Try it:
   curl -s -XPOST ${url}/v1/topics/orders/messages -H 'content-type: application/json' -d '{"body":"close order 42","delayMs":3000}'
   curl -s -XPOST ${url}/v1/topics/orders/groups/billing/consume -H 'content-type: application/json' -d '{"waitSeconds":10}'
   curl -s -XPOST ${url}/v1/topics/orders/groups/billing/ack -H 'content-type: application/json' -d '{"receiptHandles":["<receiptHandle>"]}'
+  AMQP: publish with header delay="3000" on any exchange, or x-delay=3000 on an x-delayed-message exchange
 Ctrl-C or SIGTERM drains requests in flight (at most ${shutdownGraceMs} ms) and stops DynamoDB Local with it.`);
 }
 

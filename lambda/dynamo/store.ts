@@ -35,6 +35,7 @@ import {
   type LeaseSave,
   type LeaseView,
   type MessageRecord,
+  type ExtendSpec,
   type NackSpec,
   type NewDelivery,
   type ParkedDelivery,
@@ -74,6 +75,7 @@ export const keys = {
   dedup: (topic: string, dedupId: string) => `U#${topic}#${dedupId}`,
   dedupSort: "U",
   keyPointer: (topic: string, key: string) => `K#${topic}#${key}`,
+  topology: (scope: string) => `Y#${scope}`,
 } as const;
 
 /** Stored states: a message is scheduled (s) or cancelled (c); a delivery active (a), acked (k), dead (d) or dropped (x). */
@@ -123,6 +125,44 @@ export class DynamoStore implements QueueStore {
 
   async registerTopic(topic: string): Promise<void> {
     await this.putIfAbsent("registerTopic", { [PK]: keys.topics, [SK]: topic });
+  }
+
+  async putTopology(scope: string, id: string, spec: string): Promise<void> {
+    const item = m({ [PK]: keys.topology(scope), [SK]: id, spec });
+    await this.write("putTopology", new PutItemCommand({ TableName: this.table, Item: item, ReturnConsumedCapacity: "TOTAL" }), { item, index: "none" });
+  }
+
+  async deleteTopology(scope: string, id: string): Promise<void> {
+    await this.write(
+      "deleteTopology",
+      new DeleteItemCommand({ TableName: this.table, Key: m({ [PK]: keys.topology(scope), [SK]: id }), ReturnConsumedCapacity: "TOTAL" }),
+      { item: 100, index: "none" },
+    );
+  }
+
+  async listTopology(scope: string): Promise<{ id: string; spec: string }[]> {
+    const out: { id: string; spec: string }[] = [];
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.send(
+        "listTopology",
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: "#pk = :pk",
+          ExpressionAttributeNames: { "#pk": PK },
+          ExpressionAttributeValues: m({ ":pk": keys.topology(scope) }),
+          ConsistentRead: true,
+          ...(start && { ExclusiveStartKey: start }),
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+      );
+      for (const raw of (page.Items ?? []) as Record<string, AttributeValue>[]) {
+        const item = unmarshall(raw);
+        out.push({ id: String(item[SK]), spec: String(item.spec) });
+      }
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return out;
   }
 
   async listTopics(limit: number, cursor?: string): Promise<{ topics: string[]; cursor?: string }> {
@@ -686,6 +726,24 @@ export class DynamoStore implements QueueStore {
       },
       "move",
       (current) => current.nackTok === token,
+    );
+  }
+
+  async extendVisibility(topic: string, group: string, messageId: string, spec: ExtendSpec): Promise<boolean> {
+    const token = randomUUID();
+    return this.updateDelivery(
+      "extendVisibility",
+      topic,
+      group,
+      messageId,
+      {
+        ConditionExpression: "st = :a AND rcpt = :handle AND cnt = :cnt AND visAt > :now",
+        UpdateExpression: "SET #due = :at, visAt = :vis, extTok = :token",
+        ExpressionAttributeNames: { "#due": DUE },
+        ExpressionAttributeValues: m({ ":a": ACTIVE, ":handle": spec.receiptHandle, ":cnt": spec.consumedTimes, ":now": spec.nowMs, ":at": spec.redeliverAtMs, ":vis": spec.visibleUntilMs, ":token": token }),
+      },
+      "move",
+      (current) => current.extTok === token,
     );
   }
 

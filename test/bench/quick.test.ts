@@ -13,7 +13,7 @@ afterAll(() => {
 
 describe("npm run bench -- --quick", () => {
   it("runs a tiny version of every scenario and writes a complete report", {
-    timeout: 40_000,
+    timeout: 60_000,
   }, async () => {
     // Prepare
     const endpoint = inject("dynamoEndpoint");

@@ -138,6 +138,27 @@ export function queueContract(target: ContractTarget): void {
       lagging = target.lagging ?? false;
     });
 
+    it("keeps a door's topology entries per scope: put replaces, delete removes, list returns every entry in id order", async () => {
+      // Prepare
+      const { store } = await harness(target);
+      const scope = `amqp:/${Math.random().toString(36).slice(2, 8)}`;
+      // Act
+      await store.putTopology(scope, "q:b", '{"n":1}');
+      await store.putTopology(scope, "e:a", '{"n":2}');
+      await store.putTopology(scope, "q:b", '{"n":3}');
+      await store.putTopology(`${scope}-other`, "e:x", "{}");
+      await store.deleteTopology(scope, "missing");
+      const before = await store.listTopology(scope);
+      await store.deleteTopology(scope, "e:a");
+      // Assess
+      expect(before).toEqual([
+        { id: "e:a", spec: '{"n":2}' },
+        { id: "q:b", spec: '{"n":3}' },
+      ]);
+      expect(await store.listTopology(scope)).toEqual([{ id: "q:b", spec: '{"n":3}' }]);
+      expect(await store.listTopology("amqp:never")).toEqual([]);
+    });
+
     it("delivers an immediate message with every field, then hides it until nextVisibleAt", async () => {
       // Prepare
       const { queue, topic, take } = await harness(target);

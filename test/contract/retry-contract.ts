@@ -157,6 +157,72 @@ export function retryContract(target: ContractTarget): void {
       expect(await take({ group: "drop" }, 1)).toEqual([]);
     });
 
+    it("a nack with requeue false dead-letters the delivery at once (reason rejected), or drops it when the group keeps none", async () => {
+      // Prepare
+      const { queue, topic, take, deadLetters } = await harness(target);
+      await queue.groups.put(topic, "keep", {});
+      await queue.groups.put(topic, "drop", { deadLetter: false });
+      const { messageId } = await queue.publish({ topic, body: "x", timing: { kind: "now" } });
+      const [kept] = await take({ group: "keep" }, 1);
+      const [dropped] = await take({ group: "drop" }, 1);
+      // Act
+      const a = await queue.retry.nack({ topic, group: "keep", receiptHandle: kept?.receiptHandle, requeue: false });
+      const b = await queue.retry.nack({ topic, group: "drop", receiptHandle: dropped?.receiptHandle, requeue: false });
+      // Assess
+      expect([a.outcome, b.outcome]).toEqual(["dead-lettered", "dropped"]);
+      expect((await deadLetters("keep", 1)).map((d) => [d.messageId, d.consumedTimes, d.reason])).toEqual([[messageId, 1, "rejected"]]);
+      expect(await deadLetters("drop", 0)).toEqual([]);
+      expect(await take({ group: "keep" }, 1)).toEqual([]);
+      await expect(queue.retry.nack({ topic, group: "keep", receiptHandle: kept?.receiptHandle, requeue: false })).rejects.toMatchObject({ code: "MessageNotExist" });
+    });
+
+    it("extendVisibility keeps a held delivery invisible longer under the same handle; a spent or foreign handle is refused", async () => {
+      // Prepare
+      const { queue, topic, clock, take } = await harness(target);
+      await queue.groups.put(topic, "g", {});
+      await queue.publish({ topic, body: "x", timing: { kind: "now" } });
+      const [held] = await take({ group: "g", visibilitySeconds: 30 }, 1);
+      // Act
+      clock.advance(20 * SECOND);
+      const extended = await queue.retry.extendVisibility({ topic, group: "g", receiptHandle: held?.receiptHandle, visibilitySeconds: 60 });
+      clock.advance(30 * SECOND);
+      const hidden = await queue.consume({ topic, group: "g", max: 1 });
+      // Assess
+      expect(extended).toEqual({ messageId: held?.messageId, visibleUntilMs: T0 + 80 * SECOND });
+      expect(hidden).toEqual([]);
+      expect(await queue.ack({ topic, group: "g", receiptHandles: [held?.receiptHandle] })).toEqual({ acked: 1, failed: [] });
+      await expect(queue.retry.extendVisibility({ topic, group: "g", receiptHandle: held?.receiptHandle, visibilitySeconds: 60 })).rejects.toMatchObject({ code: "MessageNotExist" });
+      await expect(queue.retry.extendVisibility({ topic, group: "other", receiptHandle: held?.receiptHandle, visibilitySeconds: 60 })).rejects.toMatchObject({ code: "ReceiptHandleError" });
+    });
+
+    it("a delivery whose extended visibility runs out is due again after it, not after the first one", async () => {
+      // Prepare
+      const { queue, topic, clock, take } = await harness(target);
+      await queue.groups.put(topic, "g", { retryBackoff: { mode: "fixed", baseSeconds: 1 } });
+      await queue.publish({ topic, body: "x", timing: { kind: "now" } });
+      const [held] = await take({ group: "g", visibilitySeconds: 10 }, 1);
+      await queue.retry.extendVisibility({ topic, group: "g", receiptHandle: held?.receiptHandle, visibilitySeconds: 20 });
+      // Act
+      clock.advance(12 * SECOND);
+      const early = await queue.consume({ topic, group: "g", max: 1 });
+      clock.advance(10 * SECOND);
+      const again = await take({ group: "g" }, 1);
+      // Assess
+      expect(early).toEqual([]);
+      expect(again.map((m) => [m.messageId, m.consumedTimes])).toEqual([[held?.messageId, 2]]);
+    });
+
+    it("mergeTopic sets a topic's TTL and keeps its other settings as they were set", async () => {
+      // Prepare
+      const { queue, topic } = await harness(target);
+      await queue.groups.putTopic(topic, { maxDelayMs: 60_000, overMaxDelay: "deliver-now" });
+      // Act
+      const merged = await queue.groups.mergeTopic(topic, { messageTtlMs: 5000 });
+      // Assess
+      expect(merged).toMatchObject({ maxDelayMs: 60_000, overMaxDelay: "deliver-now", messageTtlMs: 5000 });
+      expect(await queue.groups.getTopic(topic)).toEqual(merged);
+    });
+
     it("redrives dead letters as fresh deliveries, by id or all; ids that are not dead letters fail alone", async () => {
       // Prepare
       const { queue, topic, clock, take, deadLetters } = await harness(target);

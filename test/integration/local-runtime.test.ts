@@ -21,7 +21,7 @@ function alive(pid: number): boolean {
 async function startLocal(): Promise<{ child: ChildProcess; javaPid: number; url: string; output: () => string }> {
   const dir = mkdtempSync(join(tmpdir(), "delayq-local-"));
   const port = await freePort();
-  const env = { ...process.env };
+  const env: Record<string, string | undefined> = { ...process.env, AMQP_PORT: String(await freePort()) };
   delete env.DYNAMODB_ENDPOINT;
   const child = spawn(process.execPath, ["--import", "tsx", "local/main.ts", "--port", String(port), "--data-dir", dir], {
     env,

@@ -10,6 +10,8 @@ export interface LocalProcess {
   child: ChildProcess;
   url: string;
   port: number;
+  /** The AMQP door's port (AMQP_PORT, a free one unless the test set it). */
+  amqpPort: number;
   dataDir: string;
   /** PID of the node process serving (the child itself, or npm's child). */
   nodePid: number;
@@ -37,7 +39,7 @@ const started: LocalProcess[] = [];
 export async function startLocal(options: { viaNpm?: boolean; env?: Record<string, string>; dataDir?: string; args?: string[] } = {}): Promise<LocalProcess> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "delayq-local-"));
   const port = await freePort();
-  const env: Record<string, string | undefined> = { ...process.env };
+  const env: Record<string, string | undefined> = { ...process.env, AMQP_PORT: String(await freePort()) };
   delete env.DYNAMODB_ENDPOINT;
   Object.assign(env, options.env);
   const args = ["--port", String(port), "--data-dir", dataDir, ...(options.args ?? [])];
@@ -45,7 +47,7 @@ export async function startLocal(options: { viaNpm?: boolean; env?: Record<strin
     ? spawn("npm", ["start", "--silent", "--", ...args], { env, stdio: ["ignore", "pipe", "pipe"] })
     : spawn(process.execPath, ["--import", "tsx", "local/main.ts", ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
-  const local: LocalProcess = { child, url: `http://127.0.0.1:${port}`, port, dataDir, nodePid: 0, javaPids: [], output: () => output };
+  const local: LocalProcess = { child, url: `http://127.0.0.1:${port}`, port, amqpPort: Number(env.AMQP_PORT), dataDir, nodePid: 0, javaPids: [], output: () => output };
   started.push(local);
   const onData = (chunk: Buffer) => {
     output += chunk.toString();
