@@ -52,11 +52,11 @@ export interface AmqpDoorProps {
   /** Also listen for plain AMQP on 5672 (credentials then cross the network in the clear). @default false */
   readonly allowPlaintext?: boolean;
   /**
-   * The door's users: a secret whose value is `user:password[,user:password…]` or
+   * The door's users: a secret (or its complete ARN) whose value is `user:password[,user:password…]` or
    * `{"username":"…","password":"…"}`, injected into the task as AMQP_CREDENTIALS.
    * @default a generated secret, `{"username":"delayq","password":<32 letters and digits>}`
    */
-  readonly credentials?: ISecret;
+  readonly credentials?: ISecret | string;
   /** Tasks running the door. @default 1 */
   readonly desiredCount?: number;
   /** Task CPU units (256 = 0.25 vCPU). @default 256 */
@@ -131,7 +131,9 @@ export class AmqpDoor extends Construct {
     }
 
     this.credentials =
-      props.credentials ??
+      typeof props.credentials === "string"
+        ? Secret.fromSecretCompleteArn(this, "ImportedCredentials", props.credentials)
+        : props.credentials ??
       new Secret(this, "Credentials", {
         description: "User of delayq's AMQP door: {\"username\",\"password\"}, injected as AMQP_CREDENTIALS",
         generateSecretString: {

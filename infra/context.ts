@@ -22,6 +22,13 @@ export const CONTEXT_KEYS = {
   consumeReservedConcurrency: "delayq:consumeReservedConcurrency",
   ackReservedConcurrency: "delayq:ackReservedConcurrency",
   sweeperReservedConcurrency: "delayq:sweeperReservedConcurrency",
+  /** Setting it deploys the AMQP door (the ACM certificate of its TLS listener). */
+  amqpCertificateArn: "delayq:amqpCertificateArn",
+  amqpCredentialsSecretArn: "delayq:amqpCredentialsSecretArn",
+  amqpAllowPlaintext: "delayq:amqpAllowPlaintext",
+  amqpDesiredCount: "delayq:amqpDesiredCount",
+  amqpCpu: "delayq:amqpCpu",
+  amqpMemoryMiB: "delayq:amqpMemoryMiB",
 } as const;
 
 const REMOVAL_POLICIES: Record<string, RemovalPolicy> = {
@@ -42,6 +49,39 @@ function integer(key: string, raw: unknown): number | undefined {
   const value = typeof raw === "string" && /^\d+$/.test(raw) ? Number(raw) : raw;
   if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
   throw new Error(`context ${key} must be a non-negative integer (got ${JSON.stringify(raw)})`);
+}
+
+function flag(key: string, raw: unknown): boolean | undefined {
+  if (raw === undefined) return undefined;
+  if (raw === true || raw === "true") return true;
+  if (raw === false || raw === "false") return false;
+  throw new Error(`context ${key} must be true or false (got ${JSON.stringify(raw)})`);
+}
+
+function amqpFromContext(get: (key: string) => unknown): DelayQueueProps["amqp"] {
+  const certificate = get(CONTEXT_KEYS.amqpCertificateArn);
+  const others = [CONTEXT_KEYS.amqpCredentialsSecretArn, CONTEXT_KEYS.amqpAllowPlaintext, CONTEXT_KEYS.amqpDesiredCount, CONTEXT_KEYS.amqpCpu, CONTEXT_KEYS.amqpMemoryMiB];
+  if (certificate === undefined) {
+    const stray = others.filter((key) => get(key) !== undefined);
+    if (stray.length > 0) throw new Error(`context ${stray.join(", ")} need ${CONTEXT_KEYS.amqpCertificateArn}, which deploys the AMQP door`);
+    return undefined;
+  }
+  if (typeof certificate !== "string" || !certificate.startsWith("arn:")) {
+    throw new Error(`context ${CONTEXT_KEYS.amqpCertificateArn} must be an ACM certificate ARN (got ${JSON.stringify(certificate)})`);
+  }
+  const secretArn = get(CONTEXT_KEYS.amqpCredentialsSecretArn);
+  if (secretArn !== undefined && (typeof secretArn !== "string" || !secretArn.startsWith("arn:"))) {
+    throw new Error(`context ${CONTEXT_KEYS.amqpCredentialsSecretArn} must be a Secrets Manager secret ARN (got ${JSON.stringify(secretArn)})`);
+  }
+  const amqp: Record<string, unknown> = {
+    certificate,
+    credentials: secretArn,
+    allowPlaintext: flag(CONTEXT_KEYS.amqpAllowPlaintext, get(CONTEXT_KEYS.amqpAllowPlaintext)),
+    desiredCount: integer(CONTEXT_KEYS.amqpDesiredCount, get(CONTEXT_KEYS.amqpDesiredCount)),
+    cpu: integer(CONTEXT_KEYS.amqpCpu, get(CONTEXT_KEYS.amqpCpu)),
+    memoryMiB: integer(CONTEXT_KEYS.amqpMemoryMiB, get(CONTEXT_KEYS.amqpMemoryMiB)),
+  };
+  return Object.fromEntries(Object.entries(amqp).filter(([, value]) => value !== undefined)) as unknown as DelayQueueProps["amqp"];
 }
 
 /** Reads the queue's props from CDK context; absent keys keep the construct's defaults. */
@@ -82,6 +122,7 @@ export function propsFromContext(node: Node): DelayQueueProps {
             ...(burstLimit !== undefined && { burstLimit }),
           },
     reservedConcurrency: Object.keys(reserved).length > 0 ? reserved : undefined,
+    amqp: amqpFromContext(get),
   };
   return Object.fromEntries(Object.entries(props).filter(([, value]) => value !== undefined)) as DelayQueueProps;
 }

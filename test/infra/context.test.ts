@@ -1,5 +1,5 @@
 import { App, RemovalPolicy, Stack } from "aws-cdk-lib";
-import { Template } from "aws-cdk-lib/assertions";
+import { Match, Template } from "aws-cdk-lib/assertions";
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import { afterAll, describe, expect, it } from "vitest";
 import { ENV } from "../../core/config.js";
@@ -136,5 +136,54 @@ describe("embedding", () => {
     template.resourceCountIs("AWS::Lambda::Function", 4);
     template.resourceCountIs("AWS::DynamoDB::Table", 1);
     expect(queue.url).toContain("execute-api");
+  });
+});
+
+describe("the AMQP door from context", () => {
+  const read = (context: Record<string, unknown>) => propsFromContext(new App({ context }).node);
+  const cert = "arn:aws:acm:eu-west-1:123456789012:certificate/abc";
+
+  it("is off unless delayq:amqpCertificateArn is set", () => {
+    expect(read({}).amqp).toBeUndefined();
+  });
+
+  it("reads the certificate, the secret, plaintext, count and size", () => {
+    expect(
+      read({
+        [CONTEXT_KEYS.amqpCertificateArn]: cert,
+        [CONTEXT_KEYS.amqpCredentialsSecretArn]: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:amqp-AbCdEf",
+        [CONTEXT_KEYS.amqpAllowPlaintext]: "true",
+        [CONTEXT_KEYS.amqpDesiredCount]: "2",
+        [CONTEXT_KEYS.amqpCpu]: 512,
+        [CONTEXT_KEYS.amqpMemoryMiB]: "1024",
+      }).amqp,
+    ).toEqual({
+      certificate: cert,
+      credentials: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:amqp-AbCdEf",
+      allowPlaintext: true,
+      desiredCount: 2,
+      cpu: 512,
+      memoryMiB: 1024,
+    });
+  });
+
+  it.each([
+    [{ [CONTEXT_KEYS.amqpDesiredCount]: "2" }, /need delayq:amqpCertificateArn/],
+    [{ [CONTEXT_KEYS.amqpCertificateArn]: "not-an-arn" }, /ACM certificate ARN/],
+    [{ [CONTEXT_KEYS.amqpCertificateArn]: cert, [CONTEXT_KEYS.amqpAllowPlaintext]: "yes" }, /true or false/],
+    [{ [CONTEXT_KEYS.amqpCertificateArn]: cert, [CONTEXT_KEYS.amqpCredentialsSecretArn]: "name" }, /secret ARN/],
+  ])("refuses %j", (context, message) => {
+    expect(() => read(context)).toThrow(message);
+  });
+
+  it("deploys the door with an imported secret given by ARN", () => {
+    const secretArn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:amqp-AbCdEf";
+    const synthesized = synthesize({ queue: read({ [CONTEXT_KEYS.amqpCertificateArn]: cert, [CONTEXT_KEYS.amqpCredentialsSecretArn]: secretArn }) });
+    const { template } = synthesized;
+    synthesized.cleanup();
+    template.hasResourceProperties("AWS::ElasticLoadBalancingV2::Listener", { Port: 5671, Certificates: [{ CertificateArn: cert }] });
+    template.hasResourceProperties("AWS::ECS::TaskDefinition", {
+      ContainerDefinitions: Match.arrayWith([Match.objectLike({ Name: "Door", Secrets: [{ Name: "AMQP_CREDENTIALS", ValueFrom: secretArn }] })]),
+    });
   });
 });

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { DYNAMO_ACCESS, type DynamoOperation, iamActions } from "../../infra/handlers.js";
+import { AMQP_DOOR_ACCESS, DYNAMO_ACCESS, type DynamoOperation, iamActions } from "../../infra/handlers.js";
 import { PROJECT_ROOT } from "../../infra/queue-function.js";
 
 describe("DYNAMO_ACCESS → IAM actions", () => {
@@ -35,7 +35,7 @@ describe("DYNAMO_ACCESS against the DynamoDB store", () => {
   const transactItems = new Set(
     [...source.matchAll(/\b(Put|Update|Delete|ConditionCheck): \{\s*TableName/g)].map((m) => m[1]),
   );
-  const granted = Object.values(DYNAMO_ACCESS);
+  const granted = [...Object.values(DYNAMO_ACCESS), AMQP_DOOR_ACCESS];
 
   it("grants every command the store sends to at least one handler", () => {
     const listed = new Set<string>(granted.flatMap((access) => [...access.table, ...access.dueIndex]));
@@ -45,6 +45,11 @@ describe("DYNAMO_ACCESS against the DynamoDB store", () => {
   it("grants no command the store never sends", () => {
     const listed = new Set<DynamoOperation>(granted.flatMap((access) => [...access.table, ...access.dueIndex]));
     expect([...listed].filter((operation) => !sent.has(operation))).toEqual([]);
+  });
+
+  it("grants the AMQP door (publish, consume, ack, topology, queue deletion) every command the store sends, the due index's Query only", () => {
+    expect([...AMQP_DOOR_ACCESS.table].sort()).toEqual([...sent].filter((c) => c !== undefined).sort());
+    expect(iamActions(AMQP_DOOR_ACCESS).dueIndex).toEqual(["dynamodb:Query"]);
   });
 
   it("covers the kinds of item inside the store's transactions (it sends none)", () => {
