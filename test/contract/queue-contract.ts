@@ -664,7 +664,8 @@ export function queueContract(target: ContractTarget): void {
         expect(idleCalls.get("dueWork")).toBeLessThanOrEqual(4 * reports.length);
         const quiet = await sweeper.sweep();
         expect(quiet.indexQueries).toBe(4);
-        expect(quiet.looked).toBeLessThanOrEqual(1);
+        // the failing group; a lagging index may still show one more group's work entry that is done already
+        expect(quiet.looked).toBeLessThanOrEqual(lagging ? 2 : 1);
       },
       900_000,
     );
