@@ -42,7 +42,8 @@ export function markdownReport(report: Report): string {
   md += `- Run: ${report.startedAt} → ${report.finishedAt}\n`;
   md += `- Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB memory, ${m.os}, Node ${m.node}; load average at start ${m.loadAverage1m} (a shared, noisy machine: figures are medians of repetitions)\n`;
   md += `- Store: ${report.dynamoLocal}\n`;
-  md += `- Repetitions: ${report.scenarios.map((s) => `${s.name} ${s.repetitions}`).join(", ")}\n\n`;
+  md += `- Repetitions: ${report.scenarios.map((s) => `${s.name} ${s.repetitions}`).join(", ")}\n`;
+  md += `- Wall time and load average (1 min, min–max while it ran): ${report.scenarios.map((s) => `${s.name} ${s.seconds ?? "?"} s${s.loadAverage ? ` (${s.loadAverage.min}–${s.loadAverage.max})` : ""}`).join(", ")}\n\n`;
   md += `## Results\n\n${markdownTable(report.rows)}\n`;
   if (report.chart) md += `![lateness distribution](${report.chart})\n\n`;
   for (const s of report.scenarios) {
