@@ -10,6 +10,7 @@ import { machineInfo } from "./lib/machine.js";
 import { markdownReport, type Report, textTable } from "./lib/report.js";
 import { median } from "./lib/stats.js";
 import type { ScenarioResult } from "./lib/types.js";
+import { warmUp } from "./lib/warmup.js";
 import { coldStartScenario } from "./scenarios/cold-start.js";
 import { contentionScenario } from "./scenarios/contention.js";
 import { costScenario } from "./scenarios/cost.js";
@@ -59,6 +60,9 @@ export async function runBench(options: BenchOptions, dynamoLocalLabel = "Dynamo
   let precisionLateness: Record<string, number[]> | undefined;
   let backlogLateness: number[] | undefined;
   let baselineLateness: number[] | undefined;
+  // A smoke run measures nothing, so it skips the warm-up.
+  if (!options.quick) ctx.note("▶ warming DynamoDB Local up");
+  const warm = options.quick ? undefined : await warmUp(ctx);
   for (const name of SCENARIOS.filter((s) => options.scenarios.includes(s))) {
     ctx.note(`▶ ${name}`);
     const t0 = performance.now();
@@ -130,6 +134,7 @@ export async function runBench(options: BenchOptions, dynamoLocalLabel = "Dynamo
     quick: options.quick,
     machine,
     dynamoLocal: dynamoLocalLabel,
+    ...(warm && { warmUp: warm }),
     scenarios: results,
     rows: results.flatMap((r) => r.rows),
     ...(chart && { chart }),

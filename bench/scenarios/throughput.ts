@@ -215,7 +215,7 @@ export async function measureQueue(ctx: BenchContext, tableName: string, topic: 
 
 export async function throughputScenario(ctx: BenchContext): Promise<ScenarioResult> {
   const reps = ctx.reps;
-  const messages = ctx.quick ? 24 : 2000;
+  const messages = ctx.quick ? 16 : 2000;
   const levels = ctx.quick ? [1, 4] : [1, 4, 16];
   const { client, tableName } = await freshTable(ctx);
   type Rep = { raw: number; runs: Record<Variant, QueueRun> };
