@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type DynamoLocal, startDynamoLocal } from "../local/dynamo-local.js";
@@ -7,15 +8,18 @@ import { latenessChart } from "./lib/chart.js";
 import { makeContext } from "./lib/context.js";
 import { machineInfo } from "./lib/machine.js";
 import { markdownReport, type Report, textTable } from "./lib/report.js";
+import { median } from "./lib/stats.js";
 import type { ScenarioResult } from "./lib/types.js";
+import { warmUp } from "./lib/warmup.js";
 import { amqpScenario } from "./scenarios/amqp.js";
 import { coldStartScenario } from "./scenarios/cold-start.js";
+import { contentionScenario } from "./scenarios/contention.js";
 import { costScenario } from "./scenarios/cost.js";
 import { idleScenario } from "./scenarios/idle.js";
 import { backlogScenario, precisionScenario } from "./scenarios/precision.js";
 import { throughputScenario } from "./scenarios/throughput.js";
 
-export const SCENARIOS = ["precision", "backlog", "throughput", "cost", "idle", "cold-start", "amqp"] as const;
+export const SCENARIOS = ["precision", "backlog", "throughput", "contention", "cost", "idle", "cold-start", "amqp"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -54,28 +58,43 @@ export async function runBench(options: BenchOptions, dynamoLocalLabel = "Dynamo
   const startedAt = new Date();
   const machine = machineInfo();
   const results: ScenarioResult[] = [];
-  let precisionLateness: number[] | undefined;
+  let precisionLateness: Record<string, number[]> | undefined;
   let backlogLateness: number[] | undefined;
   let baselineLateness: number[] | undefined;
+  // A smoke run measures nothing, so it skips the warm-up.
+  if (!options.quick) ctx.note("▶ warming DynamoDB Local up");
+  const warm = options.quick ? undefined : await warmUp(ctx);
   for (const name of SCENARIOS.filter((s) => options.scenarios.includes(s))) {
     ctx.note(`▶ ${name}`);
     const t0 = performance.now();
-    if (name === "precision") {
-      const out = await precisionScenario(ctx);
-      precisionLateness = out.lateness;
-      results.push(out.result);
-    } else if (name === "backlog") {
-      const out = await backlogScenario(ctx);
-      backlogLateness = out.lateness;
-      baselineLateness = out.baseline;
-      results.push(out.result);
-    } else if (name === "throughput") results.push(await throughputScenario(ctx));
-    else if (name === "cost") results.push(await costScenario(ctx));
-    else if (name === "idle") results.push(await idleScenario(ctx));
-    else if (name === "amqp") results.push(await amqpScenario(ctx));
-    else results.push(await coldStartScenario(ctx));
+    const load: number[] = [loadavg()[0] ?? 0];
+    const sampler = setInterval(() => load.push(loadavg()[0] ?? 0), 5000);
+    try {
+      if (name === "precision") {
+        const out = await precisionScenario(ctx);
+        precisionLateness = out.lateness;
+        results.push(out.result);
+      } else if (name === "backlog") {
+        const out = await backlogScenario(ctx);
+        backlogLateness = out.lateness;
+        baselineLateness = out.baseline;
+        results.push(out.result);
+      } else if (name === "throughput") results.push(await throughputScenario(ctx));
+      else if (name === "contention") results.push(await contentionScenario(ctx));
+      else if (name === "cost") results.push(await costScenario(ctx));
+      else if (name === "idle") results.push(await idleScenario(ctx));
+      else if (name === "amqp") results.push(await amqpScenario(ctx));
+      else results.push(await coldStartScenario(ctx));
+    } finally {
+      clearInterval(sampler);
+    }
+    load.push(loadavg()[0] ?? 0);
     const last = results[results.length - 1];
-    if (last) last.seconds = Math.round((performance.now() - t0) / 100) / 10;
+    if (last) {
+      last.seconds = Math.round((performance.now() - t0) / 100) / 10;
+      const r2 = (x: number) => Math.round(x * 100) / 100;
+      last.loadAverage = { min: r2(Math.min(...load)), median: r2(median(load)), max: r2(Math.max(...load)) };
+    }
   }
   const finishedAt = new Date();
   const date = startedAt.toISOString().slice(0, 10);
@@ -88,7 +107,15 @@ export async function runBench(options: BenchOptions, dynamoLocalLabel = "Dynamo
   let chart: string | undefined;
   if (precisionLateness || baselineLateness || backlogLateness) {
     const series = [];
-    if (precisionLateness) series.push({ label: "SCENARIO 1", values: precisionLateness, color: [31, 119, 180] as const });
+    const groupColors = [
+      [31, 119, 180],
+      [148, 103, 189],
+      [23, 190, 207],
+      [140, 86, 75],
+    ] as const;
+    Object.entries(precisionLateness ?? {}).forEach(([group, values], i) =>
+      series.push({ label: `GROUP ${group}`, values, color: groupColors[i % groupColors.length] as readonly [number, number, number] }),
+    );
     if (baselineLateness) series.push({ label: "EMPTY, PAIRED", values: baselineLateness, color: [44, 160, 44] as const });
     if (backlogLateness)
       series.push({
@@ -109,6 +136,7 @@ export async function runBench(options: BenchOptions, dynamoLocalLabel = "Dynamo
     quick: options.quick,
     machine,
     dynamoLocal: dynamoLocalLabel,
+    ...(warm && { warmUp: warm }),
     scenarios: results,
     rows: results.flatMap((r) => r.rows),
     ...(chart && { chart }),

@@ -32,19 +32,33 @@ export interface BenchQueue {
   startSweeper(everyMs: number): () => void;
 }
 
-/**
- * A fresh table on the run's DynamoDB Local and the local runtime's composition over it: buildRuntime
- * (DynamoStore with a CapacityMeter, Queue with ArrivalSignals), used in-process.
- */
-export async function freshQueue(ctx: BenchContext, overrides: Partial<QueueConfig> = {}): Promise<BenchQueue> {
+/** Lease modes: Lambda releases a group's leases before each answer; the local runtime keeps them between polls. */
+export const LEASE_MODES = {
+  lambda: { leaseLingerMs: 0 },
+  lingering: {},
+} as const satisfies Record<string, Partial<QueueConfig>>;
+export type LeaseMode = keyof typeof LEASE_MODES;
+
+/** A fresh table on the run's DynamoDB Local. */
+export async function freshTable(ctx: BenchContext): Promise<{ client: DynamoDBClient; tableName: string }> {
   const tableName = `bench-${randomUUID().slice(0, 8)}`;
   const client = createDynamoClient(ctx.endpoint);
   await ensureTable(client, tableName);
+  return { client, tableName };
+}
+
+/**
+ * The local runtime's composition over an existing table: buildRuntime (DynamoStore with its own
+ * CapacityMeter, Queue with in-process arrival signals), used in-process. Without `client`, a DynamoDB
+ * client of its own — a queue of another process, as far as the table can tell.
+ */
+export function queueOn(ctx: BenchContext, tableName: string, overrides: Partial<QueueConfig> = {}, client?: DynamoDBClient): BenchQueue {
+  const ownClient = client ?? createDynamoClient(ctx.endpoint);
   const meter = new CapacityMeter();
   const runtime = buildRuntime({
     env: { TABLE_NAME: tableName, DYNAMODB_ENDPOINT: ctx.endpoint },
     log: silentLogger,
-    client,
+    client: ownClient,
     meter,
     configOverrides: overrides,
   });
@@ -52,7 +66,7 @@ export async function freshQueue(ctx: BenchContext, overrides: Partial<QueueConf
     runtime,
     store: runtime.store as unknown as DynamoStore,
     meter,
-    client,
+    client: ownClient,
     tableName,
     startSweeper(everyMs) {
       const timer = setInterval(() => {
@@ -61,6 +75,12 @@ export async function freshQueue(ctx: BenchContext, overrides: Partial<QueueConf
       return () => clearInterval(timer);
     },
   };
+}
+
+/** A fresh table and the local runtime's composition over it. */
+export async function freshQueue(ctx: BenchContext, overrides: Partial<QueueConfig> = {}): Promise<BenchQueue> {
+  const { client, tableName } = await freshTable(ctx);
+  return queueOn(ctx, tableName, overrides, client);
 }
 
 export function makeContext(options: { endpoint: string; quick: boolean; progress: boolean; reps?: number }): BenchContext {

@@ -73,3 +73,34 @@ export function requestsPerMessage(snapshot: Record<string, { requests: number }
   for (const [op, c] of Object.entries(snapshot)) out[op] = Math.round((c.requests / Math.max(1, messages)) * 1000) / 1000;
   return out;
 }
+
+/**
+ * The least read units the service bills per request of each store read (lambda/dynamo/store.ts): an
+ * eventually consistent Query or GetItem costs at least 0.5 even when it finds nothing, a strongly
+ * consistent one at least 1. DynamoDB Local reports 0 for a query that returns no items.
+ */
+export const READ_MINIMUM_PER_REQUEST: Record<string, number> = {
+  readTopicLane: 0.5,
+  readGroupLane: 0.5,
+  readDeadLane: 0.5,
+  laneHistogram: 0.5,
+  dueWork: 0.5,
+  peekLease: 0.5,
+  getTopicSettings: 0.5,
+  getGroup: 1,
+  hasGroups: 1,
+  listGroups: 1,
+  listTopics: 1,
+  listLeases: 1,
+  readDelivery: 1,
+  readMessage: 1,
+  inspect: 1,
+  ping: 0.5,
+};
+
+/** Read units as billed: per operation, what DynamoDB Local reported, but at least the minimum per request. */
+export function billedReadUnits(snapshot: Record<string, { requests: number; readUnits: number }>): number {
+  let total = 0;
+  for (const [op, c] of Object.entries(snapshot)) total += Math.max(c.readUnits, (READ_MINIMUM_PER_REQUEST[op] ?? 0) * c.requests);
+  return total;
+}

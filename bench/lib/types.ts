@@ -15,6 +15,8 @@ export interface ScenarioResult {
   repetitions: number;
   /** Wall time of the scenario. */
   seconds?: number;
+  /** The machine's 1-minute load average, sampled every 5 s while the scenario ran (other work shares it). */
+  loadAverage?: { min: number; median: number; max: number };
   rows: TargetRow[];
   /** Everything measured, for the JSON report. */
   data: Record<string, unknown>;
