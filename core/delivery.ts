@@ -613,15 +613,18 @@ export class Dispatcher {
     return false;
   }
 
-  /** Retires a due group-lane entry that can never be delivered again. True when it is gone. */
-  private async retireIfDead(s: ShardState, e: LaneEntry, nowMs: number): Promise<boolean> {
+  /**
+   * Retires a due group-lane entry that can never be delivered again: "retired" when this call did,
+   * "gone" when it had been already (a lagging index still showed it) or was another incarnation's, false when it lives.
+   */
+  private async retireIfDead(s: ShardState, e: LaneEntry, nowMs: number): Promise<"retired" | "gone" | false> {
     const view = this.view as GroupView;
     const { store } = this.deps;
     const mark = () => s.gHandled.set(e.messageId, { dueAtMs: e.dueAtMs, consumedTimes: e.consumedTimes, atMs: nowMs });
     if (e.gen !== undefined && e.gen !== view.gen) {
       await store.dropForeign(this.topic, this.group, e.messageId, e.gen);
       mark();
-      return true;
+      return "gone";
     }
     const when = { kind: "due" as const, dueAtMs: e.dueAtMs, consumedTimes: e.consumedTimes };
     let reason: RetireReason | undefined;
@@ -637,9 +640,9 @@ export class Dispatcher {
       reason = RetireReason.MaxReceiveCount;
     }
     if (reason === undefined) return false;
-    await store.retireDelivery(this.topic, this.group, e.messageId, { when, deadLetter, reason, failedAtMs, nowMs });
+    const won = await store.retireDelivery(this.topic, this.group, e.messageId, { when, deadLetter, reason, failedAtMs, nowMs });
     mark();
-    return true;
+    return won ? "retired" : "gone";
   }
 
   /**
@@ -883,8 +886,9 @@ export class Dispatcher {
           }
           due++;
           s.gFrontier = { dueAtMs: e.dueAtMs, messageId: e.messageId };
-          if (await this.retireIfDead(s, e, nowMs)) report.retired++;
-          else if (e.ttlExpiresAtMs !== undefined) s.gLeft.set(e.messageId, e);
+          const outcome = await this.retireIfDead(s, e, nowMs);
+          if (outcome === "retired") report.retired++;
+          else if (outcome === false && e.ttlExpiresAtMs !== undefined) s.gLeft.set(e.messageId, e);
         }
         if (!read.more || due < read.entries.length) break;
       }

@@ -19,7 +19,7 @@ function rowsOf(report: Report, scenario: string, metric: RegExp) {
 
 describe("npm run bench -- --quick", () => {
   // Figures, not timing: a loaded 2-core machine may run this several times slower than an idle one.
-  it("runs a tiny version of every scenario and writes a complete report with every figure next to its target", { timeout: 180_000 }, async () => {
+  it("runs a tiny version of every scenario and writes a complete report with every figure next to its target", { timeout: 480_000 }, async () => {
     // Prepare
     const endpoint = inject("dynamoEndpoint");
 
