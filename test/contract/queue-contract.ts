@@ -664,7 +664,11 @@ export function queueContract(target: ContractTarget): void {
         const idleCalls = new Map(calls);
         // Assess
         expect(reports[0]?.budgetExhausted).toBe(true);
-        expect(retired()).toBe(4);
+        // Each of the four healthy groups' exhausted delivery is a dead letter now; the runs counted each
+        // once (behind injected lost answers a run may find its own retirement done and not count it)
+        for (let i = 1; i < 5; i++) expect((await retried(() => queue.lifecycle.stats(`${topic}-busy-${i}`))).groups.g?.deadLettered, `busy-${i}`).toBe(1);
+        if (lagging) expect(retired()).toBeLessThanOrEqual(4);
+        else expect(retired()).toBe(4);
         expect(reports.reduce((n, r) => n + r.failed, 0)).toBeGreaterThanOrEqual(1);
         expect(idleCalls.get("dueWork")).toBeLessThanOrEqual(4 * reports.length);
         const quiet = await sweeper.sweep();
