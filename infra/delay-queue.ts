@@ -106,6 +106,7 @@ export const DELAY_QUEUE_DEFAULTS = {
  */
 const MANAGE_ROUTES = (
   [
+    [HttpMethod.GET, "/v1/topics"],
     [HttpMethod.GET, "/v1/topics/{topic}/messages"],
     [HttpMethod.DELETE, "/v1/topics/{topic}/messages"],
     [HttpMethod.GET, "/v1/topics/{topic}/messages/{messageId}"],

@@ -174,6 +174,21 @@ export class DelayqClient {
     return this.request("PUT", `v1/topics/${seg(topic)}`, { ...options, body: settings });
   }
 
+  /** One page of the topics (published to or configured), by name. */
+  listTopics(query: { limit?: number; cursor?: string } = {}, options: CallOptions = {}): Promise<Api.TopicList> {
+    return this.request("GET", "v1/topics", { ...options, query });
+  }
+
+  /** Every topic, page after page. */
+  async *topics(options: CallOptions = {}) {
+    let cursor: string | undefined;
+    do {
+      const page = await this.listTopics(cursor === undefined ? {} : { cursor }, options);
+      yield* page.topics;
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+  }
+
   listGroups(topic: string, query: { limit?: number; cursor?: string } = {}, options: CallOptions = {}): Promise<Api.GroupList> {
     return this.request("GET", `v1/topics/${seg(topic)}/groups`, { ...options, query });
   }

@@ -401,7 +401,15 @@ Examples:
       if (total.failed.length > 0) throw new PartialFailure();
     });
 
-  const topics = root.command("topics").description("topic settings");
+  const topics = root.command("topics").description("topics: list, settings");
+  topics
+    .command("ls")
+    .description("the topics (published to or configured), by name")
+    .action(async (_opts, cmd: Command) => {
+      const all: string[] = [];
+      for await (const t of client(cmd).topics()) all.push(t);
+      o().result({ topics: all }, () => (all.length ? all.join("\n") : "no topics"));
+    });
   const showTopic = (t: Api.TopicSettings) =>
     pairs([
       ["topic", t.topic],
