@@ -40,6 +40,8 @@ export interface RuntimeOptions {
   /** Counters and distributions of the queue (default: none kept). */
   metrics?: QueueMetrics;
   configOverrides?: Partial<QueueConfig>;
+  /** Doors served before the queue's own (the local runtime's /metrics and /console). */
+  doors?: readonly Door[];
   /** Recurring schedules (the local runtime's in-process runner); by default EventBridge Scheduler when configured. */
   schedules?: (queue: Queue) => ScheduleService;
 }
@@ -67,7 +69,7 @@ export function buildRuntime(options: RuntimeOptions): Runtime {
   const queue = new Queue({ store, clock, config, log: options.log, ...(options.metrics && { metrics: options.metrics }) });
   const schedules = options.schedules ? options.schedules(queue) : awsSchedules(options.env);
   const routes = schedules ? scheduleRoutes(schedules) : [];
-  const app = createApp(buildDoors(queue, options, options.log, routes), options.log);
+  const app = createApp([...(options.doors ?? []), ...buildDoors(queue, options, options.log, routes)], options.log);
   return { config, queue, app, store, log: options.log, ...(schedules && { schedules }) };
 }
 
