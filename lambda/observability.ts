@@ -6,42 +6,9 @@ import type { Context } from "aws-lambda";
 import { type DeliveryDoor, type QueueMetrics, type SweepFigures, type TopicDimensions, topicDimensions } from "../core/metrics.js";
 import type { Logger, RetireReason } from "../core/ports.js";
 import type { OperationCost } from "./dynamo/capacity.js";
+import { Dimension, METRICS_NAMESPACE, MetricName, SERVICE_NAME } from "./metric-names.js";
 
-/** The CloudWatch namespace of every delayq metric (METRICS_NAMESPACE overrides it). */
-export const METRICS_NAMESPACE = "delayq";
-export const SERVICE_NAME = "delayq";
-
-/** Metric names as they appear in CloudWatch; the dashboard and alarms use the same constants. */
-export const MetricName = {
-  Published: "Published",
-  Delivered: "Delivered",
-  Redelivered: "Redelivered",
-  Lateness: "Lateness",
-  Acked: "Acked",
-  Nacked: "Nacked",
-  DeadLettered: "DeadLettered",
-  Expired: "Expired",
-  Cancelled: "Cancelled",
-  Redriven: "Redriven",
-  SweeperRuns: "SweeperRuns",
-  SweeperLooked: "SweeperLooked",
-  SweeperRetired: "SweeperRetired",
-  SweeperPassed: "SweeperPassed",
-  SweeperBusy: "SweeperBusy",
-  SweeperFailed: "SweeperFailed",
-  SweeperBudgetExhausted: "SweeperBudgetExhausted",
-  SweeperOldestDueAge: "SweeperOldestDueAge",
-  SweeperDuration: "SweeperDuration",
-  DynamoDBRequests: "DynamoDBRequests",
-  DynamoDBReadUnits: "DynamoDBReadUnits",
-  DynamoDBWriteUnits: "DynamoDBWriteUnits",
-  DynamoDBBilledWriteUnits: "DynamoDBBilledWriteUnits",
-  DynamoDBFailedConditions: "DynamoDBFailedConditions",
-  Responses5xx: "Responses5xx",
-} as const;
-
-/** The dimensions besides `service` (Powertools' default dimension). Each is bounded: no message ids, no groups. */
-export const Dimension = { Topic: "topic", Door: "door", Reason: "reason", Operation: "operation" } as const;
+export { Dimension, METRICS_NAMESPACE, MetricName, SERVICE_NAME };
 
 type Dims = Record<string, string>;
 

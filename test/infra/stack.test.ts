@@ -488,9 +488,10 @@ describe("alarms", () => {
     return { expressions, metrics };
   };
 
-  it("are six, each firing on one event in five minutes and quiet without data", () => {
-    template.resourceCountIs("AWS::CloudWatch::Alarm", 6);
-    for (const alarm of alarms()) {
+  it("are six on the infrastructure, each firing on one event in five minutes and quiet without data (four more watch the queue's metrics: test/infra/observability.test.ts)", () => {
+    template.resourceCountIs("AWS::CloudWatch::Alarm", 6 + queue.observability.alarms.length);
+    expect(queue.alarms).toHaveLength(6);
+    for (const alarm of queue.alarms.map((a) => alarmOf(a))) {
       expect(alarm).toMatchObject({ Threshold: 1, EvaluationPeriods: 1, ComparisonOperator: "GreaterThanOrEqualToThreshold", TreatMissingData: "notBreaching" });
     }
   });
