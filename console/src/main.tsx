@@ -110,7 +110,15 @@ function App() {
   return (
     <Notify.Provider value={notify}>
       <Tick.Provider value={live ? tick : 0}>
-        <a class="skip" href="#main">
+        <a
+          class="skip"
+          href="#main"
+          onClick={(e) => {
+            // The hash names the view: move the focus without navigating.
+            e.preventDefault();
+            document.getElementById("main")?.focus();
+          }}
+        >
           Skip to content
         </a>
         <header>
