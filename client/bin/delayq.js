@@ -35,7 +35,12 @@ async function bundled() {
   try {
     builtMs = statSync(out).mtimeMs;
   } catch {}
-  if (builtMs < Math.max(newestSourceMs(src), statSync(join(here, "..", "package.json")).mtimeMs)) {
+  // The CLI's sources, and the console's server side, which `delayq console` bundles in.
+  let consoleMs = 0;
+  try {
+    consoleMs = statSync(join(here, "..", "..", "console", "assets.ts")).mtimeMs;
+  } catch {}
+  if (builtMs < Math.max(newestSourceMs(src), consoleMs, statSync(join(here, "..", "package.json")).mtimeMs)) {
     let esbuild;
     try {
       esbuild = await import("esbuild");
@@ -52,7 +57,8 @@ async function bundled() {
       format: "esm",
       target: "node20",
       // Loaded only when signing, from node_modules as installed.
-      external: ["@aws-sdk/*", "@smithy/*"],
+      // esbuild itself builds the console's page on demand (delayq console).
+      external: ["@aws-sdk/*", "@smithy/*", "esbuild"],
       banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
       logLevel: "silent",
     });
@@ -68,6 +74,7 @@ if (entry === undefined) {
   entry = pathToFileURL(join(src, "cli", "main.ts")).href;
 }
 const { main } = await import(entry);
-const code = await main(process.argv.slice(2));
+// The console's sources, beside the client package in the repository (the bundle lives in node_modules/.cache).
+const code = await main(process.argv.slice(2), { consoleDir: join(here, "..", "..", "console") });
 // Exit once everything written has been flushed (a pipe reader gets the whole output).
 process.stdout.write("", () => process.exit(code));

@@ -326,6 +326,16 @@ export class DelayqClient {
     }
   }
 
+  /**
+   * One request as given (a path and query under the endpoint, a JSON body), with the API key and the
+   * SigV4 signature added, answered as the server answered: no retry, no error conversion. What
+   * `delayq console` forwards the browser's calls with.
+   */
+  forward(method: string, pathAndQuery: string, body: string | undefined, signal?: AbortSignal): Promise<Response> {
+    const url = new URL(pathAndQuery.replace(/^\//, ""), this.endpoint);
+    return this.send(method, url, body, { extraTimeoutMs: 30_000, ...(signal && { signal }) });
+  }
+
   private async send(method: string, url: URL, body: string | undefined, spec: RequestSpec): Promise<Response> {
     let headers: Record<string, string> = { accept: "application/json", ...(body !== undefined && { "content-type": "application/json" }), ...spec.headers };
     if (this.apiKey !== undefined) headers["x-api-key"] = this.apiKey;
