@@ -11,7 +11,7 @@ let base: string;
 
 beforeAll(async () => {
   api = await startSigV4Server(memoryApp(Date.now()).runtime.app, credentials, "eu-west-1");
-  proxy = await startConsoleServer(new DelayqClient({ endpoint: api.url, aws: { region: "eu-west-1", credentials } }), { port: 0 });
+  proxy = await startConsoleServer(new DelayqClient({ endpoint: api.url, aws: { region: "eu-west-1", credentials } }), { port: 0, assets: await import("../../console/assets.js") });
   base = proxy.url.replace(/\/console$/, "");
 });
 afterAll(async () => {

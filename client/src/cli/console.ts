@@ -1,7 +1,11 @@
 import { type IncomingMessage, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { CONSOLE_DIR, consoleResponse } from "../../../console/assets.js";
 import type { DelayqClient } from "../client.js";
+
+/** What serves the console's page and bundle (console/assets.ts of the repository, handed over by the launcher). */
+export interface ConsoleFiles {
+  consoleResponse(path: string, requestId: string, dir?: string, head?: boolean): Promise<Response | undefined>;
+}
 
 /** Paths the console calls that are forwarded to the endpoint: the public JSON API only. */
 const FORWARDED = /^\/(?:v1\/|healthz$|openapi\.json$)/;
@@ -37,7 +41,7 @@ function readBody(req: IncomingMessage): Promise<string | undefined> {
  * API calls to `client`'s endpoint, signed with SigV4 (the user's credentials never reach the browser)
  * or with the API key. Like `npm start`, it answers only loopback Host names and same-origin pages.
  */
-export async function startConsoleServer(client: DelayqClient, options: { port: number; consoleDir?: string }): Promise<ConsoleServer> {
+export async function startConsoleServer(client: DelayqClient, options: { port: number; assets: ConsoleFiles; consoleDir?: string }): Promise<ConsoleServer> {
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
     const host = req.headers.host ?? "";
@@ -51,7 +55,7 @@ export async function startConsoleServer(client: DelayqClient, options: { port: 
           res.writeHead(302, { location: "/console" });
           return res.end();
         }
-        const response = await consoleResponse(url.pathname, "console", options.consoleDir ?? CONSOLE_DIR, req.method === "HEAD");
+        const response = await options.assets.consoleResponse(url.pathname, "console", options.consoleDir, req.method === "HEAD");
         if (!response) return reply(res, 404, "NotFound", `no console file ${url.pathname}`);
         res.writeHead(response.status, Object.fromEntries(response.headers));
         return res.end(Buffer.from(await response.arrayBuffer()));

@@ -6,6 +6,7 @@ import type { ConsumedMessage } from "../consumer.js";
 import { DelayqError } from "../errors.js";
 import type * as Api from "../schema.js";
 import { UsageError, duration, integer, messageBody, properties, readStdin, timing } from "./input.js";
+import type { ConsoleFiles } from "./console.js";
 import { type Output, output, pairs, relative, table, when } from "./output.js";
 
 /** What an exit code means (README "Command line"). */
@@ -84,8 +85,8 @@ function messageLine(m: ConsumedMessage | Api.Message, receivedAt: number, acked
 
 /** What the launcher knows that the bundled CLI cannot find by itself. */
 export interface CliContext {
-  /** The console's folder (its sources), for `delayq console`. */
-  consoleDir?: string;
+  /** For `delayq console`: the module that serves the console's files (console/assets.ts, bundled or not) and the console's folder. */
+  console?: { assetsModule: string; dir: string };
 }
 
 function program(out: { current: Output }, context: CliContext = {}): Command {
@@ -577,9 +578,11 @@ Examples:
     .option("--port <port>", "local port (0 picks a free one)", "8090")
     .action(async (opts: { port: string }, cmd: Command) => {
       if (!/^\d{1,5}$/.test(opts.port) || Number(opts.port) > 65_535) throw new UsageError(`--port must be a port number, got ${opts.port}`);
+      if (!context.console) throw new UsageError("delayq console needs the repository's console/ folder beside client/ (run it from a clone)");
       const c = client(cmd);
       const { startConsoleServer } = await import("./console.js");
-      const server = await startConsoleServer(c, { port: Number(opts.port), ...(context.consoleDir && { consoleDir: context.consoleDir }) });
+      const assets = (await import(context.console.assetsModule)) as ConsoleFiles;
+      const server = await startConsoleServer(c, { port: Number(opts.port), assets, consoleDir: context.console.dir });
       process.stderr.write(`delayq console for ${c.endpoint.href}${c.signing ? " (SigV4-signed)" : ""}: open ${server.url} — Ctrl-C stops it\n`);
       o().result({ url: server.url, endpoint: c.endpoint.href, signing: c.signing }, () => server.url);
       await new Promise<void>((resolve) => {
