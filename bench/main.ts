@@ -4,7 +4,7 @@ import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type DynamoLocal, startDynamoLocal } from "../local/dynamo-local.js";
-import { latenessChart } from "./lib/chart.js";
+import { type Series, latenessChart } from "./lib/chart.js";
 import { makeContext } from "./lib/context.js";
 import { machineInfo } from "./lib/machine.js";
 import { markdownReport, type Report, textTable } from "./lib/report.js";
@@ -106,26 +106,18 @@ export async function runBench(options: BenchOptions, dynamoLocalLabel = "Dynamo
   };
   let chart: string | undefined;
   if (precisionLateness || baselineLateness || backlogLateness) {
-    const series = [];
-    const groupColors = [
-      [31, 119, 180],
-      [148, 103, 189],
-      [23, 190, 207],
-      [140, 86, 75],
-    ] as const;
+    const series: Series[] = [];
+    const groupColors = ["#1f77b4", "#9467bd", "#17becf", "#8c564b"];
     Object.entries(precisionLateness ?? {}).forEach(([group, values], i) =>
-      series.push({ label: `GROUP ${group}`, values, color: groupColors[i % groupColors.length] as readonly [number, number, number] }),
+      series.push({ label: `group ${group}`, values, color: groupColors[i % groupColors.length] as string }),
     );
-    if (baselineLateness) series.push({ label: "EMPTY, PAIRED", values: baselineLateness, color: [44, 160, 44] as const });
-    if (backlogLateness)
-      series.push({
-        label: "WITH BACKLOG",
-        values: backlogLateness,
-        color: [255, 127, 14] as const,
-      });
+    if (baselineLateness) series.push({ label: "empty table, paired", values: baselineLateness, color: "#2ca02c" });
+    if (backlogLateness) series.push({ label: "with backlog", values: backlogLateness, color: "#ff7f0e" });
     chart = `${base}-lateness.png`;
     files.chart = join(options.outDir, chart);
-    writeFileSync(files.chart, latenessChart(series, "DELAYQ LATENESS: RECEIVE TIME - DELIVER TIME"));
+    const drawn = await latenessChart(series, "delayq lateness: receive time − deliver time");
+    writeFileSync(files.chart, drawn.png);
+    writeFileSync(join(options.outDir, `${base}-lateness.svg`), drawn.svg);
   }
   const report: Report = {
     date,

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mintReceiptHandle } from "./ids.js";
 import type { Delivery, ReceivedMessage, StoredMessage } from "./message.js";
 import { MessageState } from "./message.js";
+import type { QueueMetrics } from "./metrics.js";
 import {
   type ClaimSpec,
   type Clock,
@@ -137,6 +138,7 @@ export interface DeliveryDeps {
   store: QueueStore;
   clock: Clock;
   log: Logger;
+  metrics: QueueMetrics;
   options: DeliveryOptions;
   messages: MessageCache;
 }
@@ -606,7 +608,9 @@ export class Dispatcher {
     if (isExpired(e.ttlExpiresAtMs, nowMs)) {
       if (view.settings.deadLetter) {
         await this.deps.store.putDeadLetter(this.topic, this.group, view.gen, { ...e, shard: s.shard }, e.ttlExpiresAtMs ?? nowMs, RetireReason.Expired);
+        this.deps.metrics.deadLettered(this.topic, RetireReason.Expired, 1);
       }
+      this.deps.metrics.expired(this.topic, 1);
       s.handled.set(e.messageId, e.dueAtMs);
       return true;
     }
@@ -642,6 +646,10 @@ export class Dispatcher {
     if (reason === undefined) return false;
     const won = await store.retireDelivery(this.topic, this.group, e.messageId, { when, deadLetter, reason, failedAtMs, nowMs });
     mark();
+    if (won) {
+      if (deadLetter) this.deps.metrics.deadLettered(this.topic, reason, 1);
+      if (reason === RetireReason.Expired) this.deps.metrics.expired(this.topic, 1);
+    }
     return won ? "retired" : "gone";
   }
 
@@ -683,6 +691,8 @@ export class Dispatcher {
             const message = contents.get(c.entry.messageId);
             const got = c.kind === "topic" ? await this.takeNew(c, w, message, nowMs) : await this.takeAgain(c, w, message, nowMs);
             if (got) {
+              if (c.kind === "topic") this.deps.metrics.lateness(this.topic, Math.max(0, got.firstConsumedAtMs - got.deliverAtMs));
+              else if (got.consumedTimes > 1) this.deps.metrics.redelivered(this.topic, 1);
               w.got.push(got);
               order.set(got, rank);
               taken++;

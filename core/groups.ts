@@ -23,6 +23,7 @@ export const SETTINGS_CACHE_TTL_MS = 5_000;
 export const SETTINGS_CACHE_MAX_ENTRIES = 10_000;
 
 export const GROUP_PAGE = { defaultLimit: 100, maxLimit: 1000 } as const;
+export const TOPIC_PAGE = { defaultLimit: 100, maxLimit: 1000 } as const;
 
 function remember<K, T>(map: Map<K, T>, key: K, value: T): void {
   map.delete(key);
@@ -169,6 +170,17 @@ export class Groups {
     }
     const page = await this.store.listGroups(topic, limit, cursor);
     return { groups: page.groups.map((r) => info(topic, r)), ...(page.cursor !== undefined && { cursor: page.cursor }) };
+  }
+
+  /** The topics of the JSON API (those with a publish or a setting so far), by name; RocketMQ instances' topics are not listed. */
+  async listTopics(query: { limit?: unknown; cursor?: unknown }): Promise<{ topics: string[]; cursor?: string }> {
+    const limit = assertIntInRange(query.limit ?? TOPIC_PAGE.defaultLimit, "limit", 1, TOPIC_PAGE.maxLimit);
+    const cursor = query.cursor;
+    if (cursor !== undefined && (typeof cursor !== "string" || cursor.length === 0 || cursor.length > 512)) {
+      throw invalid("cursor must be the cursor string of the previous page");
+    }
+    const page = await this.store.listTopics(limit, cursor);
+    return { topics: page.topics.filter((t) => !t.includes("~")), ...(page.cursor !== undefined && { cursor: page.cursor }) };
   }
 
   /** Unregisters the group: its pending deliveries and dead letters go with this incarnation. */

@@ -3,6 +3,7 @@ import { ErrorCode, QueueError, invalid, quote } from "./errors.js";
 import type { Groups } from "./groups.js";
 import { MESSAGE_ID_PATTERN } from "./ids.js";
 import type { LocalDeliverAt } from "./message.js";
+import type { QueueMetrics } from "./metrics.js";
 import {
   CancelOutcome,
   type Clock,
@@ -104,6 +105,7 @@ export interface LifecycleDeps {
   clock: Clock;
   config: QueueConfig;
   log: Logger;
+  metrics: QueueMetrics;
   /** A message of the topic now falls due at this time (wakes this process's dispatchers). */
   rescheduled(topic: string, deliverAtMs: number): void;
 }
@@ -123,6 +125,7 @@ export class Lifecycle {
     const nowMs = this.deps.clock.nowMs();
     const outcome = await this.deps.store.cancel(topic, id, nowMs, this.notAfterMs(nowMs));
     if (outcome === CancelOutcome.NotFound) throw notFound(topic, id);
+    if (outcome === CancelOutcome.Cancelled) this.deps.metrics.cancelled(topic, 1);
     return { messageId: id, outcome };
   }
 
@@ -138,6 +141,8 @@ export class Lifecycle {
     );
     const results = outcomes.filter((r): r is CancelResult => r.outcome !== CancelOutcome.NotFound);
     if (results.length === 0) throw new QueueError(ErrorCode.MessageNotExist, `no message with key ${quote(k)} in topic ${topic}`);
+    const cancelled = results.filter((r) => r.outcome === CancelOutcome.Cancelled).length;
+    if (cancelled > 0) this.deps.metrics.cancelled(topic, cancelled);
     return { key: k, results };
   }
 

@@ -4,6 +4,7 @@ import { invalid, quote } from "./errors.js";
 import { Groups } from "./groups.js";
 import { parseReceiptHandle } from "./ids.js";
 import { Lifecycle } from "./lifecycle.js";
+import { DeliveryDoor, type QueueMetrics, noMetrics } from "./metrics.js";
 import type { AckFailure, AckResult, PublishResult, ReceivedMessage } from "./message.js";
 import { AckOutcome, type Clock, type Logger, type QueueStore, silentLogger } from "./ports.js";
 import { type BatchOutcome, type PublishInput, Publisher } from "./publish.js";
@@ -25,6 +26,8 @@ export interface ConsumeInput {
   defaultVisibilitySeconds?: number;
   /** Absolute time by which the call must have answered (API Gateway's limit counted from the request's arrival). */
   answerByMs?: number;
+  /** The door the call came through: a label of the delivered count only (default json). */
+  door?: DeliveryDoor;
 }
 
 export interface AckInput {
@@ -38,6 +41,8 @@ export interface QueueDeps {
   clock: Clock;
   config: QueueConfig;
   log?: Logger;
+  /** Counters and distributions (default: none kept). */
+  metrics?: QueueMetrics;
 }
 
 /** A long poll stops this long before its answer-by time, so its answer is on the wire in time. */
@@ -58,6 +63,7 @@ export class Queue {
   private readonly store: QueueStore;
   private readonly clock: Clock;
   private readonly log: Logger;
+  readonly metrics: QueueMetrics;
   private readonly publisher: Publisher;
   private readonly subscriptions: Subscriptions;
   private readonly sweeper: Sweeper;
@@ -67,6 +73,7 @@ export class Queue {
     this.clock = deps.clock;
     this.config = deps.config;
     this.log = deps.log ?? silentLogger;
+    this.metrics = deps.metrics ?? noMetrics;
     this.pollIntervalMs = effectivePollIntervalMs(deps.config);
     this.groups = new Groups(deps.store, deps.clock, deps.config);
     const options: DeliveryOptions = {
@@ -78,7 +85,7 @@ export class Queue {
       lateCheckMs: Math.max(250, Math.min(1000, deps.config.indexLagMs / 4)),
       scanLimit: SCAN_LIMIT,
     };
-    const delivery = { store: deps.store, clock: deps.clock, log: this.log, options, messages: new MessageCache() };
+    const delivery = { store: deps.store, clock: deps.clock, log: this.log, metrics: this.metrics, options, messages: new MessageCache() };
     this.subscriptions = new Subscriptions(delivery, (topic, group) => this.view(topic, group, true) as Promise<GroupView>);
     this.publisher = new Publisher({
       store: deps.store,
@@ -92,6 +99,7 @@ export class Queue {
       clock: deps.clock,
       config: deps.config,
       groups: this.groups,
+      metrics: this.metrics,
       visibleAgain: (topic, group, atMs) => this.subscriptions.notifyGroup(topic, group, atMs),
     });
     this.lifecycle = new Lifecycle({
@@ -100,6 +108,7 @@ export class Queue {
       clock: deps.clock,
       config: deps.config,
       log: this.log,
+      metrics: this.metrics,
       rescheduled: (topic, atMs) => this.subscriptions.notify(topic, atMs),
     });
     this.sweeper = new Sweeper({
@@ -107,6 +116,7 @@ export class Queue {
       clock: deps.clock,
       config: deps.config,
       log: this.log,
+      metrics: this.metrics,
       delivery,
       view: (topic, group) => this.view(topic, group, false),
     });
@@ -124,12 +134,21 @@ export class Queue {
   }
 
   async publish(input: PublishInput): Promise<PublishResult> {
-    return this.publisher.publish(input, this.clock.nowMs());
+    const result = await this.publisher.publish(input, this.clock.nowMs());
+    if (!result.duplicate) this.metrics.published(input.topic, 1);
+    return result;
   }
 
   /** 1..16 messages of one topic in one call: one write to the table, each message with its own outcome. */
   async publishBatch(inputs: readonly PublishInput[]): Promise<BatchOutcome[]> {
-    return this.publisher.publishBatch(inputs, this.clock.nowMs());
+    const outcomes = await this.publisher.publishBatch(inputs, this.clock.nowMs());
+    const stored = new Map<string, number>();
+    outcomes.forEach((o, i) => {
+      const topic = inputs[i]?.topic;
+      if (o.ok && !o.result.duplicate && topic !== undefined) stored.set(topic, (stored.get(topic) ?? 0) + 1);
+    });
+    for (const [topic, count] of stored) this.metrics.published(topic, count);
+    return outcomes;
   }
 
   async consume(input: ConsumeInput, signal?: AbortSignal): Promise<ReceivedMessage[]> {
@@ -160,6 +179,7 @@ export class Queue {
     });
     // Without lingering (Lambda), the last poll's answer waits for the leases' release: a frozen container must not hold them.
     if (this.config.leaseLingerMs === 0 && dispatcher.state.waiting === 0) await dispatcher.settled();
+    if (messages.length > 0) this.metrics.delivered(topic, input.door ?? DeliveryDoor.Json, messages.length);
     return messages;
   }
 
@@ -198,6 +218,7 @@ export class Queue {
       }),
     );
     const failed = outcomes.filter((o): o is AckFailure => o !== undefined);
+    if (handles.length > failed.length) this.metrics.acked(topic, handles.length - failed.length);
     return { acked: handles.length - failed.length, failed };
   }
 

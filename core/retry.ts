@@ -4,6 +4,7 @@ import type { Groups } from "./groups.js";
 import { MESSAGE_ID_PATTERN, parseReceiptHandle } from "./ids.js";
 import { type Clock, type DeadLetter, type QueueStore, RetireReason } from "./ports.js";
 import { backoffMs, parseNackDelayMs, redeliverAtMs } from "./retry-rules.js";
+import type { QueueMetrics } from "./metrics.js";
 import { LIMITS, assertIntInRange, assertName, assertTopicKey, shardOf } from "./rules.js";
 import { resolveGroupSettings } from "./settings.js";
 
@@ -57,6 +58,7 @@ export interface RetryDeps {
   clock: Clock;
   config: QueueConfig;
   groups: Groups;
+  metrics: QueueMetrics;
   /** A delivery of the group is visible again at this time (wakes this process's dispatcher). */
   visibleAgain(topic: string, group: string, atMs: number): void;
 }
@@ -104,6 +106,7 @@ export class Retry {
         nowMs,
       });
       if (!retired) throw stale();
+      if (settings.deadLetter) this.deps.metrics.deadLettered(topic, input.requeue === false ? RetireReason.Rejected : RetireReason.MaxReceiveCount, 1);
       return { messageId, outcome: settings.deadLetter ? NackOutcome.DeadLettered : NackOutcome.Dropped };
     }
     const nextVisibleAtMs = nowMs + (delayMs ?? backoffMs(settings.retryBackoff, current.consumedTimes));
@@ -115,6 +118,7 @@ export class Retry {
     });
     if (!requeued) throw stale();
     this.deps.visibleAgain(topic, group, nextVisibleAtMs);
+    this.deps.metrics.nacked(topic, 1);
     return { messageId, outcome: NackOutcome.Requeued, nextVisibleAtMs };
   }
 
@@ -221,7 +225,10 @@ export class Retry {
         else result.failed.push({ messageId, code: "MessageNotExist", message: `${messageId} is not a dead letter of ${topic}/${group}` });
       });
     }
-    if (result.redriven > 0) this.deps.visibleAgain(topic, group, nowMs);
+    if (result.redriven > 0) {
+      this.deps.visibleAgain(topic, group, nowMs);
+      this.deps.metrics.redriven(topic, result.redriven);
+    }
     return result;
   }
 }

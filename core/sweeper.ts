@@ -1,5 +1,6 @@
 import type { QueueConfig } from "./config.js";
 import { type DeliveryDeps, Dispatcher, type GroupView, newOwnerToken } from "./delivery.js";
+import type { QueueMetrics } from "./metrics.js";
 import type { Clock, LeaseView, Logger, QueueStore } from "./ports.js";
 
 import { WORK_SHARDS } from "./rules.js";
@@ -21,6 +22,8 @@ export interface SweepReport {
   budgetExhausted: boolean;
   /** Requests the run spent finding its work (the work index queries). */
   indexQueries: number;
+  /** How long the oldest work item this run found had been due (0 when it found none): the sweeper's lag. */
+  oldestDueAgeMs: number;
   durationMs: number;
 }
 
@@ -29,6 +32,7 @@ export interface SweeperDeps {
   clock: Clock;
   config: QueueConfig;
   log: Logger;
+  metrics: QueueMetrics;
   delivery: DeliveryDeps;
   view(topic: string, group: string): Promise<GroupView | undefined>;
 }
@@ -51,12 +55,15 @@ export class Sweeper {
   async sweep(): Promise<SweepReport> {
     const { store, clock, config, log } = this.deps;
     const startMs = clock.nowMs();
-    const report: SweepReport = { looked: 0, retired: 0, passed: 0, busy: 0, failed: 0, budgetExhausted: false, indexQueries: 0, durationMs: 0 };
+    const report: SweepReport = { looked: 0, retired: 0, passed: 0, busy: 0, failed: 0, budgetExhausted: false, indexQueries: 0, oldestDueAgeMs: 0, durationMs: 0 };
     let budget = config.sweepBudget;
     for (let shard = 0; shard < WORK_SHARDS && budget > 0; shard++) {
       const items = await store.dueWork(shard, clock.nowMs(), Math.min(budget, 100) + 1);
       report.indexQueries++;
       if (items.length > Math.min(budget, 100)) report.budgetExhausted = true;
+      for (const item of items) {
+        if (item.workAtMs !== undefined) report.oldestDueAgeMs = Math.max(report.oldestDueAgeMs, startMs - item.workAtMs);
+      }
       for (const item of items.slice(0, Math.min(budget, 100))) {
         budget--;
         report.looked++;
@@ -66,6 +73,7 @@ export class Sweeper {
     if (budget <= 0) report.budgetExhausted = true;
     report.durationMs = clock.nowMs() - startMs;
     log.info("sweep", { ...report });
+    this.deps.metrics.swept(report);
     return report;
   }
 

@@ -1,4 +1,5 @@
 import { CfnOutput, Stack, type StackProps } from "aws-cdk-lib";
+import { Topic } from "aws-cdk-lib/aws-sns";
 import type { Construct } from "constructs";
 import { DelayQueue, type DelayQueueProps } from "./delay-queue.js";
 
@@ -12,7 +13,19 @@ export class DelayQueueStack extends Stack {
 
   constructor(scope: Construct, id: string, props: DelayQueueStackProps = {}) {
     super(scope, id, props);
-    this.queue = new DelayQueue(this, "Queue", props.queue);
+    // Context (cdk.json or -c): an SNS topic for the alarms, and topics with a metrics dimension of their own.
+    const alarmTopicArn = this.node.tryGetContext("delayq:alarmTopicArn") as string | undefined;
+    const metricsTopics = this.node.tryGetContext("delayq:metricsTopics") as string | undefined;
+    const observability = {
+      ...props.queue?.observability,
+      ...(alarmTopicArn && { alarmTopic: Topic.fromTopicArn(this, "AlarmTopic", alarmTopicArn) }),
+      ...(metricsTopics && { metricsTopics: metricsTopics.split(",").map((t) => t.trim()).filter(Boolean) }),
+    };
+    this.queue = new DelayQueue(this, "Queue", { ...props.queue, observability });
+    new CfnOutput(this, "DashboardName", {
+      description: "The CloudWatch dashboard of the queue (README: Metrics and alarms)",
+      value: this.queue.observability.dashboard.dashboardName,
+    });
     new CfnOutput(this, "ApiUrl", {
       description: "Base URL of the HTTP API (ends with /)",
       value: this.queue.url,

@@ -29,6 +29,7 @@ import { SCHEDULE_ENV } from "../lambda/schedule-service.js";
 import { acknowledgeAwsSolutions } from "./acknowledge.js";
 import { AmqpDoor, type AmqpDoorProps } from "./amqp-door.js";
 import { DYNAMO_ACCESS, HANDLER_SETTINGS, type HandlerName, type HandlerSettings, SCHEDULE_ACTIONS, iamActions } from "./handlers.js";
+import { type ObservabilityProps, QueueObservability, metricsEnvironment } from "./observability.js";
 import { QueueFunction } from "./queue-function.js";
 
 export const AuthMode = { Iam: "iam", None: "none" } as const;
@@ -86,6 +87,8 @@ export interface DelayQueueProps {
    * @default off
    */
   readonly amqp?: AmqpDoorProps;
+  /** Metrics, the CloudWatch dashboard and the alarms' SNS topic (README: Metrics and alarms). */
+  readonly observability?: ObservabilityProps;
 }
 
 export const DELAY_QUEUE_DEFAULTS = {
@@ -106,6 +109,7 @@ export const DELAY_QUEUE_DEFAULTS = {
  */
 const MANAGE_ROUTES = (
   [
+    [HttpMethod.GET, "/v1/topics"],
     [HttpMethod.GET, "/v1/topics/{topic}/messages"],
     [HttpMethod.DELETE, "/v1/topics/{topic}/messages"],
     [HttpMethod.GET, "/v1/topics/{topic}/messages/{messageId}"],
@@ -270,6 +274,8 @@ export class DelayQueue extends Construct {
   /** The role EventBridge Scheduler assumes for users' schedules: it may only invoke the publish function. */
   readonly scheduleTargetRole: Role;
   readonly alarms: Alarm[];
+  /** The dashboard and the alarms on the queue's own metrics. */
+  readonly observability: QueueObservability;
   /** The AMQP door, when the `amqp` prop is set. */
   readonly amqp?: AmqpDoor;
 
@@ -303,6 +309,7 @@ export class DelayQueue extends Construct {
       ...(props.overMaxDelay !== undefined && { [ENV.overMaxDelay]: props.overMaxDelay }),
       [ENV.retentionMs]: String(props.retentionMs ?? DEFAULTS.retentionMs),
       [ENV.maxWaitMs]: String(DEFAULTS.maxWaitMs),
+      ...metricsEnvironment(props.observability),
     };
 
     this.asyncFailureQueue = this.createFailureQueue(
@@ -346,6 +353,13 @@ export class DelayQueue extends Construct {
       deadLetterQueue: this.scheduleDeadLetterQueue,
     } = this.createRecurringSchedules());
     this.alarms = this.createAlarms();
+    this.observability = new QueueObservability(this, "Observability", props.observability ?? {}, {
+      functions: this.functions,
+      api: this.api,
+      table: this.table,
+      dueIndexName: TABLE_SCHEMA.dueIndex.name,
+      alarms: this.alarms,
+    });
     if (props.amqp) {
       this.amqp = new AmqpDoor(this, "Amqp", props.amqp, {
         table: this.table,

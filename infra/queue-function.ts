@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import type { Duration, RemovalPolicy } from "aws-cdk-lib";
 import { PolicyDocument, PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
-import { Architecture, Runtime } from "aws-cdk-lib/aws-lambda";
+import { Architecture, LoggingFormat, Runtime } from "aws-cdk-lib/aws-lambda";
 import { LogLevel, NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, type RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
@@ -73,6 +73,8 @@ export class QueueFunction extends Construct {
       ...(props.reservedConcurrentExecutions !== undefined && { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),
       role: this.role,
       logGroup: this.logGroup,
+      // JSON log lines (Powertools' own and EMF metrics pass through as they are; the runtime's are wrapped as JSON).
+      loggingFormat: LoggingFormat.JSON,
       environment: { NODE_OPTIONS: "--enable-source-maps" },
       bundling: {
         forceDockerBundling: false,

@@ -67,9 +67,9 @@ export function answerByMs(event: APIGatewayProxyEventV2, nowMs: number, remaini
 }
 
 /** A Lambda handler serving `app`, built lazily once per container. */
-export function httpHandler(getApp: () => Promise<App>) {
-  return async (event: APIGatewayProxyEventV2, context?: Pick<Context, "getRemainingTimeInMillis">) => {
-    const app = await getApp();
+export function httpHandler(getApp: (context?: Partial<Context>) => Promise<App>) {
+  return async (event: APIGatewayProxyEventV2, context?: Partial<Context>) => {
+    const app = await getApp(context);
     const converted = toRequest(event);
     if ("refused" in converted) return fromResponse(app.refuse(converted.path, converted.refused, converted.context));
     const response = await app.fetch(converted.request, {

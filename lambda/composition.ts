@@ -10,6 +10,7 @@ import { retryRoutes } from "../core/http/retry-routes.js";
 import { rocketmqDoor, rocketmqDoorOptionsFromEnv } from "../core/http/rocketmq-door.js";
 import { scheduleRoutes } from "../core/http/schedule-routes.js";
 import { subscriptionRoutes } from "../core/http/subscription-routes.js";
+import type { QueueMetrics } from "../core/metrics.js";
 import type { Clock, Logger, QueueStore } from "../core/ports.js";
 import { Queue } from "../core/queue.js";
 import type { ScheduleService } from "../core/schedule-ports.js";
@@ -36,7 +37,11 @@ export interface RuntimeOptions {
   client?: DynamoDBClient;
   clock?: Clock;
   meter?: CapacityMeter;
+  /** Counters and distributions of the queue (default: none kept). */
+  metrics?: QueueMetrics;
   configOverrides?: Partial<QueueConfig>;
+  /** Doors served before the queue's own (the local runtime's /metrics and /console). */
+  doors?: readonly Door[];
   /** Recurring schedules (the local runtime's in-process runner); by default EventBridge Scheduler when configured. */
   schedules?: (queue: Queue) => ScheduleService;
 }
@@ -61,10 +66,10 @@ export function buildRuntime(options: RuntimeOptions): Runtime {
       ...(options.meter && { meter: options.meter }),
     });
   const clock = options.clock ?? systemClock;
-  const queue = new Queue({ store, clock, config, log: options.log });
+  const queue = new Queue({ store, clock, config, log: options.log, ...(options.metrics && { metrics: options.metrics }) });
   const schedules = options.schedules ? options.schedules(queue) : awsSchedules(options.env);
   const routes = schedules ? scheduleRoutes(schedules) : [];
-  const app = createApp(buildDoors(queue, options, options.log, routes), options.log);
+  const app = createApp([...(options.doors ?? []), ...buildDoors(queue, options, options.log, routes)], options.log);
   return { config, queue, app, store, log: options.log, ...(schedules && { schedules }) };
 }
 

@@ -9,7 +9,7 @@ import { ErrorCode, QueueError, quote } from "../core/errors.js";
 export interface GuardOptions {
   /** Host names served besides the loopback ones (LOCAL_HOSTS), lower case, without port. */
   allowedHosts?: readonly string[];
-  /** When set, JSON API requests other than GET /healthz must carry it (LOCAL_API_KEY). */
+  /** When set, JSON API and /metrics requests other than GET /healthz must carry it (LOCAL_API_KEY). */
   apiKey?: string;
 }
 
@@ -73,8 +73,9 @@ const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v
  *   make a page's requests to evil.example reach this server;
  * - `Origin` of a web page on another host (403): no cross-origin page can send it anything, not even
  *   a body-less "simple" POST;
- * - with LOCAL_API_KEY, JSON API requests without `Authorization: Bearer <key>` or `x-api-key: <key>`
- *   (401); GET /healthz stays open, and the RocketMQ door keeps its own signature check.
+ * - with LOCAL_API_KEY, JSON API and /metrics requests without `Authorization: Bearer <key>` or
+ *   `x-api-key: <key>` (401); GET /healthz and the console's static files stay open, and the RocketMQ door
+ *   keeps its own signature check.
  */
 export function guardRequest(request: GuardedRequest, options: GuardOptions): QueueError | undefined {
   const hostHeader = first(request.headers.host);
@@ -103,8 +104,10 @@ export function guardRequest(request: GuardedRequest, options: GuardOptions): Qu
       return forbidden(`requests from web pages of other origins are refused; got Origin ${quote(origin)}`);
     }
   }
-  const jsonDoor = request.path === "/healthz" || request.path.startsWith("/v1/");
-  if (options.apiKey !== undefined && jsonDoor && !(request.method === "GET" && request.path === "/healthz")) {
+  // The key guards what reads or changes the queue: the JSON API and /metrics (topic names, volumes). The
+  // console's page and script hold no data and stay open: the page asks for the key and sends it with its calls.
+  const keyed = request.path === "/healthz" || request.path.startsWith("/v1/") || request.path === "/metrics";
+  if (options.apiKey !== undefined && keyed && !(request.method === "GET" && request.path === "/healthz")) {
     const bearer = /^Bearer (.+)$/i.exec(first(request.headers.authorization) ?? "")?.[1];
     const key = first(request.headers["x-api-key"]) ?? bearer;
     if (key === undefined || !sameKey(key, options.apiKey)) {

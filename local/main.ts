@@ -11,6 +11,8 @@ import { createDynamoClient, ensureTable } from "../lambda/dynamo/client.js";
 import { type DynamoLocal, startDynamoLocal } from "./dynamo-local.js";
 import { GUARD_ENV, guardOptionsFromEnv } from "./guard.js";
 import { LocalScheduleService } from "./local-schedules.js";
+import { localDoor } from "./local-door.js";
+import { PrometheusMetrics } from "./prometheus.js";
 import { startHttpServer } from "./server.js";
 import { AmqpBroker } from "../core/amqp/broker.js";
 import { AMQP_CREDENTIALS_ENV, DEFAULT_AMQP_USER, parseAmqpCredentials } from "../core/amqp/credentials.js";
@@ -24,7 +26,8 @@ const HELP = `npm start [-- options]
 Environment: PORT, AMQP_PORT, AMQP_CREDENTIALS (user:password,...; without it guest/guest from
 loopback only), DYNAMODB_ENDPOINT (use that DynamoDB, start none), TABLE_NAME (default delayq),
 SWEEP_INTERVAL_MS (default 5000), SHUTDOWN_GRACE_MS (default 5000), LOCAL_HOSTS (host names served
-besides localhost), LOCAL_API_KEY (require it on the JSON API), and the queue settings in the README.`;
+besides localhost), LOCAL_API_KEY (require it on the JSON API and /metrics), METRICS_TOPICS (topics with a label of their own
+in /metrics, comma-separated; default every topic), and the queue settings in the README.`;
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -84,11 +87,15 @@ async function main(): Promise<void> {
   }
 
   const meter = new CapacityMeter();
+  const metrics = PrometheusMetrics.fromEnv(env);
+  metrics.watch(meter);
   let schedules: LocalScheduleService | undefined;
   const runtime = buildRuntime({
     env,
     log,
     meter,
+    metrics,
+    doors: [localDoor({ metrics, log })],
     ...(inMemory && { store: new MemoryStore() }),
     schedules: (queue) => {
       schedules = new LocalScheduleService({ clock: systemClock, log, fire: (firing) => queue.publish(firingToPublish(firing)) });
@@ -96,7 +103,7 @@ async function main(): Promise<void> {
     },
   });
   if (!inMemory) await ensureTable(createDynamoClient(runtime.config.dynamoEndpoint), runtime.config.tableName);
-  const server = await startHttpServer(runtime.app, port, guard);
+  const server = await startHttpServer(runtime.app, port, { ...guard, onAnswer: (status) => metrics.answered(status) });
   const boundPort = (server.address() as { port: number }).port;
   const amqp = await startAmqpServer({ broker: new AmqpBroker(runtime.queue, log, { store: runtime.store }), clock: systemClock, log, users: amqpUsers, port: amqpPort }).catch(async (error: unknown) => {
     await server.drain(0);
@@ -171,6 +178,8 @@ async function main(): Promise<void> {
   const amqpLogin = amqpUsers.users ? `${[...amqpUsers.users.keys()][0]}:<password>` : `${DEFAULT_AMQP_USER.user}:${DEFAULT_AMQP_USER.password}`;
   const amqpUrl = `amqp://${amqpLogin}@127.0.0.1:${amqp.port}/`;
   console.log(`delayq listening on ${url} (process ${process.pid})
+  console:  ${url}/console
+  metrics:  ${url}/metrics (Prometheus text format)
   amqp:     ${amqpUrl} (AMQP 0-9-1; ${amqpUsers.users ? `users from ${AMQP_CREDENTIALS_ENV}` : "guest/guest from loopback only"})
   store:    ${storeLabel}
   table:    ${runtime.config.tableName}, ${runtime.config.shards} shards; sweeper every ${sweepEveryMs} ms

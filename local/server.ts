@@ -10,6 +10,8 @@ export interface HttpServerOptions extends GuardOptions {
   /** Address to listen on; 127.0.0.1 by default. */
   host?: string;
   bodyLimitBytes?: number;
+  /** Told the status of every answer sent (the local metrics count them by class). */
+  onAnswer?: (status: number) => void;
 }
 
 export interface DrainReport {
@@ -31,7 +33,7 @@ export type LocalHttpServer = Server & {
 };
 
 /** Answers with a prepared Response, `Connection: close` when asked (draining, or a body left unread). */
-async function send(res: ServerResponse, response: Response, close: boolean): Promise<void> {
+async function send(res: ServerResponse, response: Response, close: boolean, onAnswer?: (status: number) => void): Promise<void> {
   const out: Record<string, string> = {};
   response.headers.forEach((value, name) => {
     out[name] = value;
@@ -40,6 +42,7 @@ async function send(res: ServerResponse, response: Response, close: boolean): Pr
   if (res.destroyed) return;
   res.writeHead(response.status, { ...out, "content-length": String(payload.length), ...(close && { connection: "close" }) });
   res.end(payload);
+  onAnswer?.(response.status);
 }
 
 /** Writes a whole HTTP/1.1 response on a raw socket (CONNECT, or a request Node could not parse) and closes it. */
@@ -95,7 +98,7 @@ export function startHttpServer(app: App, port: number, options: HttpServerOptio
     const rawPath = queryAt < 0 ? rawUrl : rawUrl.slice(0, queryAt);
     const rawQuery = queryAt < 0 ? "" : rawUrl.slice(queryAt + 1);
     const method = req.method ?? "GET";
-    const refuse = (error: QueueError, close = draining) => send(res, app.refuse(rawPath.startsWith("/") ? rawPath : "/", error, { requestId }), close);
+    const refuse = (error: QueueError, close = draining) => send(res, app.refuse(rawPath.startsWith("/") ? rawPath : "/", error, { requestId }), close, options.onAnswer);
 
     if (!rawUrl.startsWith("/")) {
       return refuse(new QueueError(ErrorCode.InvalidArgument, "the request target must be a path such as /v1/topics/orders/messages, not an absolute URL or *"));
@@ -132,7 +135,7 @@ export function startHttpServer(app: App, port: number, options: HttpServerOptio
     const gone = new AbortController();
     res.once("close", () => gone.abort());
     const response = await app.fetch(request, { requestId, rawPath, rawQuery, signal: AbortSignal.any([gone.signal, shutdown.signal]) });
-    await send(res, response, draining);
+    await send(res, response, draining, options.onAnswer);
   }
 
   const server = createServer({ requireHostHeader: false }, (req, res) => {

@@ -27,15 +27,16 @@ function cacheDir() {
   }
 }
 
-async function bundled() {
+/** Bundles `entry` into the cache as `name` when a source in `watched` is newer; undefined without esbuild or a cache. */
+async function bundled(name, entry, watchedMs, external) {
   const dir = cacheDir();
   if (!dir) return undefined;
-  const out = join(dir, "cli.mjs");
+  const out = join(dir, name);
   let builtMs = 0;
   try {
     builtMs = statSync(out).mtimeMs;
   } catch {}
-  if (builtMs < Math.max(newestSourceMs(src), statSync(join(here, "..", "package.json")).mtimeMs)) {
+  if (builtMs < watchedMs) {
     let esbuild;
     try {
       esbuild = await import("esbuild");
@@ -43,16 +44,15 @@ async function bundled() {
       return undefined;
     }
     mkdirSync(dir, { recursive: true });
-    const tmp = join(dir, `cli.${process.pid}.mjs`);
+    const tmp = join(dir, `${name}.${process.pid}.mjs`);
     await esbuild.build({
-      entryPoints: [join(src, "cli", "main.ts")],
+      entryPoints: [entry],
       outfile: tmp,
       bundle: true,
       platform: "node",
       format: "esm",
       target: "node20",
-      // Loaded only when signing, from node_modules as installed.
-      external: ["@aws-sdk/*", "@smithy/*"],
+      external,
       banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
       logLevel: "silent",
     });
@@ -61,13 +61,23 @@ async function bundled() {
   return pathToFileURL(out).href;
 }
 
-let entry = await bundled().catch(() => undefined);
-if (entry === undefined) {
+const packageMs = statSync(join(here, "..", "package.json")).mtimeMs;
+// Loaded only when signing, from node_modules as installed.
+let entry = await bundled("cli.mjs", join(src, "cli", "main.ts"), Math.max(newestSourceMs(src), packageMs), ["@aws-sdk/*", "@smithy/*"]).catch(() => undefined);
+// `delayq console` serves the web console of the repository's console/ (its page is built from there by esbuild).
+const consoleDir = join(here, "..", "..", "console");
+let consoleAssets;
+try {
+  const assets = join(consoleDir, "assets.ts");
+  consoleAssets = entry && (await bundled("console-assets.mjs", assets, Math.max(statSync(assets).mtimeMs, packageMs), ["esbuild"]).catch(() => undefined));
+  consoleAssets ??= pathToFileURL(assets).href;
+} catch {}
+if (entry === undefined || (consoleAssets ?? "").endsWith(".ts")) {
   const { register } = await import("tsx/esm/api");
   register();
-  entry = pathToFileURL(join(src, "cli", "main.ts")).href;
+  entry ??= pathToFileURL(join(src, "cli", "main.ts")).href;
 }
 const { main } = await import(entry);
-const code = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2), consoleAssets ? { console: { assetsModule: consoleAssets, dir: consoleDir } } : {});
 // Exit once everything written has been flushed (a pipe reader gets the whole output).
 process.stdout.write("", () => process.exit(code));

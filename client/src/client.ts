@@ -174,6 +174,21 @@ export class DelayqClient {
     return this.request("PUT", `v1/topics/${seg(topic)}`, { ...options, body: settings });
   }
 
+  /** One page of the topics (published to or configured), by name. */
+  listTopics(query: { limit?: number; cursor?: string } = {}, options: CallOptions = {}): Promise<Api.TopicList> {
+    return this.request("GET", "v1/topics", { ...options, query });
+  }
+
+  /** Every topic, page after page. */
+  async *topics(options: CallOptions = {}) {
+    let cursor: string | undefined;
+    do {
+      const page = await this.listTopics(cursor === undefined ? {} : { cursor }, options);
+      yield* page.topics;
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+  }
+
   listGroups(topic: string, query: { limit?: number; cursor?: string } = {}, options: CallOptions = {}): Promise<Api.GroupList> {
     return this.request("GET", `v1/topics/${seg(topic)}/groups`, { ...options, query });
   }
@@ -309,6 +324,16 @@ export class DelayqClient {
       if (attempt >= retries || !RETRYABLE_STATUSES.has(response.status)) throw error;
       await sleep(backoffMs(attempt, this.retry, retryAfterMs(response.headers.get("retry-after"), Date.now())), spec.signal);
     }
+  }
+
+  /**
+   * One request as given (a path and query under the endpoint, a JSON body), with the API key and the
+   * SigV4 signature added, answered as the server answered: no retry, no error conversion. What
+   * `delayq console` forwards the browser's calls with.
+   */
+  forward(method: string, pathAndQuery: string, body: string | undefined, signal?: AbortSignal): Promise<Response> {
+    const url = new URL(pathAndQuery.replace(/^\//, ""), this.endpoint);
+    return this.send(method, url, body, { extraTimeoutMs: 30_000, ...(signal && { signal }) });
   }
 
   private async send(method: string, url: URL, body: string | undefined, spec: RequestSpec): Promise<Response> {

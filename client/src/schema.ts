@@ -419,6 +419,20 @@ export interface GroupSettings {
 }
 /**
  * This interface was referenced by `Schemas`'s JSON-Schema
+ * via the `definition` "TopicList".
+ */
+export interface TopicList {
+  /**
+   * Topic names in name order.
+   */
+  topics: Name[];
+  /**
+   * Absent on the last page.
+   */
+  cursor?: string;
+}
+/**
+ * This interface was referenced by `Schemas`'s JSON-Schema
  * via the `definition` "GroupList".
  */
 export interface GroupList {

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { systemClock } from "../clock.js";
 import { QueueError } from "../errors.js";
 import type { ReceivedMessage } from "../message.js";
+import { DeliveryDoor } from "../metrics.js";
 import type { Clock, Logger, QueueStore } from "../ports.js";
 import type { PublishInput, Queue } from "../queue.js";
 import type { DeadLetter } from "../ports.js";
@@ -761,7 +762,7 @@ export class AmqpBroker {
    * that stops without closing its connections gives them back within one lease.
    */
   async consume(q: QueueDef, max: number, waitSeconds: number, leaseSeconds: number, signal?: AbortSignal): Promise<AmqpMessage[]> {
-    const got = await this.queue.consume({ topic: q.topic, group: AMQP_GROUP, max, waitSeconds, visibilitySeconds: leaseSeconds }, signal);
+    const got = await this.queue.consume({ topic: q.topic, group: AMQP_GROUP, max, waitSeconds, visibilitySeconds: leaseSeconds, door: DeliveryDoor.Amqp }, signal);
     return got.map((m) => toAmqpMessage(q, m, this.log));
   }
 

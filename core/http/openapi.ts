@@ -1,6 +1,6 @@
 import { DAY_MS } from "../config.js";
 import { ErrorCode } from "../errors.js";
-import { GROUP_PAGE } from "../groups.js";
+import { GROUP_PAGE, TOPIC_PAGE } from "../groups.js";
 import { LIST_LIMIT } from "../lifecycle.js";
 import { DEDUP_ID_MAX_CHARS, PUBLISH_BATCH_MAX } from "../publish.js";
 import { DEAD_LETTER_PAGE, REDRIVE_IDS_MAX } from "../retry.js";
@@ -405,6 +405,15 @@ const schemas: Record<string, Json> = {
       createdAt: ms,
     },
   },
+  TopicList: {
+    type: "object",
+    required: ["topics"],
+    additionalProperties: false,
+    properties: {
+      topics: { type: "array", items: ref("Name"), description: "Topic names in name order." },
+      cursor: { type: "string", description: "Absent on the last page." },
+    },
+  },
   GroupList: {
     type: "object",
     required: ["groups"],
@@ -747,6 +756,19 @@ function build(): Json {
           groupsTruncated: false,
           lanesRead: 7,
         },
+      }),
+    },
+    "/v1/topics": {
+      get: operation({
+        operationId: "listTopics",
+        summary: "The topics, by name",
+        description: "Every topic of the JSON API that was published to or configured; one Query of the topic registry per page, no scan.",
+        tags: ["topics"],
+        parameters: [limitParam({ default: TOPIC_PAGE.defaultLimit, max: TOPIC_PAGE.maxLimit }), cursorParam],
+        status: "200",
+        okDescription: "One page.",
+        okSchema: ref("TopicList"),
+        okExample: { topics: ["orders", "payments"] },
       }),
     },
     [T]: {

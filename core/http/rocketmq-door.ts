@@ -1,5 +1,6 @@
 import { systemClock } from "../clock.js";
 import { ErrorCode, QueueError, invalid, quote } from "../errors.js";
+import { DeliveryDoor } from "../metrics.js";
 import type { CredentialProvider } from "../mq-credentials.js";
 import type { Clock, Logger } from "../ports.js";
 import { verifyContentMd5, verifyMqSignature } from "../protocol/mq-signature.js";
@@ -128,6 +129,7 @@ export function rocketmqDoor(queue: Queue, credentials: CredentialProvider, log:
             waitSeconds,
             tags: parseTagFilter(query.get("tag") ?? undefined),
             defaultVisibilitySeconds: visibilitySeconds,
+            door: DeliveryDoor.RocketMq,
             ...(context.answerByMs !== undefined && { answerByMs: context.answerByMs }),
           },
           context.signal,

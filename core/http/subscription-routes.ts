@@ -20,6 +20,20 @@ export function subscriptionRoutes(queue: Queue): Route[] {
   return [
     {
       method: "GET",
+      path: "/v1/topics",
+      handler: async (request, _p, ctx) => {
+        const q = new URL(request.url).searchParams;
+        const limit = q.get("limit");
+        const cursor = q.get("cursor");
+        const page = await groups.listTopics({
+          ...(limit !== null && { limit: /^\d{1,4}$/.test(limit) ? Number(limit) : limit }),
+          ...(cursor !== null && { cursor }),
+        });
+        return jsonResponse(200, page, ctx.requestId);
+      },
+    },
+    {
+      method: "GET",
       path: TOPIC,
       handler: async (_r, p, ctx) => {
         const topic = assertName("topic", p.topic);

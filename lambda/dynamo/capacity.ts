@@ -21,10 +21,29 @@ export interface OperationCost {
 /** Adds up DynamoDB requests and the capacity units they consumed (ReturnConsumedCapacity: TOTAL), per store operation. */
 export class CapacityMeter {
   private readonly byOperation = new Map<string, OperationCost>();
+  private readonly observers: ((operation: string, added: OperationCost) => void)[] = [];
+
+  /** Calls `observer` with what each request or bill adds, unaffected by `reset` (a cumulative exporter's feed). */
+  observe(observer: (operation: string, added: OperationCost) => void): void {
+    this.observers.push(observer);
+  }
+
+  private tell(operation: string, before: OperationCost, after: OperationCost): void {
+    if (this.observers.length === 0) return;
+    const added: OperationCost = {
+      requests: after.requests - before.requests,
+      readUnits: after.readUnits - before.readUnits,
+      writeUnits: after.writeUnits - before.writeUnits,
+      billedWriteUnits: after.billedWriteUnits - before.billedWriteUnits,
+      failedConditions: after.failedConditions - before.failedConditions,
+    };
+    for (const observer of this.observers) observer(operation, added);
+  }
 
   /** `kind` says which units a bare `CapacityUnits` figure is (DynamoDB reports only that for TOTAL). */
   record(operation: string, consumed: ConsumedCapacity[] | ConsumedCapacity | undefined, kind: "read" | "write"): void {
     const cost = this.cost(operation);
+    const before = { ...cost };
     cost.requests += 1;
     for (const c of Array.isArray(consumed) ? consumed : consumed ? [consumed] : []) {
       cost.readUnits += c.ReadCapacityUnits ?? 0;
@@ -35,13 +54,16 @@ export class CapacityMeter {
         else cost.writeUnits += c.CapacityUnits;
       }
     }
+    this.tell(operation, before, cost);
   }
 
   /** Adds the write units the service bills for one request of `operation`. */
   bill(operation: string, writeUnits: number, failedCondition = false): void {
     const cost = this.cost(operation);
+    const before = { ...cost };
     cost.billedWriteUnits += writeUnits;
     if (failedCondition) cost.failedConditions += 1;
+    this.tell(operation, before, cost);
   }
 
   private cost(operation: string): OperationCost {

@@ -119,8 +119,10 @@ describe("the delayq binary (npm start --in-memory)", { timeout: 600_000 }, () =
       ["stats"],
       ["dead-letters"],
       ["redrive"],
+      ["topics", "ls"],
       ["topics", "get"],
       ["topics", "set"],
+      ["console"],
       ["groups", "ls"],
       ["groups", "get"],
       ["groups", "set"],
@@ -189,6 +191,7 @@ describe("the delayq binary (npm start --in-memory)", { timeout: 600_000 }, () =
     const t = `cli-${randomUUID().slice(0, 8)}`;
     expect(json(await run(url, ["--json", "topics", "set", t, "--max-delay", "2d", "--over-max-delay", "reject"]))).toMatchObject({ maxDelayMs: 172_800_000, overMaxDelay: "reject" });
     expect((await run(url, ["topics", "get", t])).stdout).toContain("172800000");
+    expect(json(await run(url, ["--json", "topics", "ls"])).topics).toContain(t);
     expect(json(await run(url, ["--json", "groups", "set", t, "g", "--max-receive", "2", "--backoff", "exponential:1:8", "--dead-letter", "on"]))).toMatchObject({
       maxReceiveCount: 2,
       retryBackoff: { mode: "exponential", baseSeconds: 1, capSeconds: 8 },

@@ -54,6 +54,8 @@ describe.each(targets)("the client against %s", (_name, options) => {
 
     const now = await client.publish(t, { body: "now", key: "k" });
     expect(now.messageId).toMatch(/^[0-9A-F]{32}$/);
+    expect(await collect(client.topics())).toContain(t);
+    expect((await client.listTopics({ limit: 1000 })).topics).toContain(t);
     const later = await client.publish(t, { body: "later", delayMs: 3_600_000, key: "k2" });
     const batch = await client.publishBatch(t, [{ body: "b1", delayMs: 7_200_000 }, { body: "b2", tag: "x".repeat(65) }]);
     expect("messageId" in batch.results[0]!).toBe(true);

@@ -113,6 +113,8 @@ describe("the AMQP door with the amqp prop (defaults)", () => {
       [ENV.maxDelayMs]: String(DEFAULTS.maxDelayMs),
       [ENV.retentionMs]: String(DEFAULTS.retentionMs),
       [ENV.maxWaitMs]: String(DEFAULTS.maxWaitMs),
+      POWERTOOLS_SERVICE_NAME: "delayq",
+      METRICS_NAMESPACE: "delayq",
       AMQP_HOST: "0.0.0.0",
       AMQP_PORT: "5672",
       SHUTDOWN_GRACE_MS: "20000",

@@ -92,6 +92,8 @@ describe("Lambda functions", () => {
     [ENV.maxDelayMs]: String(DEFAULTS.maxDelayMs),
     [ENV.retentionMs]: String(DEFAULTS.retentionMs),
     [ENV.maxWaitMs]: String(DEFAULTS.maxWaitMs),
+    POWERTOOLS_SERVICE_NAME: "delayq",
+    METRICS_NAMESPACE: "delayq",
   };
   const secretEnv = { [MQ_CREDENTIALS_SECRET_ENV]: ref(queue.mqCredentials) };
   const scheduleEnv = {
@@ -121,7 +123,7 @@ describe("Lambda functions", () => {
         MemorySize: expected[name].memory,
         Timeout: expected[name].timeout,
         Role: arn(fn.role),
-        LoggingConfig: { LogGroup: ref(fn.logGroup) },
+        LoggingConfig: { LogGroup: ref(fn.logGroup), LogFormat: "JSON" },
         Environment: { Variables: expected[name].env },
       }),
     );
@@ -302,6 +304,7 @@ describe("HTTP API", () => {
     ["POST /v1/topics/{topic}/groups/{group}/nack", "ack", "AWS_IAM"],
     ["GET /v1/topics/{topic}/groups/{group}/dead-letters", "ack", "AWS_IAM"],
     ["POST /v1/topics/{topic}/groups/{group}/dead-letters/redrive", "ack", "AWS_IAM"],
+    ["GET /v1/topics", "ack", "AWS_IAM"],
     ["GET /v1/topics/{topic}/messages", "ack", "AWS_IAM"],
     ["DELETE /v1/topics/{topic}/messages", "ack", "AWS_IAM"],
     ["GET /v1/topics/{topic}/messages/{messageId}", "ack", "AWS_IAM"],
@@ -488,9 +491,10 @@ describe("alarms", () => {
     return { expressions, metrics };
   };
 
-  it("are six, each firing on one event in five minutes and quiet without data", () => {
-    template.resourceCountIs("AWS::CloudWatch::Alarm", 6);
-    for (const alarm of alarms()) {
+  it("are six on the infrastructure, each firing on one event in five minutes and quiet without data (four more watch the queue's metrics: test/infra/observability.test.ts)", () => {
+    template.resourceCountIs("AWS::CloudWatch::Alarm", 6 + queue.observability.alarms.length);
+    expect(queue.alarms).toHaveLength(6);
+    for (const alarm of queue.alarms.map((a) => alarmOf(a))) {
       expect(alarm).toMatchObject({ Threshold: 1, EvaluationPeriods: 1, ComparisonOperator: "GreaterThanOrEqualToThreshold", TreatMissingData: "notBreaching" });
     }
   });

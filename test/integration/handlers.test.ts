@@ -12,7 +12,30 @@ type Handler = (event: unknown, context?: unknown) => Promise<{ statusCode?: num
 
 const HANDLERS: HandlerName[] = ["publish", "consume", "ack", "sweeper"];
 const fixture = (name: string) => JSON.parse(readFileSync(join(PROJECT_ROOT, "test/fixtures/apigw", `${name}.json`), "utf8"));
-const lambdaContext = { getRemainingTimeInMillis: () => 30_000 };
+const lambdaContext = {
+  getRemainingTimeInMillis: () => 30_000,
+  awsRequestId: "lambda-req-1",
+  functionName: "delayq-ack",
+  functionVersion: "$LATEST",
+  invokedFunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:delayq-ack",
+  memoryLimitInMB: "512",
+};
+
+/** Every line the handler writes to stdout while `work` runs (Powertools writes there directly, not through console.log). */
+async function stdoutOf<T>(work: () => Promise<T>): Promise<{ result: T; lines: Record<string, any>[] }> {
+  const chunks: string[] = [];
+  const spy = vi.spyOn(process.stdout, "write").mockImplementation(((chunk: unknown) => {
+    chunks.push(String(chunk));
+    return true;
+  }) as typeof process.stdout.write);
+  const result = await work().finally(() => spy.mockRestore());
+  const lines = chunks
+    .join("")
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, any>);
+  return { result, lines };
+}
 
 /** DynamoDB operations each handler's bundle sent, recorded at the (shared, external) SDK client. */
 const calls = new Map<string, Set<string>>();
@@ -27,6 +50,8 @@ beforeAll(async () => {
   process.env.TABLE_NAME = table.tableName;
   process.env.DYNAMODB_ENDPOINT = table.endpoint;
   process.env.AWS_REGION = "us-east-1";
+  // As Lambda sets it for an on-demand container: Powertools reports the first invocation as a cold start.
+  process.env.AWS_LAMBDA_INITIALIZATION_TYPE = "on-demand";
   const outdir = join(PROJECT_ROOT, "node_modules/.cache/delayq-handler-test");
   mkdirSync(outdir, { recursive: true });
   DynamoDBClient.prototype.send = function (this: DynamoDBClient, command: { constructor: { name: string } }, ...rest: unknown[]) {
@@ -70,8 +95,11 @@ async function invoke(name: HandlerName, event: unknown) {
 describe("bundled Lambda handlers on DynamoDB Local", () => {
   let receiptHandle = "";
 
-  it("publish answers an API Gateway v2 event (base64 body, x-delay header) with 201", async () => {
-    const result = await invoke("publish", fixture("publish"));
+  it("publish answers an API Gateway v2 event (base64 body, x-delay header) with 201; its first invocation logs and counts a cold start", async () => {
+    const { result, lines } = await stdoutOf(() => invoke("publish", fixture("publish")));
+    expect(lines.find((l) => l.event === "request")).toMatchObject({ cold_start: true, function_request_id: "lambda-req-1", status: 201 });
+    expect(lines.find((l) => l.ColdStart !== undefined)).toMatchObject({ ColdStart: 1, function_name: "delayq-ack" });
+    expect(lines.find((l) => l.Published !== undefined)).toMatchObject({ Published: 1 });
     expect(result.statusCode).toBe(201);
     expect(result.headers?.["x-request-id"]).toBe("req-publish-1");
     expect(JSON.parse(result.body ?? "")).toMatchObject({ messageId: expect.stringMatching(/^[0-9A-F]{32}$/), bodyMd5: expect.any(String) });
@@ -86,16 +114,21 @@ describe("bundled Lambda handlers on DynamoDB Local", () => {
     receiptHandle = messages[0].receiptHandle;
   });
 
-  it("ack acks by receipt handle and logs the request's DynamoDB requests and capacity units", async () => {
+  it("ack acks by receipt handle, logs the request as Powertools JSON with its DynamoDB figures, and writes its metrics as EMF", async () => {
     const event = { ...fixture("ack"), body: JSON.stringify({ receiptHandles: [receiptHandle] }) };
-    const lines: string[] = [];
-    const spy = vi.spyOn(console, "log").mockImplementation((line: unknown) => {
-      lines.push(String(line));
-    });
-    const result = await invoke("ack", event).finally(() => spy.mockRestore());
-    const logged = lines.map((l) => JSON.parse(l)).find((l) => l.event === "request");
+    const { result, lines } = await stdoutOf(() => invoke("ack", event));
+    const logged = lines.find((l) => l.event === "request");
+    expect(logged).toMatchObject({ level: "INFO", message: "request", service: "delayq", function_request_id: "lambda-req-1", cold_start: true });
     expect(logged).toMatchObject({ status: 200, requestId: "req-ack-1", dynamodb: { requests: 1, readUnits: 0, writeUnits: expect.any(Number) } });
-    expect(logged.dynamodb.writeUnits).toBeGreaterThan(0);
+    expect(logged?.dynamodb.writeUnits).toBeGreaterThan(0);
+    // EMF: the service-wide set has the ack; the operation set has the DynamoDB request of the ack.
+    const emf = lines.filter((l) => l._aws?.CloudWatchMetrics);
+    const service = emf.find((l) => l.Acked !== undefined);
+    expect(service).toMatchObject({ service: "delayq", Acked: 1, DynamoDBRequests: 1 });
+    expect(service?._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: "delayq", Dimensions: [["service"]] });
+    const byOperation = emf.filter((l) => typeof l.operation === "string");
+    expect(byOperation.length).toBeGreaterThan(0);
+    expect(byOperation.every((l) => l.DynamoDBRequests >= 1 && l._aws.CloudWatchMetrics[0].Dimensions[0].includes("operation"))).toBe(true);
     expect(result.statusCode).toBe(200);
     expect(JSON.parse(result.body ?? "")).toEqual({ acked: 1, failed: [] });
   });
@@ -107,10 +140,15 @@ describe("bundled Lambda handlers on DynamoDB Local", () => {
     expect(JSON.parse(result.body ?? "").error.code).toBe("MalformedJson");
   });
 
-  it("the sweeper answers its scheduled event with a report", async () => {
-    const report = (await invoke("sweeper", fixture("sweeper"))) as unknown as { indexQueries: number; failed: number };
+  it("the sweeper answers its scheduled event with a report and writes its run as metrics", async () => {
+    const { result, lines } = await stdoutOf(() => invoke("sweeper", fixture("sweeper")));
+    const report = result as unknown as { indexQueries: number; failed: number };
     expect(report.indexQueries).toBe(4);
     expect(report.failed).toBe(0);
+    const run = lines.find((l) => l.SweeperRuns !== undefined);
+    expect(run).toMatchObject({ SweeperRuns: 1, SweeperFailed: 0, SweeperBudgetExhausted: 0, SweeperOldestDueAge: expect.any(Number) });
+    const units = Object.fromEntries(run?._aws.CloudWatchMetrics[0].Metrics.map((m: { Name: string; Unit: string }) => [m.Name, m.Unit]));
+    expect(units).toMatchObject({ SweeperRuns: "Count", SweeperOldestDueAge: "Milliseconds" });
   });
 
   it("each handler called only DynamoDB operations its IAM policy grants", () => {

@@ -157,6 +157,10 @@ describe("every route answers as the document says (local server, DynamoDB Local
     expect(page.json.cursor).toBeDefined();
     expect((await call("GET", `${V}/groups?cursor=${encodeURIComponent(page.json.cursor)}`)).json.groups).toHaveLength(1);
     expect((await call("GET", `${V}/groups?limit=0`)).status).toBe(400);
+    const topics = await call("GET", "/v1/topics?limit=1000");
+    expect(topics.json.topics).toContain(V.replace("/v1/topics/", ""));
+    expect((await call("GET", "/v1/topics?limit=0")).status).toBe(400);
+    expect((await call("GET", "/v1/topics?cursor=")).status).toBe(400);
 
     // publish
     const now = await call("POST", `${V}/messages`, { body: "now", key: "k1", tag: "a", properties: { p: "1" }, dedupId: "d1" });

@@ -22,6 +22,7 @@ function imports(file: string): string[] {
 const FORBIDDEN: [RegExp, string][] = [
   [/^@aws-sdk\//, "no AWS SDK in core/: put adapters in lambda/"],
   [/^aws-lambda$|^aws-cdk-lib|^constructs$/, "no Lambda types or CDK in core/"],
+  [/^@aws-lambda-powertools\/|^prom-client$/, "core/ reports through its QueueMetrics port: metrics back ends live in lambda/ and local/"],
   [/^(node:)?https?$/, "core/ speaks web-standard Request/Response, not node:http"],
   [/(^|\/)(lambda|local|infra)\//, "core/ must not depend on its doors"],
 ];

@@ -6,6 +6,7 @@ import type { ConsumedMessage } from "../consumer.js";
 import { DelayqError } from "../errors.js";
 import type * as Api from "../schema.js";
 import { UsageError, duration, integer, messageBody, properties, readStdin, timing } from "./input.js";
+import type { ConsoleFiles } from "./console.js";
 import { type Output, output, pairs, relative, table, when } from "./output.js";
 
 /** What an exit code means (README "Command line"). */
@@ -82,7 +83,13 @@ function messageLine(m: ConsumedMessage | Api.Message, receivedAt: number, acked
   due ${new Date(m.deliverAt).toISOString()}, received ${late >= 0 ? `${late} ms after` : `${-late} ms BEFORE`}; delivery ${m.consumedTimes}${acked ? ", acked" : `, handle ${m.receiptHandle}`}`;
 }
 
-function program(out: { current: Output }): Command {
+/** What the launcher knows that the bundled CLI cannot find by itself. */
+export interface CliContext {
+  /** For `delayq console`: the module that serves the console's files (console/assets.ts, bundled or not) and the console's folder. */
+  console?: { assetsModule: string; dir: string };
+}
+
+function program(out: { current: Output }, context: CliContext = {}): Command {
   const root = new Command("delayq")
     .description("The delayq command line: publish, consume, look at and fix a delayq queue (npm start or a deployed stack).")
     .addOption(new Option("--endpoint <url>", `API base URL: the stack's ApiUrl, or the local server (default ${DEFAULT_ENDPOINT})`).env("DELAYQ_ENDPOINT"))
@@ -401,7 +408,15 @@ Examples:
       if (total.failed.length > 0) throw new PartialFailure();
     });
 
-  const topics = root.command("topics").description("topic settings");
+  const topics = root.command("topics").description("topics: list, settings");
+  topics
+    .command("ls")
+    .description("the topics (published to or configured), by name")
+    .action(async (_opts, cmd: Command) => {
+      const all: string[] = [];
+      for await (const t of client(cmd).topics()) all.push(t);
+      o().result({ topics: all }, () => (all.length ? all.join("\n") : "no topics"));
+    });
   const showTopic = (t: Api.TopicSettings) =>
     pairs([
       ["topic", t.topic],
@@ -557,6 +572,27 @@ Examples:
       o().result(r, () => `ok: ${c.endpoint.href}`);
     });
 
+  root
+    .command("console")
+    .description("the web console for --endpoint (a deployed stack: calls signed with your AWS credentials here, never in the browser), on 127.0.0.1 until Ctrl-C")
+    .option("--port <port>", "local port (0 picks a free one)", "8090")
+    .action(async (opts: { port: string }, cmd: Command) => {
+      if (!/^\d{1,5}$/.test(opts.port) || Number(opts.port) > 65_535) throw new UsageError(`--port must be a port number, got ${opts.port}`);
+      if (!context.console) throw new UsageError("delayq console needs the repository's console/ folder beside client/ (run it from a clone)");
+      const c = client(cmd);
+      const { startConsoleServer } = await import("./console.js");
+      const assets = (await import(context.console.assetsModule)) as ConsoleFiles;
+      const server = await startConsoleServer(c, { port: Number(opts.port), assets, consoleDir: context.console.dir });
+      process.stderr.write(`delayq console for ${c.endpoint.href}${c.signing ? " (SigV4-signed)" : ""}: open ${server.url} — Ctrl-C stops it\n`);
+      o().result({ url: server.url, endpoint: c.endpoint.href, signing: c.signing }, () => server.url);
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      });
+      await server.close();
+    });
+
   return root;
 }
 
@@ -597,9 +633,9 @@ async function publishFile(c: DelayqClient, g: Globals, out: Output, topic: stri
 }
 
 /** Runs the command line; resolves with the exit code. */
-export async function main(argv: readonly string[]): Promise<number> {
+export async function main(argv: readonly string[], context: CliContext = {}): Promise<number> {
   const out = { current: output(argv.includes("--json")) };
-  const cli = program(out)
+  const cli = program(out, context)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   for (const sub of cli.commands) {
