@@ -640,7 +640,9 @@ export function queueContract(target: ContractTarget): void {
           // (a lagging index may hide the message for up to 2 s of queue time)
           for (let look = 0; look < 300 && (await retried(() => queue.consume({ topic: t, group: "g" }))).length === 0; look++) clock.advance(10);
         }
-        clock.advance(2000);
+        // (past the index's lag: what the sweeper reads is the lanes as the setup left them, and the
+        // exhausted deliveries are due)
+        clock.advance(2500);
         const failing = `${topic}-busy-0`;
         const counted = counting(store, calls);
         const original = counted.readLane.bind(counted);
