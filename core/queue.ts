@@ -1,6 +1,6 @@
 import { type QueueConfig, effectivePollIntervalMs } from "./config.js";
 import { type DeliveryOptions, type GroupView, MessageCache, Subscriptions } from "./delivery.js";
-import { invalid, quote } from "./errors.js";
+import { ErrorCode, QueueError, invalid, quote } from "./errors.js";
 import { Groups } from "./groups.js";
 import { parseReceiptHandle } from "./ids.js";
 import { Lifecycle } from "./lifecycle.js";
@@ -9,6 +9,7 @@ import { AckOutcome, type Clock, type Logger, type QueueStore, silentLogger } fr
 import { type BatchOutcome, type PublishInput, Publisher } from "./publish.js";
 import { Retry } from "./retry.js";
 import { LIMITS, assertIntInRange, assertName, assertTopicKey } from "./rules.js";
+import type { PushPolicy } from "./push/target.js";
 import { resolveGroupSettings } from "./settings.js";
 import { type SweepReport, Sweeper } from "./sweeper.js";
 
@@ -38,6 +39,8 @@ export interface QueueDeps {
   clock: Clock;
   config: QueueConfig;
   log?: Logger;
+  /** Which push targets this runtime accepts (default: every type, any host but metadata and link-local ones). */
+  pushPolicy?: PushPolicy;
 }
 
 /** A long poll stops this long before its answer-by time, so its answer is on the wire in time. */
@@ -61,6 +64,7 @@ export class Queue {
   private readonly publisher: Publisher;
   private readonly subscriptions: Subscriptions;
   private readonly sweeper: Sweeper;
+  private readonly publishListeners: ((topic: string, atMs: number) => void)[] = [];
 
   constructor(deps: QueueDeps) {
     this.store = deps.store;
@@ -68,7 +72,7 @@ export class Queue {
     this.config = deps.config;
     this.log = deps.log ?? silentLogger;
     this.pollIntervalMs = effectivePollIntervalMs(deps.config);
-    this.groups = new Groups(deps.store, deps.clock, deps.config);
+    this.groups = new Groups(deps.store, deps.clock, deps.config, deps.pushPolicy);
     const options: DeliveryOptions = {
       shards: deps.config.shards,
       pollIntervalMs: this.pollIntervalMs,
@@ -85,7 +89,10 @@ export class Queue {
       groups: this.groups,
       config: deps.config,
       log: this.log,
-      published: (topic, atMs) => this.subscriptions.notify(topic, atMs),
+      published: (topic, atMs) => {
+        this.subscriptions.notify(topic, atMs);
+        for (const listener of this.publishListeners) listener(topic, atMs);
+      },
     });
     this.retry = new Retry({
       store: deps.store,
@@ -140,6 +147,12 @@ export class Queue {
     if (input.visibilitySeconds !== undefined) assertIntInRange(input.visibilitySeconds, "visibilitySeconds", 1, LIMITS.visibilitySecondsMax);
     const startMs = this.clock.nowMs();
     const record = await this.groups.ensure(topic, group);
+    if (record.settings.push) {
+      throw new QueueError(
+        ErrorCode.PushGroup,
+        `group ${group} of topic ${topic} is a push group (its messages go to its ${record.settings.push.target.type} target); PUT the group without "push" to consume it`,
+      );
+    }
     const visibilitySeconds = assertIntInRange(
       input.visibilitySeconds ?? record.settings.visibilitySeconds ?? input.defaultVisibilitySeconds ?? this.config.defaultVisibilitySeconds,
       "visibilitySeconds",
@@ -161,6 +174,31 @@ export class Queue {
     // Without lingering (Lambda), the last poll's answer waits for the leases' release: a frozen container must not hold them.
     if (this.config.leaseLingerMs === 0 && dispatcher.state.waiting === 0) await dispatcher.settled();
     return messages;
+  }
+
+  /**
+   * The push dispatcher's receive: a long poll of a push group through the same delivery engine (claims
+   * are conditional writes), with the push's visibility; answers at `deadlineMs` at the latest.
+   */
+  async receiveForPush(input: { topic: string; group: string; max: number; visibilityMs: number; deadlineMs: number; signal?: AbortSignal }): Promise<ReceivedMessage[]> {
+    const dispatcher = this.subscriptions.dispatcher(input.topic, input.group);
+    return dispatcher.wait({
+      max: Math.max(1, Math.min(LIMITS.batchMax, input.max)),
+      tags: undefined,
+      visibilityMs: input.visibilityMs,
+      deadlineMs: input.deadlineMs,
+      ...(input.signal && { signal: input.signal }),
+    });
+  }
+
+  /** Calls `listener` for every message published through this queue (topic, deliver time): the push planner arms a dispatcher by it. */
+  onPublished(listener: (topic: string, atMs: number) => void): void {
+    this.publishListeners.push(listener);
+  }
+
+  /** Ends this process's look at a group: its waiting polls are answered and its leases released. */
+  async releaseGroup(topic: string, group: string): Promise<void> {
+    await this.subscriptions.drop(topic, group);
   }
 
   async ack(input: AckInput): Promise<AckResult> {
