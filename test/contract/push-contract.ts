@@ -282,7 +282,7 @@ export function pushContract(target: ContractTarget): void {
       const opened = hook.received.length;
       await h.drive(() => false, 100, BREAKER.openMs - 1000);
       const whileOpen = hook.received.length;
-      await h.drive(() => hook.received.length > whileOpen, 100, 5_000);
+      await h.drive(() => hook.received.length > whileOpen, 100, 10_000, 40);
       // Assess
       expect(opened).toBe(BREAKER.failures);
       expect(whileOpen).toBe(BREAKER.failures);
