@@ -64,7 +64,8 @@ export class Queue {
   private readonly publisher: Publisher;
   private readonly subscriptions: Subscriptions;
   private readonly sweeper: Sweeper;
-  private readonly publishListeners: ((topic: string, atMs: number) => void)[] = [];
+  private readonly publishListeners: ((topic: string, atMs: number) => Promise<void> | void)[] = [];
+  private pendingListeners: Promise<void>[] = [];
 
   constructor(deps: QueueDeps) {
     this.store = deps.store;
@@ -91,7 +92,10 @@ export class Queue {
       log: this.log,
       published: (topic, atMs) => {
         this.subscriptions.notify(topic, atMs);
-        for (const listener of this.publishListeners) listener(topic, atMs);
+        for (const listener of this.publishListeners) {
+          const p = listener(topic, atMs);
+          if (p) this.pendingListeners.push(p.catch((error) => this.log.warn("publish-listener-failed", { topic, error: String(error) })));
+        }
       },
     });
     this.retry = new Retry({
@@ -131,12 +135,21 @@ export class Queue {
   }
 
   async publish(input: PublishInput): Promise<PublishResult> {
-    return this.publisher.publish(input, this.clock.nowMs());
+    const result = await this.publisher.publish(input, this.clock.nowMs());
+    await this.settleListeners();
+    return result;
+  }
+
+  /** A publish answers once its listeners are done (in Lambda, a frozen container would never finish them). */
+  private async settleListeners(): Promise<void> {
+    while (this.pendingListeners.length > 0) await Promise.all(this.pendingListeners.splice(0));
   }
 
   /** 1..16 messages of one topic in one call: one write to the table, each message with its own outcome. */
   async publishBatch(inputs: readonly PublishInput[]): Promise<BatchOutcome[]> {
-    return this.publisher.publishBatch(inputs, this.clock.nowMs());
+    const outcomes = await this.publisher.publishBatch(inputs, this.clock.nowMs());
+    await this.settleListeners();
+    return outcomes;
   }
 
   async consume(input: ConsumeInput, signal?: AbortSignal): Promise<ReceivedMessage[]> {
@@ -192,7 +205,7 @@ export class Queue {
   }
 
   /** Calls `listener` for every message published through this queue (topic, deliver time): the push planner arms a dispatcher by it. */
-  onPublished(listener: (topic: string, atMs: number) => void): void {
+  onPublished(listener: (topic: string, atMs: number) => Promise<void> | void): void {
     this.publishListeners.push(listener);
   }
 

@@ -346,6 +346,7 @@ export class PushDispatcher {
  */
 export class PushPlanner {
   private readonly topicShards = new Map<string, { atMs: number; shards: number[] }>();
+  private readonly armedUntil = new Map<number, { atMs: number; coverUntilMs: number }>();
 
   constructor(
     private readonly deps: { store: QueueStore; clock: Clock; log: Logger; config: QueueConfig; queue: Queue; starter: DispatcherStarter },
@@ -398,7 +399,14 @@ export class PushPlanner {
     const nowMs = this.deps.clock.nowMs();
     if (deliverAtMs > nowMs + this.horizonMs) return;
     const shards = await this.shardsOf(topic, nowMs);
-    for (const shard of shards) await this.arm(shard, nowMs, Math.max(deliverAtMs, nowMs) + this.deps.config.pushLeadMs);
+    for (const shard of shards) {
+      // A burst costs one arm: a dispatcher this process armed lately stays up past this message anyway.
+      const armed = this.armedUntil.get(shard);
+      if (armed !== undefined && armed.coverUntilMs >= deliverAtMs + 1000 && nowMs - armed.atMs < PushPlanner.RESTART_GAP_MS) continue;
+      const coverUntilMs = Math.max(deliverAtMs, nowMs) + this.deps.config.pushLeadMs;
+      await this.arm(shard, nowMs, coverUntilMs);
+      this.armedUntil.set(shard, { atMs: nowMs, coverUntilMs });
+    }
   }
 
   private async arm(shard: number, nowMs: number, coverUntilMs: number): Promise<boolean> {

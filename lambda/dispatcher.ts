@@ -1,0 +1,20 @@
+import type { Context } from "aws-lambda";
+import type { DispatchReport } from "../core/push/dispatcher.js";
+import { PUSH_LIMITS } from "../core/push/target.js";
+import { getRuntime } from "./runtime.js";
+
+/**
+ * The push dispatcher function: started (an asynchronous invoke) by the sweeper's look ahead or by a
+ * publish due before it, for one push shard. It delivers while the shard's cover lasts, stops in time to
+ * finish its last pushes within the function's timeout, and starts its successor when the cover goes on.
+ */
+export const handler = async (event: { shard?: unknown }, context: Pick<Context, "getRemainingTimeInMillis">): Promise<DispatchReport> => {
+  const { push, meter, log, config } = await getRuntime();
+  const shard = typeof event?.shard === "number" && Number.isInteger(event.shard) && event.shard >= 0 && event.shard < config.pushShards ? event.shard : 0;
+  meter.reset();
+  const stopByMs = Date.now() + context.getRemainingTimeInMillis() - PUSH_LIMITS.timeoutMsMax - 10_000;
+  const report = await push.dispatcher.run(shard, { stopByMs });
+  if (report.held && report.coverUntilMs > Date.now() + 1000 && push.starter) await push.starter.start(shard);
+  log.info("push-dispatcher-capacity", { shard, dynamodb: meter.total() });
+  return report;
+};
