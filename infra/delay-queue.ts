@@ -204,6 +204,12 @@ export const ROUTES: readonly {
     handler: "ack",
     auth: "v1",
   },
+  {
+    method: HttpMethod.POST,
+    path: "/v1/topics/{topic}/groups/{group}/push/secret",
+    handler: "ack",
+    auth: "v1",
+  },
   ...MANAGE_ROUTES,
   {
     method: HttpMethod.GET,
