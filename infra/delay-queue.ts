@@ -1,4 +1,4 @@
-import { Aws, type CfnResource, Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
+import { ArnFormat, Aws, type CfnResource, Duration, RemovalPolicy, Stack, Tags } from "aws-cdk-lib";
 import type { CfnStage } from "aws-cdk-lib/aws-apigatewayv2";
 import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
 import {
@@ -16,7 +16,7 @@ import { Alarm, ComparisonOperator, type IMetric, MathExpression, Metric, TreatM
 import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from "aws-cdk-lib/aws-dynamodb";
 import { PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import { SqsDestination } from "aws-cdk-lib/aws-lambda-destinations";
-import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
+import { FilterPattern, LogGroup, MetricFilter, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Schedule, ScheduleExpression, ScheduleGroup } from "aws-cdk-lib/aws-scheduler";
 import { LambdaInvoke } from "aws-cdk-lib/aws-scheduler-targets";
 import { Secret } from "aws-cdk-lib/aws-secretsmanager";
@@ -34,7 +34,21 @@ import { QueueFunction } from "./queue-function.js";
 export const AuthMode = { Iam: "iam", None: "none" } as const;
 export type AuthMode = (typeof AuthMode)[keyof typeof AuthMode];
 
+/** Push targets the dispatcher may deliver to (IAM grants: only these). HTTP targets need no grant. */
+export interface PushTargetsProps {
+  /** Lambda functions push groups may invoke (ARNs; `<arn>:*` covers versions and aliases). */
+  readonly functionArns?: readonly string[];
+  /** SQS queues push groups may send to (queue ARNs). */
+  readonly queueArns?: readonly string[];
+  /** Event buses push groups may put events on (bus ARNs). */
+  readonly eventBusArns?: readonly string[];
+}
+
 export interface DelayQueueProps {
+  /** What push groups may target besides HTTP(S) URLs. @default none: HTTP targets only */
+  readonly pushTargets?: PushTargetsProps;
+  /** Push shards (one dispatcher each while pushes are due). @default 1 */
+  readonly pushShards?: number;
   /** Write shards per lane of the due index. @default 2 */
   readonly shards?: number;
   /** Visibility of a delivery when neither the consume call nor the group sets one. @default 30 */
@@ -276,6 +290,8 @@ export class DelayQueue extends Construct {
   /** The role EventBridge Scheduler assumes for users' schedules: it may only invoke the publish function. */
   readonly scheduleTargetRole: Role;
   readonly alarms: Alarm[];
+  /** Alarms on failed pushes and on pushes dead-lettered (no actions: wire them to your SNS topic). */
+  pushAlarms: Alarm[] = [];
   /** The AMQP door, when the `amqp` prop is set. */
   readonly amqp?: AmqpDoor;
 
@@ -309,6 +325,8 @@ export class DelayQueue extends Construct {
       ...(props.overMaxDelay !== undefined && { [ENV.overMaxDelay]: props.overMaxDelay }),
       [ENV.retentionMs]: String(props.retentionMs ?? DEFAULTS.retentionMs),
       [ENV.maxWaitMs]: String(DEFAULTS.maxWaitMs),
+      [ENV.pushShards]: String(props.pushShards ?? DEFAULTS.pushShards),
+      PUSH_TARGET_POLICY: "aws",
     };
 
     this.asyncFailureQueue = this.createFailureQueue(
@@ -335,6 +353,7 @@ export class DelayQueue extends Construct {
       functions[name] = fn;
     }
     this.functions = functions as Record<HandlerName, QueueFunction>;
+    this.connectPush(props);
 
     ({
       api: this.api,
@@ -483,6 +502,71 @@ export class DelayQueue extends Construct {
         new PolicyStatement({ actions: ["secretsmanager:GetSecretValue"], resources: [this.mqCredentials.secretArn] }),
       );
     }
+  }
+
+  /**
+   * Push delivery: the dispatcher function is started (asynchronous invoke) by the sweeper's look ahead,
+   * by a publish due before it, and by itself (a successor); it invokes, sends to and puts events on only
+   * the targets `pushTargets` lists. Alarms on failed pushes and on pushes dead-lettered.
+   */
+  private connectPush(props: DelayQueueProps): void {
+    const dispatcher = this.functions.dispatcher.function;
+    for (const name of ["publish", "sweeper", "dispatcher"] as const) {
+      this.functions[name].function.addEnvironment("PUSH_DISPATCHER_FUNCTION", dispatcher.functionName);
+      if (name !== "dispatcher") dispatcher.grantInvoke(this.functions[name].function);
+    }
+    dispatcher.addEnvironment(ENV.leaseLingerMs, "5000");
+    // Its own successor: an explicit statement (grantInvoke on itself would make the policy depend on the function).
+    this.functions.dispatcher.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ["lambda:InvokeFunction"],
+        resources: [Stack.of(this).formatArn({ service: "lambda", resource: "function", resourceName: "*", arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+        conditions: { StringEquals: { "aws:ResourceTag/delayq:role": "push-dispatcher" } },
+      }),
+    );
+    Tags.of(dispatcher).add("delayq:role", "push-dispatcher");
+    const targets = props.pushTargets ?? {};
+    const role = this.functions.dispatcher.role;
+    if (targets.functionArns?.length) {
+      role.addToPrincipalPolicy(new PolicyStatement({ actions: ["lambda:InvokeFunction"], resources: targets.functionArns.flatMap((a) => [a, `${a}:*`]) }));
+    }
+    if (targets.queueArns?.length) role.addToPrincipalPolicy(new PolicyStatement({ actions: ["sqs:SendMessage"], resources: [...targets.queueArns] }));
+    if (targets.eventBusArns?.length) role.addToPrincipalPolicy(new PolicyStatement({ actions: ["events:PutEvents"], resources: [...targets.eventBusArns] }));
+    acknowledgeAwsSolutions(
+      role,
+      "AwsSolutions-IAM5",
+      "The dispatcher invokes itself (its successor) by tag (delayq:role = push-dispatcher) and the configured push functions with their versions and aliases (<arn>:*); every other resource is named.",
+    );
+    const logGroup = this.functions.dispatcher.logGroup;
+    const metric = (name: string, event: string) => {
+      new MetricFilter(this, `${name}Filter`, {
+        logGroup,
+        metricNamespace: "delayq",
+        metricName: name,
+        filterPattern: FilterPattern.stringValue("$.event", "=", event),
+        metricValue: "1",
+        defaultValue: 0,
+      });
+      return new Metric({ namespace: "delayq", metricName: name, period: Duration.minutes(5), statistic: "Sum" });
+    };
+    this.pushAlarms = [
+      new Alarm(this, "PushFailuresAlarm", {
+        alarmDescription: "Pushes failed (target answered non-2xx, timed out, or refused): they are retried with the group's backoff.",
+        metric: metric("PushFailures", "push-failed"),
+        threshold: 10,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+      new Alarm(this, "PushDeadLettersAlarm", {
+        alarmDescription: "Pushes exhausted maxReceiveCount and went to their group's dead letters (redrive them when the target is fixed).",
+        metric: metric("PushDeadLetters", "push-dead-lettered"),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    ];
   }
 
   private createApi(
