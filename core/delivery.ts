@@ -893,12 +893,28 @@ export class Dispatcher {
         if (!read.more || due < read.entries.length) break;
       }
       const tLane: Lane = { kind: "topic", topic: this.topic, shard };
+      // Entries that reached the index after the last holder's cursor had passed their due time (a
+      // lagging index, or a publish in the same millisecond as its look) sit just behind the cursor; a
+      // consumer that takes the lease finds them, an idle group has none: those expired are dead-lettered
+      // here (a conditional put, a no-op where the group has a delivery of it already).
+      const cursorMs = outcome.lease.pos.dueAtMs;
+      if (cursorMs >= this.view.startMs && this.view.settings.deadLetter) {
+        const behind = await store.readLane(tLane, { fromMs: Math.max(this.view.startMs, cursorMs - options.indexLagMs + 1), toMs: cursorMs }, options.scanLimit);
+        if (behind.entries.length > outcome.lease.recent) {
+          for (const e of behind.entries) {
+            if (s.handled.has(e.messageId) || e.expiresAtMs <= nowMs || !isExpired(e.ttlExpiresAtMs, nowMs) || !matchesTags(e.tag, this.view.settings.tagFilter)) continue;
+            if (await store.putDeadLetter(this.topic, this.group, this.view.gen, { ...e, shard }, e.ttlExpiresAtMs ?? nowMs, RetireReason.Expired)) report.retired++;
+          }
+        }
+      }
       const floorMs = Math.max(this.view.startMs, nowMs - this.view.topic.retentionMs);
       const after = comparePositions(s.frontier, { dueAtMs: floorMs, messageId: "" }) >= 0 ? s.frontier : undefined;
       const read = await store.readLane(tLane, { fromMs: floorMs, toMs: nowMs, ...(after && { after }) }, options.scanLimit);
       for (const e of read.entries) {
-        if (!(await this.passIfDead(s, e, nowMs))) break;
-        report.passed++;
+        // An entry the last holder passed already (it took it) is no head to stop at: step over it.
+        const known = s.handled.has(e.messageId);
+        if (!known && !(await this.passIfDead(s, e, nowMs))) break;
+        if (!known) report.passed++;
         if (s.frontier.messageId === "" || e.dueAtMs !== s.frontier.dueAtMs) s.tieIds = new Set();
         s.tieIds.add(e.messageId);
         s.frontier = { dueAtMs: e.dueAtMs, messageId: e.messageId };

@@ -452,6 +452,15 @@ export class MemoryStore implements QueueStore {
     return this.laneEntries({ kind: "dead", topic, group }).filter((e) => e.gen === gen).length;
   }
 
+  async discardDeadLetter(topic: string, group: string, gen: string, messageId: string, nowMs: number): Promise<boolean> {
+    const row = this.delivery(topic, group, messageId);
+    if (!row || row.st !== "dead" || row.gen !== gen) return false;
+    row.st = "dropped";
+    row.ackedAtMs = nowMs;
+    this.placeDelivery(row);
+    return true;
+  }
+
   async redrive(topic: string, group: string, gen: string, messageId: string, _shard: number, nowMs: number): Promise<boolean> {
     const row = this.delivery(topic, group, messageId);
     if (!row || row.st !== "dead" || row.gen !== gen) return false;

@@ -390,6 +390,8 @@ export interface QueueStore {
   countDeadLetters(topic: string, group: string, gen: string): Promise<number>;
   /** A dead letter back into the group lane as a fresh delivery (count 0, no TTL), visible at `nowMs`. */
   redrive(topic: string, group: string, gen: string, messageId: string, shard: number, nowMs: number): Promise<boolean>;
+  /** Takes a dead letter out of the dead letters for good (conditional on it being one of this incarnation); false when it is not. */
+  discardDeadLetter(topic: string, group: string, gen: string, messageId: string, nowMs: number): Promise<boolean>;
 
   // Managing messages before their deliver time.
   /** Makes `record` the message of `dedupId` unless a live record exists; returns the record in force. */

@@ -264,6 +264,11 @@ export class Queue {
     return this.sweeper.sweep();
   }
 
+  /** Looks at one group's shards now: expired or exhausted deliveries become dead letters (or are dropped) without waiting for a run. */
+  async sweepGroup(topicKey: string, groupName: string): Promise<number> {
+    return this.sweeper.sweepGroup(assertTopicKey(topicKey), assertName("group", groupName));
+  }
+
   /** Waiting polls per group (topic\ngroup), and whether each group's dispatcher sleeps. */
   deliveryState(): Map<string, { waiting: number; asleep: boolean; running: boolean }> {
     return this.subscriptions.state();

@@ -174,6 +174,15 @@ export class Retry {
     return this.deps.store.listDeadLetters(topic, group, record.gen, limit, this.deps.clock.nowMs(), cursor);
   }
 
+  /** Takes one dead letter out for good (it was forwarded elsewhere); false when it is not a dead letter of the group. */
+  async discardDeadLetter(input: { topic: string; group: string; messageId: string }): Promise<boolean> {
+    const topic = assertTopicKey(input.topic);
+    const group = assertName("group", input.group);
+    if (!MESSAGE_ID_PATTERN.test(input.messageId)) return false;
+    const record = await this.deps.groups.find(topic, group);
+    return record !== undefined && (await this.deps.store.discardDeadLetter(topic, group, record.gen, input.messageId, this.deps.clock.nowMs()));
+  }
+
   /** Dead letters back into the group as fresh deliveries (count 0, no TTL), visible now. */
   async redrive(input: RedriveInput): Promise<RedriveResult> {
     const topic = assertTopicKey(input.topic);

@@ -69,6 +69,23 @@ export class Sweeper {
     return report;
   }
 
+  /**
+   * Looks at every shard of one group now, as a run would (a door that knows an expiry is due asks for
+   * it rather than waiting for the next run). Shards a consumer holds are left to it: its looks retire
+   * the same entries. Returns the deliveries retired.
+   */
+  async sweepGroup(topic: string, group: string): Promise<number> {
+    const view = await this.deps.view(topic, group);
+    if (!view) return 0;
+    let retired = 0;
+    for (let shard = 0; shard < this.deps.config.shards; shard++) {
+      const dispatcher = new Dispatcher(this.deps.delivery, topic, group, this.owner, async () => view);
+      const done = await dispatcher.maintain(shard, this.deps.clock.nowMs());
+      retired += done?.retired ?? 0;
+    }
+    return retired;
+  }
+
   /** One group shard, isolated: a failure is logged, counted and retried later; the run goes on. */
   private async look(item: LeaseView, report: SweepReport): Promise<void> {
     const { store, clock, log } = this.deps;

@@ -106,6 +106,7 @@ export function startAmqpServer(options: AmqpServerOptions): Promise<AmqpServer>
           const forced = open.size;
           for (const socket of open.keys()) socket.destroy();
           clearInterval(timer);
+          broker.close();
           await closed;
           return { forced, tookMs: Date.now() - startedMs };
         },

@@ -4,8 +4,10 @@ import { QueueError } from "../errors.js";
 import type { ReceivedMessage } from "../message.js";
 import type { Clock, Logger, QueueStore } from "../ports.js";
 import type { PublishInput, Queue } from "../queue.js";
+import type { DeadLetter } from "../ports.js";
 import { LIMITS, NAME_PATTERN, topicKey } from "../rules.js";
-import { type BasicProperties, Reply, decodeProperties } from "./codec.js";
+import { type BasicProperties, Reply, decodeProperties, encodeProperties } from "./codec.js";
+import { type DeadLettering, QueueArgumentError, closesCycle, deadLetteringOf, deathHeaders, deathReasonOf } from "./dead-lettering.js";
 import { ExchangeType, ROUTING_TYPES, type RoutingType, bindingMatches, expirationMs, publishTiming } from "./routing.js";
 
 /**
@@ -71,7 +73,10 @@ export interface BindingDef {
   /** Its identity: exchange, queue, routing key and arguments. */
   id: string;
   exchange: string;
+  /** The destination queue ("" for an exchange-to-exchange binding). */
   queue: string;
+  /** The destination exchange of an exchange-to-exchange binding. */
+  destinationExchange?: string;
   routingKey: string;
   args: Record<string, unknown>;
 }
@@ -134,6 +139,14 @@ export class AmqpBroker {
 
   private readonly store: TopologyStore | undefined;
   private readonly clock: Clock;
+  /** Queues with a dead-letter exchange, by topic. */
+  private readonly deadLettered = new Map<string, { vhost: Vhost; q: QueueDef; dl: DeadLettering }>();
+  /** A forwarding run per topic, and whether another was asked for while it ran. */
+  private readonly forwarding = new Map<string, { again: boolean }>();
+  /** Expiry looks armed per topic and 100 ms slot. */
+  private readonly expiries = new Map<string, ReturnType<typeof setTimeout>>();
+  private forwardTimer: ReturnType<typeof setInterval> | undefined;
+  private closed = false;
 
   constructor(
     readonly queue: Queue,
@@ -202,7 +215,9 @@ export class AmqpBroker {
       const local = v.queues.get(name);
       if (local && persisted(local)) continue;
       if (local) continue; // a local exclusive or transient queue of the same name wins in this process
-      v.queues.set(name, { ...spec, topic: this.topicOf(v, name), owner: undefined, consumers: 0, hadConsumer: false });
+      const def: QueueDef = { ...spec, topic: this.topicOf(v, name), owner: undefined, consumers: 0, hadConsumer: false };
+      v.queues.set(name, def);
+      this.watchDeadLetters(v, def);
     }
     for (let i = v.bindings.length - 1; i >= 0; i--) {
       const b = v.bindings[i] as BindingDef;
@@ -237,8 +252,9 @@ export class AmqpBroker {
       });
   }
 
-  private durableBinding(v: Vhost, b: { exchange: string; queue: string }): boolean {
+  private durableBinding(v: Vhost, b: { exchange: string; queue: string; destinationExchange?: string }): boolean {
     const e = v.exchanges.get(b.exchange);
+    if (b.destinationExchange !== undefined) return e !== undefined && e.durable && v.exchanges.get(b.destinationExchange)?.durable === true;
     const q = v.queues.get(b.queue);
     return e !== undefined && e.durable && q !== undefined && persisted(q);
   }
@@ -302,9 +318,11 @@ export class AmqpBroker {
     const def = vhost.exchanges.get(name);
     if (!def) return;
     if (ifUnused && vhost.bindings.some((b) => b.exchange === name)) throw new AmqpError(Reply.PreconditionFailed, `PRECONDITION_FAILED - exchange '${name}' in use`);
-    const gone = vhost.bindings.filter((b) => b.exchange === name && this.durableBinding(vhost, b));
+    const touches = (b: BindingDef) => b.exchange === name || b.destinationExchange === name;
+    if (ifUnused && vhost.bindings.some((b) => b.destinationExchange === name)) throw new AmqpError(Reply.PreconditionFailed, `PRECONDITION_FAILED - exchange '${name}' in use`);
+    const gone = vhost.bindings.filter((b) => touches(b) && this.durableBinding(vhost, b));
     vhost.exchanges.delete(name);
-    for (let i = vhost.bindings.length - 1; i >= 0; i--) if ((vhost.bindings[i] as BindingDef).exchange === name) vhost.bindings.splice(i, 1);
+    for (let i = vhost.bindings.length - 1; i >= 0; i--) if (touches(vhost.bindings[i] as BindingDef)) vhost.bindings.splice(i, 1);
     await Promise.all(gone.map((b) => this.unpersist(vhost, b.id)));
     if (def.durable) await this.unpersist(vhost, `e:${name}`);
   }
@@ -349,7 +367,14 @@ export class AmqpBroker {
     if (ttl !== undefined && (typeof ttl !== "number" || !Number.isSafeInteger(ttl) || ttl < 0)) {
       throw new AmqpError(Reply.PreconditionFailed, `PRECONDITION_FAILED - invalid arg 'x-message-ttl' for queue '${name}': ${JSON.stringify(ttl)} is not a non-negative integer`);
     }
-    const ignored = Object.keys(args).filter((k) => k !== "x-message-ttl" && k !== "x-queue-type" && k !== "x-delayed-type");
+    try {
+      deadLetteringOf(name, args);
+    } catch (error) {
+      if (error instanceof QueueArgumentError) throw new AmqpError(error.code, error.message);
+      throw error;
+    }
+    const applied = new Set(["x-message-ttl", "x-queue-type", "x-delayed-type", "x-dead-letter-exchange", "x-dead-letter-routing-key"]);
+    const ignored = Object.keys(args).filter((k) => !applied.has(k));
     if (ignored.length > 0) this.log.warn("amqp-queue-arguments-not-applied", { queue: name, arguments: ignored });
     // x-message-ttl is the queue's topic TTL, counted after the delay (the lower of it and a message's expiration wins).
     if (typeof ttl === "number") await this.queue.groups.mergeTopic(topic, { messageTtlMs: Math.max(1, ttl) });
@@ -357,6 +382,7 @@ export class AmqpBroker {
     await this.queue.groups.ensure(topic, AMQP_GROUP);
     const def: QueueDef = { name, topic, durable: f.durable, owner: f.exclusive ? connection : undefined, autoDelete: f.autoDelete, args, consumers: 0, hadConsumer: false };
     vhost.queues.set(name, def);
+    this.watchDeadLetters(vhost, def);
     if (persisted(def)) {
       try {
         await this.persist(vhost, `q:${name}`, { name, durable: def.durable, autoDelete: def.autoDelete, args });
@@ -396,6 +422,52 @@ export class AmqpBroker {
     }
   }
 
+  /** exchange.bind: messages the source routes by this binding go on through the destination exchange. */
+  async bindExchange(vhost: Vhost, f: { destination: string; source: string; routingKey: string; arguments: Record<string, unknown> }): Promise<void> {
+    if (this.store && (!vhost.exchanges.has(f.source) || !vhost.exchanges.has(f.destination))) await this.reload(vhost);
+    if (f.source === "" || f.destination === "") throw new AmqpError(Reply.AccessRefused, "ACCESS_REFUSED - operation not permitted on the default exchange");
+    for (const n of [f.source, f.destination]) if (!vhost.exchanges.has(n)) throw new AmqpError(Reply.NotFound, `NOT_FOUND - no exchange '${n}' in vhost`);
+    const args = f.arguments ?? {};
+    const id = bindingId(f.source, `>${f.destination}`, f.routingKey, args);
+    if (vhost.bindings.some((b) => b.id === id)) return;
+    const b: BindingDef = { id, exchange: f.source, queue: "", destinationExchange: f.destination, routingKey: f.routingKey, args };
+    vhost.bindings.push(b);
+    if (this.durableBinding(vhost, b)) {
+      try {
+        await this.persist(vhost, id, { exchange: b.exchange, queue: "", destinationExchange: b.destinationExchange, routingKey: b.routingKey, args });
+      } catch (error) {
+        const i = vhost.bindings.indexOf(b);
+        if (i >= 0) vhost.bindings.splice(i, 1);
+        throw error;
+      }
+    }
+  }
+
+  async unbindExchange(vhost: Vhost, f: { destination: string; source: string; routingKey: string; arguments: Record<string, unknown> }): Promise<void> {
+    if (f.source === "" || f.destination === "") throw new AmqpError(Reply.AccessRefused, "ACCESS_REFUSED - operation not permitted on the default exchange");
+    const id = bindingId(f.source, `>${f.destination}`, f.routingKey, f.arguments ?? {});
+    const i = vhost.bindings.findIndex((b) => b.id === id);
+    if (i < 0) return;
+    const durable = this.durableBinding(vhost, vhost.bindings[i] as BindingDef);
+    vhost.bindings.splice(i, 1);
+    if (durable) await this.unpersist(vhost, id);
+  }
+
+  /**
+   * queue.purge: the queue's ready messages (due, not held by a consumer) taken and acked; held ones
+   * stay, as RabbitMQ leaves unacked messages. Messages still delayed are not in the queue yet (the
+   * plugin keeps them in the exchange) and stay too. Returns how many were purged.
+   */
+  async purge(q: QueueDef): Promise<number> {
+    let purged = 0;
+    for (;;) {
+      const got = await this.queue.consume({ topic: q.topic, group: AMQP_GROUP, max: 16, waitSeconds: 0, visibilitySeconds: 60 });
+      if (got.length === 0) return purged;
+      const { acked } = await this.queue.ack({ topic: q.topic, group: AMQP_GROUP, receiptHandles: got.map((m) => m.receiptHandle) });
+      purged += acked;
+    }
+  }
+
   async unbindQueue(vhost: Vhost, connection: string, f: { queue: string; exchange: string; routingKey: string; arguments: Record<string, unknown> }): Promise<void> {
     const q = this.findQueue(vhost, f.queue, connection);
     if (f.exchange === "") throw new AmqpError(Reply.AccessRefused, "ACCESS_REFUSED - operation not permitted on the default exchange");
@@ -419,6 +491,7 @@ export class AmqpBroker {
   private async dropQueue(vhost: Vhost, q: QueueDef): Promise<void> {
     const gone = vhost.bindings.filter((b) => b.queue === q.name && this.durableBinding(vhost, b));
     vhost.queues.delete(q.name);
+    if (this.deadLettered.get(q.topic)?.q === q) this.deadLettered.delete(q.topic);
     for (let i = vhost.bindings.length - 1; i >= 0; i--) if ((vhost.bindings[i] as BindingDef).queue === q.name) vhost.bindings.splice(i, 1);
     await Promise.all(gone.map((b) => this.unpersist(vhost, b.id)));
     if (persisted(q)) await this.unpersist(vhost, `q:${q.name}`);
@@ -439,18 +512,38 @@ export class AmqpBroker {
     for (const q of [...vhost.queues.values()]) if (q.owner === connection) await this.dropQueue(vhost, q);
   }
 
-  /** The queues a publish reaches, by the exchange's bindings (evaluated now). */
-  route(vhost: Vhost, exchange: string, routingKey: string, headers: Record<string, unknown> | undefined): { def: ExchangeDef; queues: QueueDef[] } {
+  /**
+   * The queues a publish reaches, by the exchange's bindings and on through exchange-to-exchange
+   * bindings (evaluated now; each queue once, each exchange once). `delayed` names the queues reached
+   * through an `x-delayed-message` exchange, whose copies take the `x-delay` header.
+   */
+  route(vhost: Vhost, exchange: string, routingKey: string, headers: Record<string, unknown> | undefined): { def: ExchangeDef; queues: QueueDef[]; delayed: Set<string> } {
     this.maybeRefresh(vhost);
     const def = vhost.exchanges.get(exchange);
     if (!def) throw new AmqpError(Reply.NotFound, `NOT_FOUND - no exchange '${exchange}' in vhost`);
     if (exchange === "") {
       const q = vhost.queues.get(routingKey);
-      return { def, queues: q ? [q] : [] };
+      return { def, queues: q ? [q] : [], delayed: new Set() };
     }
-    const names = new Set<string>();
-    for (const b of vhost.bindings) if (b.exchange === exchange && bindingMatches(def.routing, b, routingKey, headers)) names.add(b.queue);
-    return { def, queues: [...names].map((n) => vhost.queues.get(n)).filter((q): q is QueueDef => q !== undefined) };
+    const reached = new Map<string, boolean>();
+    const seen = new Set([exchange]);
+    const frontier: { x: ExchangeDef; delayed: boolean }[] = [{ x: def, delayed: def.delayed }];
+    for (let next = frontier.shift(); next; next = frontier.shift()) {
+      const { x, delayed } = next;
+      for (const b of vhost.bindings) {
+        if (b.exchange !== x.name || !bindingMatches(x.routing, b, routingKey, headers)) continue;
+        if (b.destinationExchange === undefined) {
+          if (!reached.has(b.queue)) reached.set(b.queue, delayed);
+          continue;
+        }
+        const dest = vhost.exchanges.get(b.destinationExchange);
+        if (!dest || seen.has(dest.name)) continue;
+        seen.add(dest.name);
+        frontier.push({ x: dest, delayed: delayed || dest.delayed });
+      }
+    }
+    const queues = [...reached.keys()].map((n) => vhost.queues.get(n)).filter((q): q is QueueDef => q !== undefined);
+    return { def, queues, delayed: new Set([...reached].filter(([, d]) => d).map(([n]) => n)) };
   }
 
   /**
@@ -466,20 +559,157 @@ export class AmqpBroker {
 
   private routeAndStore(vhost: Vhost, m: { exchange: string; routingKey: string; properties: BasicProperties; rawProperties: Buffer; body: Buffer }): Promise<PublishOutcome> {
     // Routing and validation now (their errors close the channel before any later method runs); storing after.
-    const { def, queues } = this.route(vhost, m.exchange, m.routingKey, m.properties.headers);
+    const { def, queues, delayed } = this.route(vhost, m.exchange, m.routingKey, m.properties.headers);
     if (def.internal) throw new AmqpError(Reply.AccessRefused, `ACCESS_REFUSED - cannot publish to internal exchange '${m.exchange}'`);
     if (queues.length === 0) return Promise.resolve({ queues: [] });
     const input = this.publishInput(m);
-    const timing = publishTiming(def.delayed, m.properties.headers);
-    return (async () => {
-      const outcomes = [];
-      for (let i = 0; i < queues.length; i += 16) {
-        const batch = queues.slice(i, i + 16).map((q) => ({ ...input, timing, topic: q.topic }));
-        outcomes.push(...(await this.queue.publishBatch(batch)));
-      }
-      for (const o of outcomes) if (!o.ok) throw new AmqpError(Reply.PreconditionFailed, `PRECONDITION_FAILED - ${o.error.message}`);
-      return { queues: queues.map((q) => q.name) };
-    })();
+    return this.storeRouted(queues, delayed, input, m.properties.headers, m.properties.expiration);
+  }
+
+  /** Copies reached through a delayed exchange take its `x-delay`; the others the `delay` header or none. */
+  private async storeRouted(
+    queues: QueueDef[],
+    delayed: Set<string>,
+    input: Omit<PublishInput, "topic" | "timing">,
+    headers: Record<string, unknown> | undefined,
+    expiration: string | undefined,
+  ): Promise<PublishOutcome> {
+    const later = queues.filter((q) => delayed.has(q.name));
+    const now = queues.filter((q) => !delayed.has(q.name));
+    if (later.length > 0) await this.storeCopies(later, input, publishTiming(true, headers), expiration);
+    if (now.length > 0) await this.storeCopies(now, input, publishTiming(false, headers), expiration);
+    return { queues: queues.map((q) => q.name) };
+  }
+
+  /** Stores one copy per queue (in batches of 16); arms an expiry look for queues that dead-letter what expires. */
+  private async storeCopies(queues: QueueDef[], input: Omit<PublishInput, "topic" | "timing">, timing: PublishInput["timing"], expiration: string | undefined): Promise<PublishOutcome> {
+    const outcomes = [];
+    for (let i = 0; i < queues.length; i += 16) {
+      const batch = queues.slice(i, i + 16).map((q) => ({ ...input, timing, topic: q.topic }));
+      outcomes.push(...(await this.queue.publishBatch(batch)));
+    }
+    outcomes.forEach((o, i) => {
+      if (!o.ok) throw new AmqpError(Reply.PreconditionFailed, `PRECONDITION_FAILED - ${o.error.message}`);
+      const q = queues[i] as QueueDef;
+      if (!this.deadLettered.has(q.topic)) return;
+      const ttls = [q.args["x-message-ttl"], input.ttlMs].filter((t): t is number => typeof t === "number");
+      if (expiration !== undefined || ttls.length > 0) this.armExpiry(q.topic, o.result.deliverAtMs + Math.max(1, Math.min(...ttls)));
+    });
+    return { queues: queues.map((q) => q.name) };
+  }
+
+  /** Remembers a queue that has a dead-letter exchange, and looks at its dead letters now and then. */
+  private watchDeadLetters(vhost: Vhost, q: QueueDef): void {
+    let dl: DeadLettering | undefined;
+    try {
+      dl = deadLetteringOf(q.name, q.args);
+    } catch {
+      dl = undefined;
+    }
+    if (!dl || this.closed) return;
+    this.deadLettered.set(q.topic, { vhost, q, dl });
+    this.forwardTimer ??= setInterval(() => {
+      for (const topic of this.deadLettered.keys()) this.forward(topic);
+    }, DEAD_LETTER_LOOK_MS);
+    this.forwardTimer.unref?.();
+    this.forward(q.topic);
+  }
+
+  /** At a message's expiry: the group looked at now (so it becomes a dead letter), then forwarded. */
+  private armExpiry(topic: string, atMs: number): void {
+    const slot = Math.ceil(atMs / EXPIRY_SLOT_MS) * EXPIRY_SLOT_MS;
+    const key = `${topic}\n${slot}`;
+    if (this.expiries.has(key) || this.closed) return;
+    const timer = setTimeout(() => {
+      this.expiries.delete(key);
+      if (!this.deadLettered.has(topic)) return;
+      this.queue
+        .sweepGroup(topic, AMQP_GROUP)
+        .then(() => this.forward(topic))
+        .catch((error: unknown) => this.log.warn("amqp-expiry-look-failed", { topic, error: String(error) }));
+    }, Math.max(0, slot - this.clock.nowMs()) + 5);
+    timer.unref?.();
+    this.expiries.set(key, timer);
+  }
+
+  /** Republishes the queue's dead letters to its dead-letter exchange (one run per topic at a time). */
+  forward(topic: string): void {
+    const running = this.forwarding.get(topic);
+    if (running) {
+      running.again = true;
+      return;
+    }
+    const state = { again: false };
+    this.forwarding.set(topic, state);
+    void this.forwardAll(topic)
+      .catch((error: unknown) => this.log.warn("amqp-dead-letter-forward-failed", { topic, error: String(error) }))
+      .finally(() => {
+        this.forwarding.delete(topic);
+        if (state.again && !this.closed) this.forward(topic);
+      });
+  }
+
+  private async forwardAll(topic: string): Promise<void> {
+    for (let round = 0; round < 64; round++) {
+      const entry = this.deadLettered.get(topic);
+      if (!entry || this.closed) return;
+      const page = await this.queue.retry.listDeadLetters({ topic, group: AMQP_GROUP, limit: 16 });
+      let moved = 0;
+      for (const d of page.deadLetters) if (await this.forwardOne(entry, d)) moved++;
+      if (moved === 0 || page.cursor === undefined) return;
+    }
+  }
+
+  /**
+   * One dead letter to the dead-letter exchange, with its death in `x-death`, its per-message expiration
+   * removed (RabbitMQ's rule: it must not expire again where it lands), then taken out of the dead letters.
+   * A failure between the two leaves it a dead letter, forwarded again later (at least once).
+   */
+  private async forwardOne(entry: { vhost: Vhost; q: QueueDef; dl: DeadLettering }, d: DeadLetter): Promise<boolean> {
+    const { vhost, q, dl } = entry;
+    const discard = () => this.queue.retry.discardDeadLetter({ topic: q.topic, group: AMQP_GROUP, messageId: d.messageId });
+    let content: Awaited<ReturnType<Queue["lifecycle"]["get"]>>["record"]["message"]["content"];
+    try {
+      content = (await this.queue.lifecycle.get(q.topic, d.messageId)).record.message.content;
+    } catch (error) {
+      if (error instanceof QueueError) return discard();
+      throw error;
+    }
+    const m = toAmqpMessage(q, { ...content, group: AMQP_GROUP, receiptHandle: "", consumedTimes: d.consumedTimes, firstConsumedAtMs: 0, nextVisibleAtMs: 0 }, this.log);
+    const { expiration, ...kept } = m.properties;
+    const headers = deathHeaders(kept.headers, {
+      queue: q.name,
+      reason: deathReasonOf(d.reason),
+      exchange: m.exchange,
+      routingKeys: [m.routingKey],
+      timeSec: Math.floor(d.failedAtMs / 1000),
+      ...(expiration !== undefined && { originalExpiration: expiration }),
+    });
+    const properties: BasicProperties = { ...kept, headers };
+    const routingKey = dl.routingKey ?? m.routingKey;
+    let routed: ReturnType<AmqpBroker["route"]>;
+    try {
+      routed = this.route(vhost, dl.exchange, routingKey, headers);
+    } catch (error) {
+      if (!(error instanceof AmqpError)) throw error;
+      this.log.warn("amqp-dead-letter-exchange-missing", { queue: q.name, exchange: dl.exchange, messageId: d.messageId });
+      return discard();
+    }
+    const targets = routed.queues.filter((t) => !closesCycle(headers, t.name));
+    if (targets.length > 0) {
+      const rawProperties = encodeProperties(properties);
+      const input = this.publishInput({ exchange: dl.exchange, routingKey, properties, rawProperties, body: m.body });
+      await this.storeRouted(targets, routed.delayed, input, headers, undefined);
+    }
+    return discard();
+  }
+
+  /** Stops the dead-letter looks and expiry timers. */
+  close(): void {
+    this.closed = true;
+    if (this.forwardTimer) clearInterval(this.forwardTimer);
+    for (const t of this.expiries.values()) clearTimeout(t);
+    this.expiries.clear();
   }
 
   /** Whether the queue is still the one of its name in the vhost (not deleted). */
@@ -554,6 +784,7 @@ export class AmqpBroker {
   async nack(topic: string, receiptHandle: string, requeue: boolean): Promise<void> {
     try {
       await this.queue.retry.nack({ topic, group: AMQP_GROUP, receiptHandle, ...(requeue ? { delayMs: 0 } : { requeue: false }) });
+      if (!requeue && this.deadLettered.has(topic)) this.forward(topic);
     } catch (error) {
       // A delivery whose handle is spent (its visibility ran out and it was redelivered) has nothing left to give back.
       if (!(error instanceof QueueError)) throw error;
@@ -595,6 +826,12 @@ function toAmqpMessage(q: QueueDef, m: ReceivedMessage, log: Logger): AmqpMessag
     properties: { headers, messageId: shortString(m.key) ?? m.messageId, timestamp: Math.floor(m.publishedAtMs / 1000), ...(m.tag !== undefined && { type: m.tag }) },
   };
 }
+
+/** How often a door process looks for dead letters to forward that it was not told of (retired by another process or the sweeper). */
+export const DEAD_LETTER_LOOK_MS = 10_000;
+
+/** Expiry looks of one queue within this many milliseconds share one timer. */
+const EXPIRY_SLOT_MS = 100;
 
 /** How often a door process reads the durable topology again (what other processes declared or deleted). */
 export const TOPOLOGY_REFRESH_MS = 5000;

@@ -129,6 +129,11 @@ export const Method = {
   BasicRecoverOk: 0x003c006f,
   BasicNack: 0x003c0078,
   TxSelect: 0x005a000a,
+  TxSelectOk: 0x005a000b,
+  TxCommit: 0x005a0014,
+  TxCommitOk: 0x005a0015,
+  TxRollback: 0x005a001e,
+  TxRollbackOk: 0x005a001f,
   ConfirmSelect: 0x0055000a,
   ConfirmSelectOk: 0x0055000b,
 } as const;
@@ -244,6 +249,12 @@ export function encodeRawHeader(channel: number, bodySize: number, rawProperties
 
 export function encodeBody(channel: number, content: Buffer): Buffer {
   return frame.makeBodyFrame(channel, content);
+}
+
+/** A properties section (flags and fields) as a publisher would send it, from decoded properties. */
+export function encodeProperties(properties: BasicProperties): Buffer {
+  const header = encodeHeader(0, 0, properties);
+  return Buffer.from(header.subarray(19, header.length - 1));
 }
 
 /** Decodes a raw properties section (as kept by encodeRawHeader's callers). */

@@ -90,6 +90,8 @@ interface Unacked {
   /** When the delivery's lease runs out unless renewed. */
   heldUntilMs: number;
   renewing: boolean;
+  /** Settled within an open transaction: takes effect at tx.commit, forgotten at tx.rollback. */
+  txSettled?: "ack" | "requeue" | "reject";
 }
 
 interface Consumer {
@@ -121,6 +123,9 @@ interface Confirm {
 class Channel {
   state: "open" | "closing" = "open";
   confirm = false;
+  /** tx.select was sent: publishes and settlements wait for tx.commit. */
+  tx = false;
+  txPublishes: { exchange: string; routingKey: string; mandatory: boolean; properties: BasicProperties; rawProperties: Buffer; body: Buffer }[] = [];
   publishSeq = 0;
   confirms: Confirm[] = [];
   prefetch = 0;
@@ -146,7 +151,7 @@ const SERVER_PROPERTIES = {
     consumer_cancel_notify: true,
     per_consumer_qos: true,
     authentication_failure_close: true,
-    exchange_exchange_bindings: false,
+    exchange_exchange_bindings: true,
     "connection.blocked": false,
     consumer_priorities: false,
     direct_reply_to: false,
@@ -531,6 +536,10 @@ export class AmqpConnection {
     // Publishes run in the channel's order of methods (after a declare or confirm.select still being answered).
     const run = ch.chain.then(() => {
       if (ch.state !== "open") return;
+      if (ch.tx) {
+        ch.txPublishes.push({ ...message, mandatory: c.mandatory });
+        return;
+      }
       const confirm: Confirm | undefined = ch.confirm ? { seq: ++ch.publishSeq, outcome: "pending" } : undefined;
       if (confirm) ch.confirms.push(confirm);
       let stored: Promise<{ queues: string[] }>;
@@ -656,6 +665,7 @@ export class AmqpConnection {
         for (const c of ch.consumers.values()) c.wake?.();
         return this.sendMethod(ch.id, Method.BasicQosOk, {});
       case Method.ConfirmSelect:
+        if (ch.tx) throw new AmqpError(Reply.PreconditionFailed, "PRECONDITION_FAILED - cannot switch from tx to confirm mode");
         ch.confirm = true;
         return reply(Method.ConfirmSelectOk);
       case Method.BasicConsume:
@@ -680,12 +690,28 @@ export class AmqpConnection {
         if (id === Method.BasicRecover) this.sendMethod(ch.id, Method.BasicRecoverOk, {});
         return;
       case Method.ExchangeBind:
+        await broker.bindExchange(vhost, f as Parameters<AmqpBroker["bindExchange"]>[1]);
+        return reply(Method.ExchangeBindOk);
       case Method.ExchangeUnbind:
-        throw new AmqpError(Reply.NotImplemented, "NOT_IMPLEMENTED - exchange-to-exchange bindings are not supported by this server");
-      case Method.QueuePurge:
-        throw new AmqpError(Reply.NotImplemented, "NOT_IMPLEMENTED - queue.purge is not supported; cancel messages through the JSON API");
+        await broker.unbindExchange(vhost, f as Parameters<AmqpBroker["unbindExchange"]>[1]);
+        return reply(Method.ExchangeUnbindOk);
+      case Method.QueuePurge: {
+        const q = await broker.locateQueue(vhost, this.queueName(ch, f.queue), this.id);
+        const messageCount = await broker.purge(q);
+        return reply(Method.QueuePurgeOk, { messageCount });
+      }
       case Method.TxSelect:
-        throw new AmqpError(Reply.NotImplemented, "NOT_IMPLEMENTED - transactions are not supported; use publisher confirms (confirm.select)");
+        if (ch.confirm) throw new AmqpError(Reply.PreconditionFailed, "PRECONDITION_FAILED - cannot switch from confirm to tx mode");
+        ch.tx = true;
+        return this.sendMethod(ch.id, Method.TxSelectOk, {});
+      case Method.TxCommit:
+        await this.commit(ch);
+        return this.sendMethod(ch.id, Method.TxCommitOk, {});
+      case Method.TxRollback:
+        if (!ch.tx) throw new AmqpError(Reply.PreconditionFailed, "PRECONDITION_FAILED - channel is not transactional");
+        ch.txPublishes = [];
+        for (const u of ch.unacked.values()) delete u.txSettled;
+        return this.sendMethod(ch.id, Method.TxRollbackOk, {});
       default:
         throw new AmqpError(Reply.CommandInvalid, `COMMAND_INVALID - ${methodName(id)} is not a method a client sends on a channel`, true);
     }
@@ -810,13 +836,47 @@ export class AmqpConnection {
     else ch.unacked.set(tag, { topic: m.topic, receiptHandle: m.receiptHandle, consumer: undefined, heldUntilMs: this.leaseEndMs(), renewing: false });
   }
 
+  /**
+   * tx.commit: the transaction's publishes stored in order (routed now, as RabbitMQ routes them at
+   * commit), then its settlements applied. A publish the queue refuses closes the channel (the
+   * transaction is not committed past it).
+   */
+  private async commit(ch: Channel): Promise<void> {
+    if (!ch.tx) throw new AmqpError(Reply.PreconditionFailed, "PRECONDITION_FAILED - channel is not transactional");
+    const publishes = ch.txPublishes;
+    ch.txPublishes = [];
+    for (const p of publishes) {
+      const outcome = await this.deps.broker.publish(this.vhost as Vhost, p);
+      if (p.mandatory && outcome.queues.length === 0 && ch.state === "open") {
+        this.sendMethod(ch.id, Method.BasicReturn, { replyCode: Reply.NoRoute, replyText: "NO_ROUTE", exchange: p.exchange, routingKey: p.routingKey });
+        this.sendContent(ch.id, p.rawProperties, p.properties, p.body);
+      }
+    }
+    const settled = [...ch.unacked].filter(([, u]) => u.txSettled !== undefined);
+    const broker = this.deps.broker;
+    await Promise.all(
+      settled.map(([t, u]) => {
+        ch.unacked.delete(t);
+        if (u.consumer) u.consumer.unacked--;
+        return u.txSettled === "ack" ? broker.ack(u.topic, u.receiptHandle) : broker.nack(u.topic, u.receiptHandle, u.txSettled === "requeue");
+      }),
+    );
+    for (const c of ch.consumers.values()) c.wake?.();
+  }
+
   private settle(ch: Channel, deliveryTag: number, multiple: boolean, how: "ack" | "requeue" | "reject"): void {
     let tags: number[];
     if (multiple) {
-      tags = [...ch.unacked.keys()].filter((t) => deliveryTag === 0 || t <= deliveryTag);
+      tags = [...ch.unacked].filter(([t, u]) => (deliveryTag === 0 || t <= deliveryTag) && u.txSettled === undefined).map(([t]) => t);
     } else {
-      if (!ch.unacked.has(deliveryTag)) throw new AmqpError(Reply.PreconditionFailed, `PRECONDITION_FAILED - unknown delivery tag ${deliveryTag}`);
+      if (ch.unacked.get(deliveryTag)?.txSettled !== undefined || !ch.unacked.has(deliveryTag)) {
+        throw new AmqpError(Reply.PreconditionFailed, `PRECONDITION_FAILED - unknown delivery tag ${deliveryTag}`);
+      }
       tags = [deliveryTag];
+    }
+    if (ch.tx) {
+      for (const t of tags) (ch.unacked.get(t) as Unacked).txSettled = how;
+      return;
     }
     for (const t of tags) {
       const u = ch.unacked.get(t) as Unacked;

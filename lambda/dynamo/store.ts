@@ -826,6 +826,24 @@ export class DynamoStore implements QueueStore {
     );
   }
 
+  async discardDeadLetter(topic: string, group: string, gen: string, messageId: string, nowMs: number): Promise<boolean> {
+    const token = randomUUID();
+    return this.updateDelivery(
+      "discard-dead-letter",
+      topic,
+      group,
+      messageId,
+      {
+        ConditionExpression: "st = :d AND gen = :gen",
+        UpdateExpression: "SET st = :x, dropAt = :now, dropTok = :token REMOVE #lane",
+        ExpressionAttributeNames: { "#lane": LANE },
+        ExpressionAttributeValues: m({ ":d": DEAD, ":x": DROPPED, ":gen": gen, ":now": nowMs, ":token": token }),
+      },
+      "remove",
+      (current) => current.dropTok === token,
+    );
+  }
+
   /** One conditional update of a delivery; on a failed condition, `ours` tells whether a re-sent attempt of this call had applied it. */
   private async updateDelivery(
     operation: string,

@@ -20,6 +20,7 @@ const missing = ["javac", "java"].filter((tool) => {
 });
 const absent = [...missing, ...CLASSPATH.filter((p) => !existsSync(p))];
 const SOURCE = fileURLToPath(new URL("./java/SeedFlows.java", import.meta.url));
+const RETRY_SOURCE = fileURLToPath(new URL("./java/RetryLater.java", import.meta.url));
 
 let server: AmqpTestServer;
 let java: ChildProcess | undefined;
@@ -29,7 +30,7 @@ beforeAll(async () => {
   if (absent.length > 0) return;
   server = await startAmqpTestServer({ credentials: "app:s3cret" });
   dir = mkdtempSync(join(tmpdir(), "delayq-java-"));
-  execFileSync("javac", ["-cp", CLASSPATH.join(":"), "-d", dir, SOURCE], { stdio: "pipe" });
+  execFileSync("javac", ["-cp", CLASSPATH.join(":"), "-d", dir, SOURCE, RETRY_SOURCE], { stdio: "pipe" });
 });
 
 afterAll(async () => {
@@ -68,4 +69,26 @@ describe.skipIf(absent.length > 0)(`the RabbitMQ Java client${absent.length > 0 
     expect([byId["d-500"]?.flow, byId["x-700"]?.flow]).toEqual(["delay", "x-delay"]);
     expect(out).toMatch(/^GET amq\.gen-\S+ false true got$/m);
   }, 180_000);
+
+  it("runs the retry-later pattern (x-message-ttl + dead-letter exchanges, basicReject) reading x-death as Spring AMQP does, and a transaction", async () => {
+    // Prepare
+    let out = "";
+    const child = spawn("java", ["-cp", [dir as string, ...CLASSPATH].join(":"), "RetryLater", "127.0.0.1", String(server.port), "app", "s3cret", "r" + Date.now()], { stdio: ["ignore", "pipe", "pipe"] });
+    java = child;
+    child.stdout?.on("data", (c: Buffer) => (out += c.toString()));
+    child.stderr?.on("data", (c: Buffer) => (out += c.toString()));
+    // Act
+    await waitFor(() => child.exitCode !== null, 60_000 + LATE_TOLERANCE_MS, `the Java program to exit: ${out}`);
+    // Assess: two rounds through the wait queue, each after its TTL, the count a Long and the time a Date
+    expect(child.exitCode, out).toBe(0);
+    const deaths = [...out.matchAll(/^DEATH (\S+) (\S+) (\S+) (\d+) (\d+)$/gm)].map((m) => ({ reason: m[1], countClass: m[2], timeClass: m[3], count: Number(m[4]), elapsedMs: Number(m[5]) }));
+    expect(deaths.map((d) => [d.reason, d.countClass, d.timeClass, d.count])).toEqual([
+      ["expired", "Long", "Date", 1],
+      ["expired", "Long", "Date", 2],
+    ]);
+    expect(deaths[0]?.elapsedMs).toBeGreaterThanOrEqual(800);
+    expect(deaths[1]?.elapsedMs).toBeGreaterThanOrEqual(1600);
+    expect(out).toMatch(/^TX committed$/m);
+    expect(out).toContain("DONE");
+  }, 120_000);
 });

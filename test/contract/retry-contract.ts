@@ -360,6 +360,40 @@ export function retryContract(target: ContractTarget): void {
       expect(await queue.groups.getTopic(topic)).toMatchObject({ maxDelayMs: 60_000, overMaxDelay: "reject" });
     });
 
+    it("a sweep of one group retires what expired in it now; a discarded dead letter is gone for good, once", async () => {
+      // Prepare: a group nobody polls, one message expiring in it, one rejected
+      const { queue, topic, clock, take, deadLetters } = await harness(target);
+      await queue.groups.put(topic, "g", {});
+      const rejected = await queue.publish({ topic, body: "rejected", timing: { kind: "now" } });
+      const [held] = await take({ group: "g" }, 1);
+      await queue.retry.nack({ topic, group: "g", receiptHandle: held?.receiptHandle, requeue: false });
+      const expiring = await queue.publish({ topic, body: "expiring", ttlMs: 1000, timing: { kind: "now" } });
+      clock.advance(1500);
+      // Act
+      let retired = 0;
+      // (a shard the consumer's dispatcher still holds is left to it; its lease runs out, or a lost release on the
+      // fault-injected store keeps it until then)
+      for (let i = 0; i < 20 && retired === 0; i++) {
+        if (i > 0) clock.advance(queue.config.leaseMs + 1);
+        retired += await queue.sweepGroup(topic, "g");
+      }
+      const listed = await deadLetters("g", 2);
+      const discarded = await queue.retry.discardDeadLetter({ topic, group: "g", messageId: rejected.messageId });
+      const again = await queue.retry.discardDeadLetter({ topic, group: "g", messageId: rejected.messageId });
+      const notDead = await queue.retry.discardDeadLetter({ topic, group: "other", messageId: expiring.messageId });
+      // Assess
+      expect(listed.map((d) => [d.messageId, d.reason]).sort()).toEqual(
+        [
+          [rejected.messageId, "rejected"],
+          [expiring.messageId, "expired"],
+        ].sort(),
+      );
+      expect([discarded, again, notDead]).toEqual([true, false, false]);
+      expect((await deadLetters("g", 1)).map((d) => d.messageId)).toEqual([expiring.messageId]);
+      expect((await queue.retry.redrive({ topic, group: "g", messageIds: [rejected.messageId] })).redriven).toBe(0);
+      expect(await take({ group: "g" }, 1)).toEqual([]);
+    });
+
     it("the sweeper dead-letters exhausted deliveries that nobody polls for", async () => {
       // Prepare
       const { queue, topic, clock, take, deadLetters } = await harness(target);
