@@ -511,9 +511,10 @@ export class DelayQueue extends Construct {
    */
   private connectPush(props: DelayQueueProps): void {
     const dispatcher = this.functions.dispatcher.function;
-    for (const name of ["publish", "sweeper", "dispatcher"] as const) {
+    // The dispatcher names itself at run time (AWS_LAMBDA_FUNCTION_NAME): a reference to its own name would be a cycle.
+    for (const name of ["publish", "sweeper"] as const) {
       this.functions[name].function.addEnvironment("PUSH_DISPATCHER_FUNCTION", dispatcher.functionName);
-      if (name !== "dispatcher") dispatcher.grantInvoke(this.functions[name].function);
+      dispatcher.grantInvoke(this.functions[name].function);
     }
     dispatcher.addEnvironment(ENV.leaseLingerMs, "5000");
     // Its own successor: an explicit statement (grantInvoke on itself would make the policy depend on the function).
@@ -532,11 +533,29 @@ export class DelayQueue extends Construct {
     }
     if (targets.queueArns?.length) role.addToPrincipalPolicy(new PolicyStatement({ actions: ["sqs:SendMessage"], resources: [...targets.queueArns] }));
     if (targets.eventBusArns?.length) role.addToPrincipalPolicy(new PolicyStatement({ actions: ["events:PutEvents"], resources: [...targets.eventBusArns] }));
+    const stack = Stack.of(this);
+    const dispatcherArn = `<${stack.getLogicalId(dispatcher.node.defaultChild as CfnResource)}.Arn>`;
+    for (const name of ["publish", "sweeper"] as const) {
+      acknowledgeAwsSolutions(
+        this.functions[name].role,
+        `AwsSolutions-IAM5[Resource::${dispatcherArn}:*]`,
+        "Function.grantInvoke also allows <dispatcher ARN>:* so that the function's versions and aliases can be invoked; it still names the one dispatcher function.",
+      );
+    }
     acknowledgeAwsSolutions(
       role,
-      "AwsSolutions-IAM5",
-      "The dispatcher invokes itself (its successor) by tag (delayq:role = push-dispatcher) and the configured push functions with their versions and aliases (<arn>:*); every other resource is named.",
+      "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:*]",
+      "The dispatcher starts its successor, an invoke of itself; its own ARN cannot be named in its own policy (a cycle), so the grant is every function of this account and region carrying the tag delayq:role = push-dispatcher, which only this function has.",
     );
+    for (const functionArn of targets.functionArns ?? []) {
+      const resolved = stack.resolve(functionArn) as unknown;
+      const shown = typeof resolved === "string" ? resolved : `<${(resolved as { "Fn::GetAtt"?: string[] })["Fn::GetAtt"]?.[0] ?? "?"}.Arn>`;
+      acknowledgeAwsSolutions(
+        role,
+        `AwsSolutions-IAM5[Resource::${shown}:*]`,
+        "A push target function is granted with its versions and aliases (<arn>:*), so a push group may name a qualified ARN; it still names only the functions the pushTargets prop lists.",
+      );
+    }
     const logGroup = this.functions.dispatcher.logGroup;
     const metric = (name: string, event: string) => {
       new MetricFilter(this, `${name}Filter`, {

@@ -8,6 +8,9 @@ import { getRuntime } from "./runtime.js";
  * publish due before it, for one push shard. It delivers while the shard's cover lasts, stops in time to
  * finish its last pushes within the function's timeout, and starts its successor when the cover goes on.
  */
+// Its successor is another invoke of this function.
+process.env.PUSH_DISPATCHER_FUNCTION ??= process.env.AWS_LAMBDA_FUNCTION_NAME;
+
 export const handler = async (event: { shard?: unknown }, context: Pick<Context, "getRemainingTimeInMillis">): Promise<DispatchReport> => {
   const { push, meter, log, config } = await getRuntime();
   const shard = typeof event?.shard === "number" && Number.isInteger(event.shard) && event.shard >= 0 && event.shard < config.pushShards ? event.shard : 0;

@@ -113,6 +113,8 @@ describe("the AMQP door with the amqp prop (defaults)", () => {
       [ENV.maxDelayMs]: String(DEFAULTS.maxDelayMs),
       [ENV.retentionMs]: String(DEFAULTS.retentionMs),
       [ENV.maxWaitMs]: String(DEFAULTS.maxWaitMs),
+      [ENV.pushShards]: String(DEFAULTS.pushShards),
+      PUSH_TARGET_POLICY: "aws",
       AMQP_HOST: "0.0.0.0",
       AMQP_PORT: "5672",
       SHUTDOWN_GRACE_MS: "20000",
