@@ -27,6 +27,8 @@ const payload: PushPayload = {
 };
 const body = JSON.stringify(payload);
 const request = (target: PushTarget, p: PushPayload = payload): PushRequest => ({ target, payload: p, body: JSON.stringify(p), secrets: [], timeoutMs: 1000, nowMs: p.deliverAt });
+/** An invoke's answer payload (the SDK's blob adapter is a Uint8Array with helpers the transport does not use). */
+const answer = (text: string) => new TextEncoder().encode(text) as never;
 const signal = () => new AbortController().signal;
 const functionArn = "arn:aws:lambda:eu-west-1:111122223333:function:on-due";
 
@@ -35,7 +37,7 @@ describe("Lambda push targets", () => {
   const transport = () => lambdaTransport(new LambdaClient({ region: "eu-west-1" }));
 
   it("invokes the function synchronously (RequestResponse) with the payload as its event, and succeeds on a 200 without a function error", async () => {
-    lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: new TextEncoder().encode('"ok"') });
+    lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: answer('"ok"') });
     // Act
     const result = await transport().send(request({ type: "lambda", functionArn }), signal());
     // Assess
@@ -53,7 +55,7 @@ describe("Lambda push targets", () => {
     lambda.on(InvokeCommand).resolves({
       StatusCode: 200,
       FunctionError: "Unhandled",
-      Payload: new TextEncoder().encode(JSON.stringify({ errorType: "Error", errorMessage: "db down" })),
+      Payload: answer(JSON.stringify({ errorType: "Error", errorMessage: "db down" })),
     });
     const result = await transport().send(request({ type: "lambda", functionArn }), signal());
     expect(result.ok).toBe(false);
