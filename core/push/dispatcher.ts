@@ -263,6 +263,11 @@ export class PushDispatcher {
         }
         const timeoutMs = push.target.timeoutMs ?? PUSH_LIMITS.timeoutMsDefault;
         let got: ReceivedMessage[];
+        // Each poll gets a signal of its own, tied to the run's for as long as it lasts: the delivery engine
+        // keeps its listener on the signal it is given, and a run makes thousands of polls.
+        const poll = new AbortController();
+        const endPoll = () => poll.abort();
+        stop.addEventListener("abort", endPoll, { once: true });
         try {
           got = await queue.receiveForPush({
             topic,
@@ -270,12 +275,14 @@ export class PushDispatcher {
             max: free,
             visibilityMs: timeoutMs + PUSH_TIMING.visibilityMarginMs,
             deadlineMs: Math.min(end, nowMs + PUSH_TIMING.pollMs),
-            signal: stop,
+            signal: poll.signal,
           });
         } catch (error) {
           log.warn("push-receive-failed", { topic, group, error: String(error) });
           await clock.sleep(PUSH_TIMING.retryMs, stop);
           continue;
+        } finally {
+          stop.removeEventListener("abort", endPoll);
         }
         for (const m of got) {
           const p: Promise<void> = this.pushOne(route, push, m, counters).finally(() => {
