@@ -17,9 +17,10 @@ import { contentionScenario } from "./scenarios/contention.js";
 import { costScenario } from "./scenarios/cost.js";
 import { idleScenario } from "./scenarios/idle.js";
 import { backlogScenario, precisionScenario } from "./scenarios/precision.js";
+import { pushScenario } from "./scenarios/push.js";
 import { throughputScenario } from "./scenarios/throughput.js";
 
-export const SCENARIOS = ["precision", "backlog", "throughput", "contention", "cost", "idle", "cold-start", "amqp"] as const;
+export const SCENARIOS = ["precision", "backlog", "throughput", "contention", "cost", "idle", "cold-start", "amqp", "push"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -84,6 +85,7 @@ export async function runBench(options: BenchOptions, dynamoLocalLabel = "Dynamo
       else if (name === "cost") results.push(await costScenario(ctx));
       else if (name === "idle") results.push(await idleScenario(ctx));
       else if (name === "amqp") results.push(await amqpScenario(ctx));
+      else if (name === "push") results.push(await pushScenario(ctx));
       else results.push(await coldStartScenario(ctx));
     } finally {
       clearInterval(sampler);

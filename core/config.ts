@@ -39,6 +39,12 @@ export interface QueueConfig {
   cancelMarginMs: number;
   /** Custom DynamoDB endpoint (DynamoDB Local); unset means the AWS service of the region. */
   dynamoEndpoint: string | undefined;
+  /** Push shards: push groups spread over this many dispatchers, each held by its own lease. */
+  pushShards: number;
+  /** How often the sweeper looks ahead for due pushes (the sweeper's own interval: 60 s on AWS). */
+  pushTickMs: number;
+  /** A dispatcher is started at least this long before the first push it is for (cold start, a late tick). */
+  pushLeadMs: number;
 }
 
 export const ENV = {
@@ -56,6 +62,9 @@ export const ENV = {
   indexLagMs: "INDEX_LAG_MS",
   cancelMarginMs: "CANCEL_MARGIN_MS",
   dynamoEndpoint: "DYNAMODB_ENDPOINT",
+  pushShards: "PUSH_SHARDS",
+  pushTickMs: "PUSH_TICK_MS",
+  pushLeadMs: "PUSH_LEAD_MS",
 } as const;
 
 export const DEFAULTS = {
@@ -70,6 +79,9 @@ export const DEFAULTS = {
   leaseLingerMs: 2_000,
   indexLagMs: 10_000,
   cancelMarginMs: 1_000,
+  pushShards: 1,
+  pushTickMs: 60_000,
+  pushLeadMs: 15_000,
 } as const;
 
 /** At most this many index queries per second per waiting consumer. */
@@ -111,6 +123,9 @@ export function loadConfig(env: Env, overrides: Partial<QueueConfig> = {}): Queu
     indexLagMs: int(env, ENV.indexLagMs, DEFAULTS.indexLagMs, 0, 300_000, problems),
     cancelMarginMs: int(env, ENV.cancelMarginMs, DEFAULTS.cancelMarginMs, 0, 60_000, problems),
     dynamoEndpoint: env[ENV.dynamoEndpoint] || undefined,
+    pushShards: int(env, ENV.pushShards, DEFAULTS.pushShards, 1, 64, problems),
+    pushTickMs: int(env, ENV.pushTickMs, DEFAULTS.pushTickMs, 100, 3_600_000, problems),
+    pushLeadMs: int(env, ENV.pushLeadMs, DEFAULTS.pushLeadMs, 0, 300_000, problems),
     ...overrides,
   };
   if (problems.length > 0) throw invalid(`configuration: ${problems.join("; ")}`);

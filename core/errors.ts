@@ -17,6 +17,12 @@ export const ErrorCode = {
   /** A resource of that name exists already (a recurring schedule). */
   AlreadyExists: "AlreadyExists",
   ReceiptHandleError: "ReceiptHandleError",
+  /** A push target whose address or scheme this deployment does not push to (metadata, link-local; private hosts on AWS). */
+  PushTargetRefused: "PushTargetRefused",
+  /** A push target type this runtime cannot deliver to (locally: AWS targets without AWS credentials). */
+  PushTargetUnavailable: "PushTargetUnavailable",
+  /** A pull verb (consume) on a push group: its messages go to its target. */
+  PushGroup: "PushGroup",
   ServiceUnavailable: "ServiceUnavailable",
   InternalError: "InternalError",
 } as const;

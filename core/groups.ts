@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { QueueConfig } from "./config.js";
 import { ErrorCode, QueueError, invalid } from "./errors.js";
 import type { Clock, GroupRecord, QueueStore } from "./ports.js";
+import { PUSH_LIMITS, type PushPolicy, PushType, checkPushTarget, newPushSecret } from "./push/target.js";
 import { assertIntInRange, assertName, assertTopicKey } from "./rules.js";
 import {
   type GroupSettings,
@@ -43,7 +44,12 @@ export interface GroupInfo {
   startMs: number;
   createdAtMs: number;
   settings: GroupSettings;
+  /** A push group's signing secret, answered once: by the PUT that made the group an HTTP push group. */
+  newSecret?: string;
 }
+
+/** Every target type, any host but metadata and link-local ones: what tests and the in-memory runtime use unless told otherwise. */
+export const PERMISSIVE_PUSH_POLICY: PushPolicy = { mode: "local", allowHttp: true, available: async () => true };
 
 function newGen(): string {
   return randomBytes(6).toString("hex");
@@ -64,6 +70,7 @@ export class Groups {
     private readonly store: QueueStore,
     private readonly clock: Clock,
     private readonly config: QueueConfig,
+    private readonly pushPolicy: PushPolicy = PERMISSIVE_PUSH_POLICY,
   ) {}
 
   /** The topic's settings, cached for SETTINGS_CACHE_TTL_MS. */
@@ -155,10 +162,54 @@ export class Groups {
     const topic = assertTopicKey(topicKey);
     const group = assertName("group", groupName);
     const input = parseGroupSettings(body);
+    let newSecret: string | undefined;
+    if (input.push) {
+      await checkPushTarget(input.push.target, this.pushPolicy);
+      if (input.push.target.type === PushType.Http) {
+        // An HTTP push group keeps its secrets across PUTs; the PUT that makes it one creates them (answered once).
+        const kept = (await this.store.getGroup(topic, group))?.settings.push?.secrets;
+        if (kept) input.push.secrets = kept;
+        else {
+          newSecret = newPushSecret();
+          input.push.secrets = { current: newSecret, createdAtMs: this.clock.nowMs() };
+        }
+      }
+    }
     const nowMs = this.clock.nowMs();
     const record = (await this.store.putGroupSettings(topic, group, input, nowMs)) ?? (await this.register(topic, group, nowMs, input));
+    if (input.push) await this.store.putPushRoute(topic, group);
+    else await this.store.deletePushRoute(topic, group);
     remember(this.records, `${topic}\n${group}`, { readAtMs: nowMs, value: record });
-    return info(topic, record);
+    return { ...info(topic, record), ...(newSecret !== undefined && { newSecret }) };
+  }
+
+  /**
+   * A new signing secret for an HTTP push group, answered once. The replaced one keeps signing beside it
+   * for `graceSeconds` (default a day), so receivers can switch without refusing a push.
+   */
+  async rotateSecret(topicKey: string, groupName: string, body: Record<string, unknown>): Promise<{ topic: string; group: string; secret: string; previousSecretValidUntil: number }> {
+    const topic = assertTopicKey(topicKey);
+    const group = assertName("group", groupName);
+    const unknown = Object.keys(body).filter((k) => k !== "graceSeconds");
+    if (unknown.length > 0) throw invalid(`unknown field(s) ${unknown.join(", ")}; the only field is graceSeconds`);
+    const graceSeconds =
+      body.graceSeconds === undefined || body.graceSeconds === null
+        ? PUSH_LIMITS.rotationGraceSecondsDefault
+        : assertIntInRange(body.graceSeconds, "graceSeconds", 0, PUSH_LIMITS.rotationGraceSecondsMax);
+    const record = await this.store.getGroup(topic, group);
+    if (!record) throw notFound(topic, group);
+    const push = record.settings.push;
+    if (!push || push.target.type !== PushType.Http || !push.secrets) {
+      throw invalid(`group ${group} of topic ${topic} is not an HTTP push group: only HTTP pushes are signed`);
+    }
+    const nowMs = this.clock.nowMs();
+    const secret = newPushSecret();
+    const previousUntilMs = nowMs + graceSeconds * 1000;
+    const settings = { ...record.settings, push: { ...push, secrets: { current: secret, createdAtMs: nowMs, previous: push.secrets.current, previousUntilMs } } };
+    const updated = await this.store.putGroupSettings(topic, group, settings, nowMs);
+    if (!updated) throw notFound(topic, group);
+    remember(this.records, `${topic}\n${group}`, { readAtMs: nowMs, value: updated });
+    return { topic, group, secret, previousSecretValidUntil: previousUntilMs };
   }
 
   async list(topicKey: string, query: { limit?: unknown; cursor?: unknown }): Promise<{ groups: GroupInfo[]; cursor?: string }> {
@@ -189,6 +240,7 @@ export class Groups {
     const group = assertName("group", groupName);
     const record = await this.store.getGroup(topic, group);
     if (!record || !(await this.store.deleteGroup(topic, group, record.gen))) throw notFound(topic, group);
+    if (record.settings.push) await this.store.deletePushRoute(topic, group);
     this.records.delete(`${topic}\n${group}`);
     return { topic, group, deleted: true };
   }

@@ -25,6 +25,8 @@ import {
   type NackSpec,
   type NewDelivery,
   type ParkedDelivery,
+  type DispatcherHold,
+  type PushRoutePage,
   type QueueStore,
   RescheduleOutcome,
   type RetireReason,
@@ -60,6 +62,7 @@ interface DeliveryRow {
   ackedAtMs?: number;
   reason?: string;
   lane?: string;
+  nackedTimes?: number;
 }
 
 interface LeaseRow extends LeaseKey {
@@ -102,6 +105,8 @@ export class MemoryStore implements QueueStore {
   private readonly leases = new Map<string, LeaseRow>();
   private readonly dedup = new Map<string, DedupRecord>();
   private readonly keyPointers = new Map<string, Set<string>>();
+  private readonly pushRoutes = new Set<string>();
+  private readonly dispatcherLeases = new Map<number, { holder?: string; untilMs?: number; coverUntilMs?: number; armedAtMs?: number }>();
 
   async ping(): Promise<void> {}
 
@@ -358,6 +363,7 @@ export class MemoryStore implements QueueStore {
     if (!row || row.st !== "active" || row.receiptHandle !== spec.receiptHandle || row.consumedTimes !== spec.consumedTimes) return false;
     if ((row.visibleUntilMs ?? row.dueAtMs) <= spec.nowMs) return false;
     row.dueAtMs = spec.redeliverAtMs;
+    row.nackedTimes = (row.nackedTimes ?? 0) + 1;
     delete row.receiptHandle;
     delete row.visibleUntilMs;
     return true;
@@ -381,6 +387,7 @@ export class MemoryStore implements QueueStore {
     } else if (row.receiptHandle !== when.receiptHandle || row.consumedTimes !== when.consumedTimes || (row.visibleUntilMs ?? 0) <= spec.nowMs) {
       return false;
     }
+    if (when.kind === "held") row.nackedTimes = (row.nackedTimes ?? 0) + 1;
     row.st = spec.deadLetter ? "dead" : "dropped";
     row.dueAtMs = spec.failedAtMs;
     row.reason = spec.reason;
@@ -533,6 +540,59 @@ export class MemoryStore implements QueueStore {
       .map(deliveryState);
     return { message: stored(row), deliveries };
   }
+
+  // Push delivery.
+
+  async putPushRoute(topic: string, group: string): Promise<void> {
+    this.pushRoutes.add(`${topic}\u0000${group}`);
+  }
+
+  async deletePushRoute(topic: string, group: string): Promise<void> {
+    this.pushRoutes.delete(`${topic}\u0000${group}`);
+  }
+
+  async listPushRoutes(limit: number, cursor?: string, topic?: string): Promise<PushRoutePage> {
+    const all = [...this.pushRoutes]
+      .sort()
+      .filter((r) => (cursor === undefined || r > cursor) && (topic === undefined || r.startsWith(`${topic}\u0000`)));
+    const page = all.slice(0, limit);
+    const routes = page.map((r) => {
+      const [t = "", g = ""] = r.split("\u0000");
+      return { topic: t, group: g };
+    });
+    return { routes, ...(all.length > limit && { cursor: page[page.length - 1] }) };
+  }
+
+  async armDispatcher(shard: number, nowMs: number, coverUntilMs: number, restartGapMs: number): Promise<{ start: boolean }> {
+    const row = this.dispatcherLeases.get(shard) ?? {};
+    this.dispatcherLeases.set(shard, row);
+    row.coverUntilMs = Math.max(row.coverUntilMs ?? 0, coverUntilMs);
+    const held = row.holder !== undefined && (row.untilMs ?? 0) > nowMs;
+    const recent = row.armedAtMs !== undefined && row.armedAtMs > nowMs - restartGapMs;
+    if (held || recent) return { start: false };
+    row.armedAtMs = nowMs;
+    return { start: true };
+  }
+
+  async holdDispatcher(shard: number, owner: string, nowMs: number, untilMs: number): Promise<DispatcherHold> {
+    const row = this.dispatcherLeases.get(shard) ?? {};
+    this.dispatcherLeases.set(shard, row);
+    if (row.holder !== undefined && row.holder !== owner && (row.untilMs ?? 0) > nowMs) return { ok: false, coverUntilMs: row.coverUntilMs ?? 0 };
+    row.holder = owner;
+    row.untilMs = untilMs;
+    return { ok: true, coverUntilMs: row.coverUntilMs ?? 0 };
+  }
+
+  async releaseDispatcher(shard: number, owner: string): Promise<{ coverUntilMs: number }> {
+    const row = this.dispatcherLeases.get(shard);
+    if (!row) return { coverUntilMs: 0 };
+    if (row.holder === owner) {
+      delete row.holder;
+      delete row.untilMs;
+      delete row.armedAtMs;
+    }
+    return { coverUntilMs: row.coverUntilMs ?? 0 };
+  }
 }
 
 /** After a position: an entry's own place, or a millisecond boundary (empty id: after every entry due by then). */
@@ -615,6 +675,7 @@ function toDelivery(row: DeliveryRow): Delivery {
     consumedTimes: row.consumedTimes,
     firstConsumedAtMs: row.firstConsumedAtMs ?? 0,
     nextVisibleAtMs: row.dueAtMs,
+    ...(row.nackedTimes !== undefined && { nackedTimes: row.nackedTimes }),
   };
 }
 

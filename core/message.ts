@@ -63,6 +63,11 @@ export interface Delivery {
   consumedTimes: number;
   firstConsumedAtMs: number;
   nextVisibleAtMs: number;
+  /**
+   * Failures recorded for this delivery so far (nacks, and a last delivery's nack that retired it), kept
+   * through redrives: a push's attempt number is this plus one. Absent: none.
+   */
+  nackedTimes?: number;
 }
 
 /** What a consumer receives: the content plus this delivery's bookkeeping. */

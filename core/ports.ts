@@ -278,6 +278,25 @@ export interface MessageRecord {
   deliveries: DeliveryState[];
 }
 
+/** A push group as the push registry lists it. */
+export interface PushRoute {
+  topic: string;
+  group: string;
+}
+
+export interface PushRoutePage {
+  routes: PushRoute[];
+  /** Opaque; pass back for the next page. */
+  cursor?: string;
+}
+
+/** A dispatcher's hold on its push shard, and how long it was asked to stay up. */
+export interface DispatcherHold {
+  ok: boolean;
+  /** A dispatcher of this shard should be up until then (set by the sweeper's look-ahead and by publishes). */
+  coverUntilMs: number;
+}
+
 /**
  * Storage, spoken in queue verbs. Every state change is one conditional write; losing a race is an
  * outcome, never an exception; a write the SDK retried after it had applied is recognised as ours.
@@ -392,6 +411,24 @@ export interface QueueStore {
   ): Promise<RescheduleOutcome>;
   /** The message and every group's delivery, read strongly consistently. */
   inspect(topic: string, messageId: string): Promise<MessageRecord | undefined>;
+
+  // Push delivery.
+  /** Lists the group in the push registry (idempotent). */
+  putPushRoute(topic: string, group: string): Promise<void>;
+  /** Takes the group out of the push registry (idempotent). */
+  deletePushRoute(topic: string, group: string): Promise<void>;
+  /** Push groups by topic then group, strongly consistent; only `topic`'s when given. */
+  listPushRoutes(limit: number, cursor?: string, topic?: string): Promise<PushRoutePage>;
+  /**
+   * Asks for a dispatcher of push shard `shard` up until `coverUntilMs` (never shortening an earlier ask).
+   * `start` is true for exactly one caller when no dispatcher holds the shard and none was started in the
+   * last `restartGapMs`: that caller starts one.
+   */
+  armDispatcher(shard: number, nowMs: number, coverUntilMs: number, restartGapMs: number): Promise<{ start: boolean }>;
+  /** Takes or renews the shard's dispatcher lease until `untilMs` (free, run out, or held by `owner`). */
+  holdDispatcher(shard: number, owner: string, nowMs: number, untilMs: number): Promise<DispatcherHold>;
+  /** Gives the lease up (when `owner` holds it) and allows the next arm to start a dispatcher at once; answers the cover asked for. */
+  releaseDispatcher(shard: number, owner: string): Promise<{ coverUntilMs: number }>;
 }
 
 export type { MessageContent };

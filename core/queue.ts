@@ -1,6 +1,6 @@
 import { type QueueConfig, effectivePollIntervalMs } from "./config.js";
 import { type DeliveryOptions, type GroupView, MessageCache, Subscriptions } from "./delivery.js";
-import { invalid, quote } from "./errors.js";
+import { ErrorCode, QueueError, invalid, quote } from "./errors.js";
 import { Groups } from "./groups.js";
 import { parseReceiptHandle } from "./ids.js";
 import { Lifecycle } from "./lifecycle.js";
@@ -10,6 +10,7 @@ import { AckOutcome, type Clock, type Logger, type QueueStore, silentLogger } fr
 import { type BatchOutcome, type PublishInput, Publisher } from "./publish.js";
 import { Retry } from "./retry.js";
 import { LIMITS, assertIntInRange, assertName, assertTopicKey } from "./rules.js";
+import type { PushPolicy } from "./push/target.js";
 import { resolveGroupSettings } from "./settings.js";
 import { type SweepReport, Sweeper } from "./sweeper.js";
 
@@ -43,6 +44,8 @@ export interface QueueDeps {
   log?: Logger;
   /** Counters and distributions (default: none kept). */
   metrics?: QueueMetrics;
+  /** Which push targets this runtime accepts (default: every type, any host but metadata and link-local ones). */
+  pushPolicy?: PushPolicy;
 }
 
 /** A long poll stops this long before its answer-by time, so its answer is on the wire in time. */
@@ -67,6 +70,8 @@ export class Queue {
   private readonly publisher: Publisher;
   private readonly subscriptions: Subscriptions;
   private readonly sweeper: Sweeper;
+  private readonly publishListeners: ((topic: string, atMs: number) => Promise<void> | void)[] = [];
+  private pendingListeners: Promise<void>[] = [];
 
   constructor(deps: QueueDeps) {
     this.store = deps.store;
@@ -75,7 +80,7 @@ export class Queue {
     this.log = deps.log ?? silentLogger;
     this.metrics = deps.metrics ?? noMetrics;
     this.pollIntervalMs = effectivePollIntervalMs(deps.config);
-    this.groups = new Groups(deps.store, deps.clock, deps.config);
+    this.groups = new Groups(deps.store, deps.clock, deps.config, deps.pushPolicy);
     const options: DeliveryOptions = {
       shards: deps.config.shards,
       pollIntervalMs: this.pollIntervalMs,
@@ -92,7 +97,13 @@ export class Queue {
       groups: this.groups,
       config: deps.config,
       log: this.log,
-      published: (topic, atMs) => this.subscriptions.notify(topic, atMs),
+      published: (topic, atMs) => {
+        this.subscriptions.notify(topic, atMs);
+        for (const listener of this.publishListeners) {
+          const p = listener(topic, atMs);
+          if (p) this.pendingListeners.push(p.catch((error) => this.log.warn("publish-listener-failed", { topic, error: String(error) })));
+        }
+      },
     });
     this.retry = new Retry({
       store: deps.store,
@@ -136,7 +147,13 @@ export class Queue {
   async publish(input: PublishInput): Promise<PublishResult> {
     const result = await this.publisher.publish(input, this.clock.nowMs());
     if (!result.duplicate) this.metrics.published(input.topic, 1);
+    await this.settleListeners();
     return result;
+  }
+
+  /** A publish answers once its listeners are done (in Lambda, a frozen container would never finish them). */
+  private async settleListeners(): Promise<void> {
+    while (this.pendingListeners.length > 0) await Promise.all(this.pendingListeners.splice(0));
   }
 
   /** 1..16 messages of one topic in one call: one write to the table, each message with its own outcome. */
@@ -148,6 +165,7 @@ export class Queue {
       if (o.ok && !o.result.duplicate && topic !== undefined) stored.set(topic, (stored.get(topic) ?? 0) + 1);
     });
     for (const [topic, count] of stored) this.metrics.published(topic, count);
+    await this.settleListeners();
     return outcomes;
   }
 
@@ -159,6 +177,12 @@ export class Queue {
     if (input.visibilitySeconds !== undefined) assertIntInRange(input.visibilitySeconds, "visibilitySeconds", 1, LIMITS.visibilitySecondsMax);
     const startMs = this.clock.nowMs();
     const record = await this.groups.ensure(topic, group);
+    if (record.settings.push) {
+      throw new QueueError(
+        ErrorCode.PushGroup,
+        `group ${group} of topic ${topic} is a push group (its messages go to its ${record.settings.push.target.type} target); PUT the group without "push" to consume it`,
+      );
+    }
     const visibilitySeconds = assertIntInRange(
       input.visibilitySeconds ?? record.settings.visibilitySeconds ?? input.defaultVisibilitySeconds ?? this.config.defaultVisibilitySeconds,
       "visibilitySeconds",
@@ -181,6 +205,31 @@ export class Queue {
     if (this.config.leaseLingerMs === 0 && dispatcher.state.waiting === 0) await dispatcher.settled();
     if (messages.length > 0) this.metrics.delivered(topic, input.door ?? DeliveryDoor.Json, messages.length);
     return messages;
+  }
+
+  /**
+   * The push dispatcher's receive: a long poll of a push group through the same delivery engine (claims
+   * are conditional writes), with the push's visibility; answers at `deadlineMs` at the latest.
+   */
+  async receiveForPush(input: { topic: string; group: string; max: number; visibilityMs: number; deadlineMs: number; signal?: AbortSignal }): Promise<ReceivedMessage[]> {
+    const dispatcher = this.subscriptions.dispatcher(input.topic, input.group);
+    return dispatcher.wait({
+      max: Math.max(1, Math.min(LIMITS.batchMax, input.max)),
+      tags: undefined,
+      visibilityMs: input.visibilityMs,
+      deadlineMs: input.deadlineMs,
+      ...(input.signal && { signal: input.signal }),
+    });
+  }
+
+  /** Calls `listener` for every message published through this queue (topic, deliver time): the push planner arms a dispatcher by it. */
+  onPublished(listener: (topic: string, atMs: number) => Promise<void> | void): void {
+    this.publishListeners.push(listener);
+  }
+
+  /** Ends this process's look at a group: its waiting polls are answered and its leases released. */
+  async releaseGroup(topic: string, group: string): Promise<void> {
+    await this.subscriptions.drop(topic, group);
   }
 
   async ack(input: AckInput): Promise<AckResult> {

@@ -1,5 +1,6 @@
 import { DAY_MS, OverMaxDelay, type QueueConfig } from "./config.js";
 import { invalid, quote } from "./errors.js";
+import { type PushSettings, encodePushTarget, parsePushTarget } from "./push/target.js";
 import { LIMITS, parseTagFilter } from "./rules.js";
 
 /**
@@ -42,6 +43,8 @@ export interface GroupSettingsInput {
   deadLetter?: boolean;
   /** Subscription: the tags this group receives; absent means every message. */
   tagFilter?: string[];
+  /** A push group: its target (and, for HTTP, its signing secrets); absent: a pull group. */
+  push?: PushSettings;
 }
 
 export interface GroupSettings {
@@ -51,6 +54,7 @@ export interface GroupSettings {
   retryBackoff: RetryBackoff;
   deadLetter: boolean;
   tagFilter: string[] | undefined;
+  push: PushSettings | undefined;
 }
 
 export interface GroupEntry {
@@ -89,6 +93,7 @@ export function resolveGroupSettings(input: GroupSettingsInput | undefined): Gro
     retryBackoff: input?.retryBackoff ?? { ...GROUP_DEFAULTS.retryBackoff },
     deadLetter: input?.deadLetter ?? GROUP_DEFAULTS.deadLetter,
     tagFilter: input?.tagFilter,
+    push: input?.push,
   };
 }
 
@@ -132,7 +137,7 @@ export function parseTopicSettings(body: Body): TopicSettingsInput {
 
 /** The body of `PUT /v1/topics/{topic}/groups/{group}`. */
 export function parseGroupSettings(body: Body): GroupSettingsInput {
-  onlyKnown(body, ["visibilitySeconds", "maxReceiveCount", "retryBackoff", "deadLetter", "tagFilter"], "group setting");
+  onlyKnown(body, ["visibilitySeconds", "maxReceiveCount", "retryBackoff", "deadLetter", "tagFilter", "push"], "group setting");
   const out: GroupSettingsInput = {};
   const visibility = int(body, "visibilitySeconds", 1, LIMITS.visibilitySecondsMax, "seconds");
   if (visibility !== undefined) out.visibilitySeconds = visibility;
@@ -149,6 +154,7 @@ export function parseGroupSettings(body: Body): GroupSettingsInput {
     const tags = parseTagFilter(body.tagFilter);
     if (tags !== undefined) out.tagFilter = tags;
   }
+  if (given(body.push)) out.push = { target: parsePushTarget(body.push) };
   return out;
 }
 
@@ -185,5 +191,6 @@ export function encodeGroupSettings(topic: string, group: string, s: GroupSettin
     retryBackoff: s.retryBackoff,
     deadLetter: s.deadLetter ? "on" : "off",
     tagFilter: s.tagFilter?.join("||") ?? "*",
+    push: s.push ? encodePushTarget(s.push.target) : null,
   };
 }

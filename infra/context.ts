@@ -22,6 +22,7 @@ export const CONTEXT_KEYS = {
   consumeReservedConcurrency: "delayq:consumeReservedConcurrency",
   ackReservedConcurrency: "delayq:ackReservedConcurrency",
   sweeperReservedConcurrency: "delayq:sweeperReservedConcurrency",
+  dispatcherReservedConcurrency: "delayq:dispatcherReservedConcurrency",
   /** Setting it deploys the AMQP door (the ACM certificate of its TLS listener). */
   amqpCertificateArn: "delayq:amqpCertificateArn",
   amqpCredentialsSecretArn: "delayq:amqpCredentialsSecretArn",

@@ -1,4 +1,4 @@
-import { Aws, type CfnResource, Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
+import { ArnFormat, Aws, type CfnResource, Duration, RemovalPolicy, Stack, Tags } from "aws-cdk-lib";
 import type { CfnStage } from "aws-cdk-lib/aws-apigatewayv2";
 import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
 import {
@@ -16,7 +16,7 @@ import { Alarm, ComparisonOperator, type IMetric, MathExpression, Metric, TreatM
 import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from "aws-cdk-lib/aws-dynamodb";
 import { PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import { SqsDestination } from "aws-cdk-lib/aws-lambda-destinations";
-import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
+import { FilterPattern, LogGroup, MetricFilter, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Schedule, ScheduleExpression, ScheduleGroup } from "aws-cdk-lib/aws-scheduler";
 import { LambdaInvoke } from "aws-cdk-lib/aws-scheduler-targets";
 import { Secret } from "aws-cdk-lib/aws-secretsmanager";
@@ -35,7 +35,21 @@ import { QueueFunction } from "./queue-function.js";
 export const AuthMode = { Iam: "iam", None: "none" } as const;
 export type AuthMode = (typeof AuthMode)[keyof typeof AuthMode];
 
+/** Push targets the dispatcher may deliver to (IAM grants: only these). HTTP targets need no grant. */
+export interface PushTargetsProps {
+  /** Lambda functions push groups may invoke (ARNs; `<arn>:*` covers versions and aliases). */
+  readonly functionArns?: readonly string[];
+  /** SQS queues push groups may send to (queue ARNs). */
+  readonly queueArns?: readonly string[];
+  /** Event buses push groups may put events on (bus ARNs). */
+  readonly eventBusArns?: readonly string[];
+}
+
 export interface DelayQueueProps {
+  /** What push groups may target besides HTTP(S) URLs. @default none: HTTP targets only */
+  readonly pushTargets?: PushTargetsProps;
+  /** Push shards (one dispatcher each while pushes are due). @default 1 */
+  readonly pushShards?: number;
   /** Write shards per lane of the due index. @default 2 */
   readonly shards?: number;
   /** Visibility of a delivery when neither the consume call nor the group sets one. @default 30 */
@@ -208,6 +222,12 @@ export const ROUTES: readonly {
     handler: "ack",
     auth: "v1",
   },
+  {
+    method: HttpMethod.POST,
+    path: "/v1/topics/{topic}/groups/{group}/push/secret",
+    handler: "ack",
+    auth: "v1",
+  },
   ...MANAGE_ROUTES,
   {
     method: HttpMethod.GET,
@@ -276,6 +296,8 @@ export class DelayQueue extends Construct {
   readonly alarms: Alarm[];
   /** The dashboard and the alarms on the queue's own metrics. */
   readonly observability: QueueObservability;
+  /** Alarms on failed pushes and on pushes dead-lettered (they notify `observability.alarmTopic` like the others). */
+  pushAlarms: Alarm[] = [];
   /** The AMQP door, when the `amqp` prop is set. */
   readonly amqp?: AmqpDoor;
 
@@ -310,6 +332,8 @@ export class DelayQueue extends Construct {
       [ENV.retentionMs]: String(props.retentionMs ?? DEFAULTS.retentionMs),
       [ENV.maxWaitMs]: String(DEFAULTS.maxWaitMs),
       ...metricsEnvironment(props.observability),
+      [ENV.pushShards]: String(props.pushShards ?? DEFAULTS.pushShards),
+      PUSH_TARGET_POLICY: "aws",
     };
 
     this.asyncFailureQueue = this.createFailureQueue(
@@ -336,6 +360,7 @@ export class DelayQueue extends Construct {
       functions[name] = fn;
     }
     this.functions = functions as Record<HandlerName, QueueFunction>;
+    this.connectPush(props);
 
     ({
       api: this.api,
@@ -358,7 +383,7 @@ export class DelayQueue extends Construct {
       api: this.api,
       table: this.table,
       dueIndexName: TABLE_SCHEMA.dueIndex.name,
-      alarms: this.alarms,
+      alarms: [...this.alarms, ...this.pushAlarms],
     });
     if (props.amqp) {
       this.amqp = new AmqpDoor(this, "Amqp", props.amqp, {
@@ -491,6 +516,90 @@ export class DelayQueue extends Construct {
         new PolicyStatement({ actions: ["secretsmanager:GetSecretValue"], resources: [this.mqCredentials.secretArn] }),
       );
     }
+  }
+
+  /**
+   * Push delivery: the dispatcher function is started (asynchronous invoke) by the sweeper's look ahead,
+   * by a publish due before it, and by itself (a successor); it invokes, sends to and puts events on only
+   * the targets `pushTargets` lists. Alarms on failed pushes and on pushes dead-lettered.
+   */
+  private connectPush(props: DelayQueueProps): void {
+    const dispatcher = this.functions.dispatcher.function;
+    // The dispatcher names itself at run time (AWS_LAMBDA_FUNCTION_NAME): a reference to its own name would be a cycle.
+    for (const name of ["publish", "sweeper"] as const) {
+      this.functions[name].function.addEnvironment("PUSH_DISPATCHER_FUNCTION", dispatcher.functionName);
+      dispatcher.grantInvoke(this.functions[name].function);
+    }
+    dispatcher.addEnvironment(ENV.leaseLingerMs, "5000");
+    // Its own successor: an explicit statement (grantInvoke on itself would make the policy depend on the function).
+    this.functions.dispatcher.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ["lambda:InvokeFunction"],
+        resources: [Stack.of(this).formatArn({ service: "lambda", resource: "function", resourceName: "*", arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+        conditions: { StringEquals: { "aws:ResourceTag/delayq:role": "push-dispatcher" } },
+      }),
+    );
+    Tags.of(dispatcher).add("delayq:role", "push-dispatcher");
+    const targets = props.pushTargets ?? {};
+    const role = this.functions.dispatcher.role;
+    if (targets.functionArns?.length) {
+      role.addToPrincipalPolicy(new PolicyStatement({ actions: ["lambda:InvokeFunction"], resources: targets.functionArns.flatMap((a) => [a, `${a}:*`]) }));
+    }
+    if (targets.queueArns?.length) role.addToPrincipalPolicy(new PolicyStatement({ actions: ["sqs:SendMessage"], resources: [...targets.queueArns] }));
+    if (targets.eventBusArns?.length) role.addToPrincipalPolicy(new PolicyStatement({ actions: ["events:PutEvents"], resources: [...targets.eventBusArns] }));
+    const stack = Stack.of(this);
+    const dispatcherArn = `<${stack.getLogicalId(dispatcher.node.defaultChild as CfnResource)}.Arn>`;
+    for (const name of ["publish", "sweeper"] as const) {
+      acknowledgeAwsSolutions(
+        this.functions[name].role,
+        `AwsSolutions-IAM5[Resource::${dispatcherArn}:*]`,
+        "Function.grantInvoke also allows <dispatcher ARN>:* so that the function's versions and aliases can be invoked; it still names the one dispatcher function.",
+      );
+    }
+    acknowledgeAwsSolutions(
+      role,
+      "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:*]",
+      "The dispatcher starts its successor, an invoke of itself; its own ARN cannot be named in its own policy (a cycle), so the grant is every function of this account and region carrying the tag delayq:role = push-dispatcher, which only this function has.",
+    );
+    for (const functionArn of targets.functionArns ?? []) {
+      const resolved = stack.resolve(functionArn) as unknown;
+      const shown = typeof resolved === "string" ? resolved : `<${(resolved as { "Fn::GetAtt"?: string[] })["Fn::GetAtt"]?.[0] ?? "?"}.Arn>`;
+      acknowledgeAwsSolutions(
+        role,
+        `AwsSolutions-IAM5[Resource::${shown}:*]`,
+        "A push target function is granted with its versions and aliases (<arn>:*), so a push group may name a qualified ARN; it still names only the functions the pushTargets prop lists.",
+      );
+    }
+    const logGroup = this.functions.dispatcher.logGroup;
+    const metric = (name: string, event: string) => {
+      new MetricFilter(this, `${name}Filter`, {
+        logGroup,
+        metricNamespace: "delayq",
+        metricName: name,
+        filterPattern: FilterPattern.stringValue("$.event", "=", event),
+        metricValue: "1",
+        defaultValue: 0,
+      });
+      return new Metric({ namespace: "delayq", metricName: name, period: Duration.minutes(5), statistic: "Sum" });
+    };
+    this.pushAlarms = [
+      new Alarm(this, "PushFailuresAlarm", {
+        alarmDescription: "Pushes failed (target answered non-2xx, timed out, or refused): they are retried with the group's backoff.",
+        metric: metric("PushFailures", "push-failed"),
+        threshold: 10,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+      new Alarm(this, "PushDeadLettersAlarm", {
+        alarmDescription: "Pushes exhausted maxReceiveCount and went to their group's dead letters (redrive them when the target is fixed).",
+        metric: metric("PushDeadLetters", "push-dead-lettered"),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    ];
   }
 
   private createApi(

@@ -7,6 +7,7 @@ export const HandlerName = {
   Consume: "consume",
   Ack: "ack",
   Sweeper: "sweeper",
+  Dispatcher: "dispatcher",
 } as const;
 export type HandlerName = (typeof HandlerName)[keyof typeof HandlerName];
 
@@ -48,7 +49,8 @@ export const DYNAMO_ACCESS = {
   publish: {
     // PutItem: a message, its dedup record and key pointer, the topic's registration; BatchWriteItem: a
     // batch of messages; GetItem: topic settings; BatchGetItem: the original of a repeated dedupId.
-    table: ["PutItem", "BatchWriteItem", "GetItem", "BatchGetItem"],
+    // Query and UpdateItem: a publish due before the next sweeper look reads the topic's push groups and arms their dispatcher.
+    table: ["PutItem", "BatchWriteItem", "GetItem", "BatchGetItem", "Query", "UpdateItem"],
     dueIndex: [],
     transactWriteItems: [],
   },
@@ -71,7 +73,15 @@ export const DYNAMO_ACCESS = {
   sweeper: {
     // Query of the work index; UpdateItem: leases and cursors, retirements; PutItem: dead letters and a
     // cursor of an earlier group incarnation reset; GetItem: the group and topic settings.
-    table: ["UpdateItem", "PutItem", "GetItem"],
+    // Query: the push registry and a push group's cursors (the look ahead); UpdateItem also arms dispatchers.
+    table: ["UpdateItem", "PutItem", "GetItem", "Query"],
+    dueIndex: ["Query"],
+    transactWriteItems: [],
+  },
+  dispatcher: {
+    // The push dispatcher: its lease (UpdateItem), the push registry and groups (Query, GetItem), claims
+    // (PutItem, UpdateItem), message bodies (BatchGetItem), acks, nacks and retirements (UpdateItem), lanes.
+    table: ["GetItem", "Query", "PutItem", "UpdateItem", "BatchGetItem"],
     dueIndex: ["Query"],
     transactWriteItems: [],
   },
@@ -183,5 +193,15 @@ export const HANDLER_SETTINGS = {
     // The next run, a minute later, is the retry (a run is idempotent); retrying a failed run as well would
     // only overlap with it.
     asyncInvoke: { retryAttempts: 0, maxEventAge: Duration.minutes(5) },
+  },
+  dispatcher: {
+    // Started only while pushes are due; stays up for the shard's cover (about a sweeper interval plus the
+    // lead), then starts its successor if the cover goes on. Its last pushes (up to 60 s each) end in time.
+    memorySize: 256,
+    timeout: Duration.seconds(180),
+    readsMqCredentials: false,
+    description: "delayq: push delivery while pushes are due",
+    // A failed start is not retried by Lambda: the next sweeper look (or publish) arms a new one.
+    asyncInvoke: { retryAttempts: 0, maxEventAge: Duration.minutes(2) },
   },
 } as const satisfies Record<HandlerName, HandlerSettings>;

@@ -19,6 +19,11 @@ import { createDynamoClient } from "./dynamo/client.js";
 import { DynamoStore } from "./dynamo/store.js";
 import { mqCredentialsFor } from "./mq-credentials.js";
 import { EventBridgeScheduleService, schedulerSettingsFrom } from "./schedule-service.js";
+import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
+import { PushDispatcher, PushPlanner } from "../core/push/dispatcher.js";
+import type { DispatcherStarter, PushTransports } from "../core/push/ports.js";
+import type { PushPolicy } from "../core/push/target.js";
+import { pushPolicyFromEnv, pushTransports } from "./push/targets.js";
 
 export interface Runtime {
   config: QueueConfig;
@@ -27,6 +32,14 @@ export interface Runtime {
   store: QueueStore;
   log: Logger;
   schedules?: ScheduleService;
+  push: Push;
+}
+
+/** Push delivery in a runtime: the dispatcher (run where the shard's pushes are delivered) and the planner that starts it (absent where nothing can be started). */
+export interface Push {
+  dispatcher: PushDispatcher;
+  planner?: PushPlanner;
+  starter?: DispatcherStarter;
 }
 
 export interface RuntimeOptions {
@@ -44,6 +57,11 @@ export interface RuntimeOptions {
   doors?: readonly Door[];
   /** Recurring schedules (the local runtime's in-process runner); by default EventBridge Scheduler when configured. */
   schedules?: (queue: Queue) => ScheduleService;
+  /** Which push targets are accepted (default from PUSH_TARGET_POLICY / PUSH_ALLOW_HTTP, see lambda/push/targets.ts). */
+  pushPolicy?: PushPolicy;
+  transports?: PushTransports;
+  /** Starts a push shard's dispatcher (the local runtime's in-process one); by default an asynchronous invoke of PUSH_DISPATCHER_FUNCTION when set. */
+  pushStarter?: (dispatcher: PushDispatcher) => DispatcherStarter;
 }
 
 /** The doors every runtime serves, first match wins. */
@@ -66,11 +84,29 @@ export function buildRuntime(options: RuntimeOptions): Runtime {
       ...(options.meter && { meter: options.meter }),
     });
   const clock = options.clock ?? systemClock;
-  const queue = new Queue({ store, clock, config, log: options.log, ...(options.metrics && { metrics: options.metrics }) });
+  const queue = new Queue({ store, clock, config, log: options.log, ...(options.metrics && { metrics: options.metrics }), pushPolicy: options.pushPolicy ?? pushPolicyFromEnv(options.env) });
   const schedules = options.schedules ? options.schedules(queue) : awsSchedules(options.env);
   const routes = schedules ? scheduleRoutes(schedules) : [];
   const app = createApp([...(options.doors ?? []), ...buildDoors(queue, options, options.log, routes)], options.log);
-  return { config, queue, app, store, log: options.log, ...(schedules && { schedules }) };
+  const dispatcher = new PushDispatcher({ queue, store, clock, log: options.log, config, transports: options.transports ?? pushTransports() });
+  const starter = options.pushStarter ? options.pushStarter(dispatcher) : lambdaStarter(options.env, options.log);
+  const planner = starter && new PushPlanner({ store, clock, log: options.log, config, queue, starter });
+  if (planner) queue.onPublished((topic, atMs) => planner.published(topic, atMs));
+  const push: Push = { dispatcher, ...(planner && { planner }), ...(starter && { starter }) };
+  return { config, queue, app, store, log: options.log, push, ...(schedules && { schedules }) };
+}
+
+/** On AWS: a push shard's dispatcher is an asynchronous invoke of the dispatcher function (PUSH_DISPATCHER_FUNCTION). */
+function lambdaStarter(env: RuntimeOptions["env"], log: Logger): DispatcherStarter | undefined {
+  const functionName = env.PUSH_DISPATCHER_FUNCTION;
+  if (!functionName) return undefined;
+  const client = new LambdaClient({});
+  return {
+    async start(shard) {
+      await client.send(new InvokeCommand({ FunctionName: functionName, InvocationType: "Event", Payload: new TextEncoder().encode(JSON.stringify({ shard })) }));
+      log.info("push-dispatcher-invoked", { shard });
+    },
+  };
 }
 
 /** EventBridge Scheduler when the stack deployed schedules (SCHEDULE_* set), else none. */

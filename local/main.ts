@@ -17,6 +17,7 @@ import { startHttpServer } from "./server.js";
 import { AmqpBroker } from "../core/amqp/broker.js";
 import { AMQP_CREDENTIALS_ENV, DEFAULT_AMQP_USER, parseAmqpCredentials } from "../core/amqp/credentials.js";
 import { startAmqpServer } from "./amqp-server.js";
+import { inProcessStarter } from "./push-runner.js";
 
 const HELP = `npm start [-- options]
   --in-memory        keep messages in memory only (no DynamoDB)
@@ -65,6 +66,10 @@ async function main(): Promise<void> {
   const amqpUsers = parseAmqpCredentials(process.env[AMQP_CREDENTIALS_ENV]);
   const inMemory = process.argv.includes("--in-memory");
   const env: Record<string, string | undefined> = { ...process.env, TABLE_NAME: process.env.TABLE_NAME ?? "delayq" };
+  // The push look ahead runs on the sweeper's timer here, so it looks as far ahead as that timer's interval.
+  env.PUSH_TICK_MS ??= String(sweepEveryMs);
+  env.PUSH_LEAD_MS ??= "2000";
+  env.PUSH_TARGET_POLICY ??= "local";
   const guard = guardOptionsFromEnv(env);
   // With an API key and no RocketMQ keys of its own, the XML door's secret is the API key, not the public default.
   if (guard.apiKey !== undefined && !env[MQ_CREDENTIALS_ENV]) env[MQ_CREDENTIALS_ENV] = `${DEFAULT_LOCAL_MQ_CREDENTIALS.accessKeyId}:${guard.apiKey}`;
@@ -90,7 +95,12 @@ async function main(): Promise<void> {
   const metrics = PrometheusMetrics.fromEnv(env);
   metrics.watch(meter);
   let schedules: LocalScheduleService | undefined;
+  let pushRunner: ReturnType<typeof inProcessStarter> | undefined;
   const runtime = buildRuntime({
+    pushStarter: (dispatcher) => {
+      pushRunner = inProcessStarter(dispatcher, log);
+      return pushRunner;
+    },
     env,
     log,
     meter,
@@ -116,6 +126,7 @@ async function main(): Promise<void> {
   const sweeper = setInterval(() => {
     sweeping ??= runtime.queue
       .sweep()
+      .then(() => runtime.push.planner?.lookAhead())
       .then(
         () => undefined,
         (error) => log.error("sweep-failed", { error: String(error) }),
@@ -151,6 +162,7 @@ async function main(): Promise<void> {
     clearInterval(sweeper);
     clearInterval(parentWatch);
     await sweeping;
+    await pushRunner?.stop();
     schedules?.stopAll();
     await dynamo?.stop();
     console.log(JSON.stringify({ event: "shutdown-complete", drainMs: drained.tookMs, forcedRequests: drained.forced, forcedAmqpConnections: amqpDrained.forced }));

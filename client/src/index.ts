@@ -4,3 +4,4 @@ export { DelayqError, isDelayqError, type ApiErrorCode, type ErrorCode } from ".
 export { RETRY_DEFAULTS, type RetryOptions } from "./retry.js";
 export type { AwsCredentials, CredentialsProvider, SigV4Options } from "./sigv4.js";
 export type * as Api from "./schema.js";
+export { PUSH_SIGNATURE_HEADER, verifyPush, type PushMessage, type VerifyPushOptions } from "./verify.js";

@@ -48,6 +48,48 @@ export type TimeZone = string;
  */
 export type TagFilter1 = string;
 /**
+ * Where a push group's messages go. Validated at configuration (scheme, host; see the README's Push delivery).
+ *
+ * This interface was referenced by `Schemas`'s JSON-Schema
+ * via the `definition` "PushTargetInput".
+ */
+export type PushTargetInput =
+  | {
+      type: "http";
+      /**
+       * https (or http) URL; POSTed the payload as JSON, signed.
+       */
+      url: string;
+      timeoutMs?: number;
+      maxConcurrency?: number;
+      headers?: {
+        [k: string]: string;
+      };
+    }
+  | {
+      type: "lambda";
+      functionArn: string;
+      timeoutMs?: number;
+      maxConcurrency?: number;
+    }
+  | {
+      type: "sqs";
+      queueUrl: string;
+      /**
+       * FIFO queues only; default the message's key, else the group's name.
+       */
+      messageGroupId?: string;
+      timeoutMs?: number;
+      maxConcurrency?: number;
+    }
+  | {
+      type: "eventbridge";
+      eventBusName: string;
+      detailType?: string;
+      timeoutMs?: number;
+      maxConcurrency?: number;
+    };
+/**
  * IANA time zone of a local deliverAt (any letter case; answered in canonical spelling).
  */
 export type TimeZone1 = string;
@@ -83,6 +125,9 @@ export interface Error {
       | "MessageNotExist"
       | "AlreadyExists"
       | "ReceiptHandleError"
+      | "PushTargetRefused"
+      | "PushTargetUnavailable"
+      | "PushGroup"
       | "ServiceUnavailable"
       | "InternalError";
     /**
@@ -395,6 +440,54 @@ export interface GroupSettingsInput {
   retryBackoff?: RetryBackoff | null;
   deadLetter?: "on" | "off" | true | false | null;
   tagFilter?: TagFilter | null;
+  /**
+   * Makes the group a push group (null or absent: a pull group).
+   */
+  push?: PushTargetInput | null;
+}
+/**
+ * The push target in force (defaults filled in). `secret` only in the answer of the PUT that made the group an HTTP push group.
+ *
+ * This interface was referenced by `Schemas`'s JSON-Schema
+ * via the `definition` "PushTarget".
+ */
+export interface PushTarget {
+  type: "http" | "lambda" | "sqs" | "eventbridge";
+  url?: string;
+  headers?: {
+    [k: string]: string;
+  };
+  functionArn?: string;
+  queueUrl?: string;
+  messageGroupId?: string;
+  eventBusName?: string;
+  detailType?: string;
+  timeoutMs: number;
+  maxConcurrency: number;
+  /**
+   * The signing secret (whsec_…): answered once, keep it.
+   */
+  secret?: string;
+}
+/**
+ * This interface was referenced by `Schemas`'s JSON-Schema
+ * via the `definition` "PushSecretRequest".
+ */
+export interface PushSecretRequest {
+  graceSeconds?: number | null;
+}
+/**
+ * This interface was referenced by `Schemas`'s JSON-Schema
+ * via the `definition` "PushSecret".
+ */
+export interface PushSecret {
+  topic: string;
+  group: string;
+  secret: string;
+  /**
+   * Unix epoch milliseconds
+   */
+  previousSecretValidUntil: number;
 }
 /**
  * This interface was referenced by `Schemas`'s JSON-Schema
@@ -412,6 +505,7 @@ export interface GroupSettings {
   };
   deadLetter: "on" | "off";
   tagFilter: string;
+  push: PushTarget | null;
   /**
    * Unix epoch milliseconds
    */

@@ -15,6 +15,9 @@ const STATUS: Record<ErrorCode, number> = {
   MessageNotExist: 404,
   AlreadyExists: 409,
   ReceiptHandleError: 400,
+  PushTargetRefused: 400,
+  PushTargetUnavailable: 400,
+  PushGroup: 409,
   ServiceUnavailable: 503,
   InternalError: 500,
 };

@@ -1,6 +1,7 @@
 import { DAY_MS } from "../config.js";
 import { ErrorCode } from "../errors.js";
 import { GROUP_PAGE, TOPIC_PAGE } from "../groups.js";
+import { PUSH_LIMITS } from "../push/target.js";
 import { LIST_LIMIT } from "../lifecycle.js";
 import { DEDUP_ID_MAX_CHARS, PUBLISH_BATCH_MAX } from "../publish.js";
 import { DEAD_LETTER_PAGE, REDRIVE_IDS_MAX } from "../retry.js";
@@ -130,6 +131,9 @@ const delayHeaders = [
 const limitParam = (page: { default: number; max: number }) =>
   param("limit", "query", { type: "integer", minimum: 1, maximum: page.max, default: page.default }, `Page size, 1..${page.max}.`);
 const cursorParam = param("cursor", "query", { type: "string", minLength: 1 }, "The opaque cursor of the previous page, unchanged.");
+
+const pushTimeout: Json = { type: "integer", minimum: PUSH_LIMITS.timeoutMsMin, maximum: PUSH_LIMITS.timeoutMsMax, default: PUSH_LIMITS.timeoutMsDefault };
+const pushConcurrency: Json = { type: "integer", minimum: 1, maximum: PUSH_LIMITS.maxConcurrencyMax, default: PUSH_LIMITS.maxConcurrencyDefault };
 
 const schemas: Record<string, Json> = {
   Name: { type: "string", pattern: NAME_PATTERN.source, examples: ["orders"] },
@@ -383,11 +387,83 @@ const schemas: Record<string, Json> = {
       retryBackoff: { oneOf: [ref("RetryBackoff"), { type: "null" }] },
       deadLetter: { enum: ["on", "off", true, false, null] },
       tagFilter: { oneOf: [ref("TagFilter"), { type: "null" }] },
+      push: { oneOf: [ref("PushTargetInput"), { type: "null" }], description: "Makes the group a push group (null or absent: a pull group)." },
     },
+  },
+  PushTargetInput: {
+    description: "Where a push group's messages go. Validated at configuration (scheme, host; see the README's Push delivery).",
+    oneOf: [
+      {
+        type: "object",
+        required: ["type", "url"],
+        additionalProperties: false,
+        properties: {
+          type: { const: "http" },
+          url: { type: "string", maxLength: 2048, description: "https (or http) URL; POSTed the payload as JSON, signed." },
+          timeoutMs: pushTimeout,
+          maxConcurrency: pushConcurrency,
+          headers: { type: "object", additionalProperties: { type: "string", maxLength: 1024 }, maxProperties: 16 },
+        },
+      },
+      {
+        type: "object",
+        required: ["type", "functionArn"],
+        additionalProperties: false,
+        properties: { type: { const: "lambda" }, functionArn: { type: "string" }, timeoutMs: pushTimeout, maxConcurrency: pushConcurrency },
+      },
+      {
+        type: "object",
+        required: ["type", "queueUrl"],
+        additionalProperties: false,
+        properties: {
+          type: { const: "sqs" },
+          queueUrl: { type: "string" },
+          messageGroupId: { type: "string", maxLength: 128, description: "FIFO queues only; default the message's key, else the group's name." },
+          timeoutMs: pushTimeout,
+          maxConcurrency: pushConcurrency,
+        },
+      },
+      {
+        type: "object",
+        required: ["type", "eventBusName"],
+        additionalProperties: false,
+        properties: { type: { const: "eventbridge" }, eventBusName: { type: "string" }, detailType: { type: "string", maxLength: 128 }, timeoutMs: pushTimeout, maxConcurrency: pushConcurrency },
+      },
+    ],
+  },
+  PushTarget: {
+    type: "object",
+    required: ["type", "timeoutMs", "maxConcurrency"],
+    additionalProperties: false,
+    description: "The push target in force (defaults filled in). `secret` only in the answer of the PUT that made the group an HTTP push group.",
+    properties: {
+      type: { type: "string", enum: ["http", "lambda", "sqs", "eventbridge"] },
+      url: { type: "string" },
+      headers: { type: "object", additionalProperties: { type: "string" } },
+      functionArn: { type: "string" },
+      queueUrl: { type: "string" },
+      messageGroupId: { type: "string" },
+      eventBusName: { type: "string" },
+      detailType: { type: "string" },
+      timeoutMs: { type: "integer" },
+      maxConcurrency: { type: "integer" },
+      secret: { type: "string", description: "The signing secret (whsec_…): answered once, keep it." },
+    },
+  },
+  PushSecretRequest: {
+    type: "object",
+    additionalProperties: false,
+    properties: { graceSeconds: { type: ["integer", "null"], minimum: 0, maximum: PUSH_LIMITS.rotationGraceSecondsMax, default: PUSH_LIMITS.rotationGraceSecondsDefault } },
+  },
+  PushSecret: {
+    type: "object",
+    required: ["topic", "group", "secret", "previousSecretValidUntil"],
+    additionalProperties: false,
+    properties: { topic: { type: "string" }, group: { type: "string" }, secret: { type: "string" }, previousSecretValidUntil: ms },
   },
   GroupSettings: {
     type: "object",
-    required: ["topic", "group", "visibilitySeconds", "maxReceiveCount", "retryBackoff", "deadLetter", "tagFilter", "createdAt"],
+    required: ["topic", "group", "visibilitySeconds", "maxReceiveCount", "retryBackoff", "deadLetter", "tagFilter", "push", "createdAt"],
     additionalProperties: false,
     properties: {
       topic: { type: "string" },
@@ -402,6 +478,7 @@ const schemas: Record<string, Json> = {
       },
       deadLetter: { type: "string", enum: ["on", "off"] },
       tagFilter: { type: "string" },
+      push: { oneOf: [ref("PushTarget"), { type: "null" }] },
       createdAt: ms,
     },
   },
@@ -593,6 +670,13 @@ const responses: Record<string, Json> = {
   NotFound: errorResponse("No such group or schedule.", [C.NotFound]),
   MessageNotExist: errorResponse("No such message (never published here, or expired), or a receipt handle that is spent.", [C.MessageNotExist]),
   Conflict: errorResponse("A recurring schedule of that name exists.", [C.AlreadyExists]),
+  PushGroup: errorResponse("The group is a push group: its messages go to its target. PUT it without push to consume it.", [C.PushGroup]),
+  BadRequestPush: errorResponse("As BadRequestBody, or a push target this deployment refuses (PushTargetRefused: metadata, link-local; on AWS loopback, private, http) or cannot deliver to (PushTargetUnavailable: locally, AWS targets without AWS credentials).", [
+    C.InvalidArgument,
+    C.MalformedJson,
+    C.PushTargetRefused,
+    C.PushTargetUnavailable,
+  ]),
   PayloadTooLarge: errorResponse(`A message body over ${LIMITS.bodyBytes} bytes, or a request body over ${REQUEST_BODY_LIMIT_BYTES} bytes.`, [C.MessageTooLarge, C.RequestTooLarge]),
   RequestTooLarge: errorResponse(`The request body is over ${REQUEST_BODY_LIMIT_BYTES} bytes (2 MiB); refused before it is read further.`, [C.RequestTooLarge]),
   UnsupportedMediaType: errorResponse("A non-empty body without Content-Type: application/json.", [C.UnsupportedMediaType]),
@@ -822,6 +906,7 @@ function build(): Json {
           retryBackoff: { mode: "fixed", baseSeconds: 0, capSeconds: 0 },
           deadLetter: "on",
           tagFilter: "*",
+          push: null,
           createdAt: EXAMPLE_AT,
         },
         errors: { "404": responseRef("NotFound") },
@@ -833,8 +918,9 @@ function build(): Json {
         parameters: [topicParam, groupParam],
         requestBody: { schema: ref("GroupSettingsInput"), example: { maxReceiveCount: 5, retryBackoff: { mode: "exponential", baseSeconds: 1, capSeconds: 8 } } },
         status: "200",
-        okDescription: "The effective settings.",
+        okDescription: "The effective settings (an HTTP push group's signing secret once, in push.secret, when this PUT made it one).",
         okSchema: ref("GroupSettings"),
+        errors: { "400": responseRef("BadRequestPush") },
       }),
       delete: operation({
         operationId: "deleteGroup",
@@ -875,6 +961,7 @@ function build(): Json {
             },
           ],
         },
+        errors: { "409": responseRef("PushGroup") },
       }),
     },
     [`${G}/ack`]: {
@@ -914,6 +1001,20 @@ function build(): Json {
         status: "200",
         okDescription: "One page.",
         okSchema: ref("DeadLetterList"),
+      }),
+    },
+    [`${G}/push/secret`]: {
+      post: operation({
+        operationId: "rotatePushSecret",
+        summary: "A new signing secret for an HTTP push group",
+        description: "Answered once. The replaced secret keeps signing beside the new one for graceSeconds (default a day).",
+        tags: ["groups"],
+        parameters: [topicParam, groupParam],
+        requestBody: { schema: ref("PushSecretRequest"), required: false, example: { graceSeconds: 3600 } },
+        status: "200",
+        okDescription: "The new secret.",
+        okSchema: ref("PushSecret"),
+        errors: { "404": responseRef("NotFound") },
       }),
     },
     [`${G}/dead-letters/redrive`]: {

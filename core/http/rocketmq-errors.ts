@@ -17,6 +17,9 @@ const CORE: Record<ErrorCode, { status: number; code: string }> = {
   MessageNotExist: { status: 404, code: "MessageNotExist" },
   AlreadyExists: { status: 409, code: "AlreadyExists" },
   ReceiptHandleError: { status: 400, code: "ReceiptHandleError" },
+  PushTargetRefused: { status: 400, code: "InvalidArgument" },
+  PushTargetUnavailable: { status: 400, code: "InvalidArgument" },
+  PushGroup: { status: 409, code: "InvalidArgument" },
   ServiceUnavailable: { status: 503, code: "ServiceUnavailable" },
   InternalError: { status: 500, code: "InternalError" },
 };

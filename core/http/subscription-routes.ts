@@ -13,10 +13,12 @@ const GROUP = "/v1/topics/{topic}/groups/{group}";
 export function subscriptionRoutes(queue: Queue): Route[] {
   const groups = queue.groups;
   const defaultVisibilitySeconds = queue.config.defaultVisibilitySeconds;
-  const group = (g: Awaited<ReturnType<typeof groups.get>>) => ({
-    ...encodeGroupSettings(g.topic, g.group, g.settings, defaultVisibilitySeconds),
-    createdAt: g.createdAtMs,
-  });
+  const group = (g: Awaited<ReturnType<typeof groups.get>>) => {
+    const out = { ...encodeGroupSettings(g.topic, g.group, g.settings, defaultVisibilitySeconds), createdAt: g.createdAtMs };
+    // The signing secret of an HTTP push group is answered once, by the PUT that created it.
+    if (out.push && g.newSecret !== undefined) out.push = { ...out.push, secret: g.newSecret };
+    return out;
+  };
   return [
     {
       method: "GET",
@@ -74,6 +76,14 @@ export function subscriptionRoutes(queue: Queue): Route[] {
       handler: async (request, p, ctx) => {
         const g = await groups.put(assertName("topic", p.topic), assertName("group", p.group), await readJsonObject(request));
         return jsonResponse(200, group(g), ctx.requestId);
+      },
+    },
+    {
+      method: "POST",
+      path: `${GROUP}/push/secret`,
+      handler: async (request, p, ctx) => {
+        const body = await readJsonObject(request);
+        return jsonResponse(200, await groups.rotateSecret(assertName("topic", p.topic), assertName("group", p.group), body), ctx.requestId);
       },
     },
     {

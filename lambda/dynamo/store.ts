@@ -39,6 +39,8 @@ import {
   type NackSpec,
   type NewDelivery,
   type ParkedDelivery,
+  type DispatcherHold,
+  type PushRoutePage,
   type QueueStore,
   RescheduleOutcome,
   type RetireReason,
@@ -76,6 +78,9 @@ export const keys = {
   dedupSort: "U",
   keyPointer: (topic: string, key: string) => `K#${topic}#${key}`,
   topology: (scope: string) => `Y#${scope}`,
+  push: "PUSH",
+  pushRoute: (topic: string, group: string) => `R#${topic}#${group}`,
+  dispatcher: (shard: number) => `D#${shard}`,
 } as const;
 
 /** Stored states: a message is scheduled (s) or cancelled (c); a delivery active (a), acked (k), dead (d) or dropped (x). */
@@ -720,9 +725,9 @@ export class DynamoStore implements QueueStore {
       messageId,
       {
         ConditionExpression: "st = :a AND rcpt = :handle AND cnt = :cnt AND visAt > :now",
-        UpdateExpression: "SET #due = :at, nackAt = :now, nackTok = :token REMOVE rcpt, visAt",
+        UpdateExpression: "SET #due = :at, nackAt = :now, nackTok = :token, nk = if_not_exists(nk, :zero) + :one REMOVE rcpt, visAt",
         ExpressionAttributeNames: { "#due": DUE },
-        ExpressionAttributeValues: m({ ":a": ACTIVE, ":handle": spec.receiptHandle, ":cnt": spec.consumedTimes, ":now": spec.nowMs, ":at": spec.redeliverAtMs, ":token": token }),
+        ExpressionAttributeValues: m({ ":a": ACTIVE, ":handle": spec.receiptHandle, ":cnt": spec.consumedTimes, ":now": spec.nowMs, ":at": spec.redeliverAtMs, ":token": token, ":zero": 0, ":one": 1 }),
       },
       "move",
       (current) => current.nackTok === token,
@@ -760,11 +765,14 @@ export class DynamoStore implements QueueStore {
       Object.assign(values, { ":handle": when.receiptHandle, ":cnt": when.consumedTimes });
     }
     let update: string;
+    // A held delivery retired by its holder (a nack of the last allowed delivery) counts as a recorded failure.
+    const failure = when.kind === "held" ? ", nk = if_not_exists(nk, :zero) + :one" : "";
+    if (when.kind === "held") Object.assign(values, { ":zero": 0, ":one": 1 });
     if (spec.deadLetter) {
-      update = "SET st = :d, #lane = :deadLane, #due = :failedAt, why = :why, retTok = :token REMOVE rcpt, visAt";
+      update = `SET st = :d, #lane = :deadLane, #due = :failedAt, why = :why, retTok = :token${failure} REMOVE rcpt, visAt`;
       Object.assign(values, { ":d": DEAD, ":deadLane": keys.deadLane(topic, group) });
     } else {
-      update = "SET st = :x, failAt = :failedAt, why = :why, retTok = :token REMOVE #lane, rcpt, visAt";
+      update = `SET st = :x, failAt = :failedAt, why = :why, retTok = :token${failure} REMOVE #lane, rcpt, visAt`;
       values[":x"] = DROPPED;
     }
     return this.updateDelivery(
@@ -1098,6 +1106,133 @@ export class DynamoStore implements QueueStore {
     return out.Item ? unmarshall(out.Item) : undefined;
   }
 
+  // Push delivery: the registry (pk PUSH, sk R#<topic>#<group>) and each push shard's dispatcher lease (sk D#<shard>).
+
+  async putPushRoute(topic: string, group: string): Promise<void> {
+    const item = m({ [PK]: keys.push, [SK]: keys.pushRoute(topic, group), topic, group });
+    await this.write("putPushRoute", new PutItemCommand({ TableName: this.table, Item: item, ReturnConsumedCapacity: "TOTAL" }), { item, index: "none" });
+  }
+
+  async deletePushRoute(topic: string, group: string): Promise<void> {
+    await this.write(
+      "deletePushRoute",
+      new DeleteItemCommand({ TableName: this.table, Key: m({ [PK]: keys.push, [SK]: keys.pushRoute(topic, group) }), ReturnConsumedCapacity: "TOTAL" }),
+      { item: 100, index: "none" },
+    );
+  }
+
+  async listPushRoutes(limit: number, cursor?: string, topic?: string): Promise<PushRoutePage> {
+    const prefix = topic === undefined ? "R#" : `R#${topic}#`;
+    const start = cursor === undefined ? undefined : m({ [PK]: keys.push, [SK]: decodeName(cursor) });
+    const out = await this.send(
+      "listPushRoutes",
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: "#pk = :pk AND begins_with(#sk, :prefix)",
+        ExpressionAttributeNames: { "#pk": PK, "#sk": SK },
+        ExpressionAttributeValues: m({ ":pk": keys.push, ":prefix": prefix }),
+        ConsistentRead: true,
+        Limit: limit,
+        ...(start && { ExclusiveStartKey: start }),
+        ReturnConsumedCapacity: "TOTAL",
+      }),
+    );
+    const items = (out.Items ?? []).map((raw: Record<string, AttributeValue>) => unmarshall(raw));
+    const routes = items.filter((i: Item) => topic === undefined || i.topic === topic).map((i: Item) => ({ topic: String(i.topic), group: String(i.group) }));
+    const last = out.LastEvaluatedKey ? String(unmarshall(out.LastEvaluatedKey)[SK]) : undefined;
+    return { routes, ...(last !== undefined && { cursor: encodeName(last) }) };
+  }
+
+  async armDispatcher(shard: number, nowMs: number, coverUntilMs: number, restartGapMs: number): Promise<{ start: boolean }> {
+    const key = m({ [PK]: keys.push, [SK]: keys.dispatcher(shard) });
+    try {
+      // Nobody holds the shard and nobody was started lately: this caller starts one.
+      await this.write(
+        "armDispatcher",
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: key,
+          ConditionExpression: "(attribute_not_exists(holder) OR untilMs <= :now) AND (attribute_not_exists(armAt) OR armAt <= :gap)",
+          UpdateExpression: "SET armAt = :now, cover = if_not_exists(cover, :zero)",
+          ExpressionAttributeValues: m({ ":now": nowMs, ":gap": nowMs - restartGapMs, ":zero": 0 }),
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+        { item: 100, index: "none" },
+      );
+      await this.extendCover(key, coverUntilMs);
+      return { start: true };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      await this.extendCover(key, coverUntilMs);
+      return { start: false };
+    }
+  }
+
+  /** Moves the shard's cover later (never earlier). */
+  private async extendCover(key: Record<string, AttributeValue>, coverUntilMs: number): Promise<void> {
+    try {
+      await this.write(
+        "armDispatcher",
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: key,
+          ConditionExpression: "attribute_not_exists(cover) OR cover < :cover",
+          UpdateExpression: "SET cover = :cover",
+          ExpressionAttributeValues: m({ ":cover": coverUntilMs }),
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+        { item: 100, index: "none" },
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
+  async holdDispatcher(shard: number, owner: string, nowMs: number, untilMs: number): Promise<DispatcherHold> {
+    try {
+      const out = await this.write(
+        "holdDispatcher",
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: m({ [PK]: keys.push, [SK]: keys.dispatcher(shard) }),
+          ConditionExpression: "attribute_not_exists(holder) OR untilMs <= :now OR holder = :owner",
+          UpdateExpression: "SET holder = :owner, untilMs = :until",
+          ExpressionAttributeValues: m({ ":now": nowMs, ":owner": owner, ":until": untilMs }),
+          ReturnValues: "ALL_NEW",
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+        { item: 100, index: "none" },
+      );
+      return { ok: true, coverUntilMs: Number(unmarshall(out.Attributes ?? {}).cover ?? 0) };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return { ok: false, coverUntilMs: 0 };
+    }
+  }
+
+  async releaseDispatcher(shard: number, owner: string): Promise<{ coverUntilMs: number }> {
+    try {
+      const out = await this.write(
+        "releaseDispatcher",
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: m({ [PK]: keys.push, [SK]: keys.dispatcher(shard) }),
+          ConditionExpression: "holder = :owner",
+          UpdateExpression: "REMOVE holder, untilMs, armAt",
+          ExpressionAttributeValues: m({ ":owner": owner }),
+          ReturnValues: "ALL_NEW",
+          ReturnConsumedCapacity: "TOTAL",
+        }),
+        { item: 100, index: "none" },
+      );
+      return { coverUntilMs: Number(unmarshall(out.Attributes ?? {}).cover ?? 0) };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const item = await this.getItem("releaseDispatcher", keys.push, keys.dispatcher(shard), true);
+      return { coverUntilMs: Number(item?.cover ?? 0) };
+    }
+  }
+
   /** Replaces a settings map; the newer of two concurrent writes wins, and a retried write of ours is harmless. */
   private async putSettings(operation: string, key: Item, settings: object, nowMs: number): Promise<void> {
     try {
@@ -1290,6 +1425,7 @@ function toDelivery(item: Item, messageId: string, group: string): Delivery {
     consumedTimes: Number(item.cnt),
     firstConsumedAtMs: Number(item.firstAt),
     nextVisibleAtMs: Number(item[DUE]),
+    ...(item.nk !== undefined && { nackedTimes: Number(item.nk) }),
   };
 }
 

@@ -115,6 +115,8 @@ describe("the AMQP door with the amqp prop (defaults)", () => {
       [ENV.maxWaitMs]: String(DEFAULTS.maxWaitMs),
       POWERTOOLS_SERVICE_NAME: "delayq",
       METRICS_NAMESPACE: "delayq",
+      [ENV.pushShards]: String(DEFAULTS.pushShards),
+      PUSH_TARGET_POLICY: "aws",
       AMQP_HOST: "0.0.0.0",
       AMQP_PORT: "5672",
       SHUTDOWN_GRACE_MS: "20000",

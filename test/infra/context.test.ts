@@ -78,7 +78,7 @@ describe("DelayQueue props", () => {
 
   it("map onto the handlers' configuration variables", () => {
     const functions = Object.values(template.findResources("AWS::Lambda::Function"));
-    expect(functions).toHaveLength(4);
+    expect(functions).toHaveLength(5);
     for (const fn of functions) {
       expect(fn.Properties.Environment.Variables).toMatchObject({
         [ENV.shards]: "8",
@@ -133,7 +133,7 @@ describe("embedding", () => {
     const queue = new DelayQueue(stack, "Jobs", { shards: 4 });
     // Assess
     const template = Template.fromStack(stack);
-    template.resourceCountIs("AWS::Lambda::Function", 4);
+    template.resourceCountIs("AWS::Lambda::Function", 5);
     template.resourceCountIs("AWS::DynamoDB::Table", 1);
     expect(queue.url).toContain("execute-api");
   });

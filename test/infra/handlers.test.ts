@@ -7,7 +7,7 @@ import { PROJECT_ROOT } from "../../infra/queue-function.js";
 describe("DYNAMO_ACCESS → IAM actions", () => {
   it("maps each operation to its action", () => {
     expect(iamActions(DYNAMO_ACCESS.sweeper)).toEqual({
-      table: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+      table: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
       dueIndex: ["dynamodb:Query"],
     });
   });

@@ -22,11 +22,23 @@ function acknowledgments(app: App): Map<string, Record<string, string>> {
   return found;
 }
 
+const PUSH_FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:on-due";
+
 const variants = {
   "IAM-authorized API (default)": {},
   "open sandbox API (authMode none)": { authMode: AuthMode.None },
   "AMQP door (amqp prop)": { amqp: { certificate: "arn:aws:acm:eu-west-1:123456789012:certificate/0b7a6f0e-1111-2222-3333-444455556666" } },
+  "push targets (pushTargets prop)": {
+    pushTargets: {
+      functionArns: [PUSH_FUNCTION_ARN],
+      queueArns: ["arn:aws:sqs:eu-west-1:123456789012:due-jobs"],
+      eventBusArns: ["arn:aws:events:eu-west-1:123456789012:event-bus/orders"],
+    },
+  },
 } as const;
+
+/** Acknowledged only where push target functions are listed: each is granted with its versions and aliases. */
+const PUSH_ACKNOWLEDGED = [`AwsSolutions-IAM5[Resource::${PUSH_FUNCTION_ARN}:*]`];
 
 /** Findings acknowledged only where the AMQP door is deployed, each with its reason in infra/amqp-door.ts. */
 const AMQP_ACKNOWLEDGED = [
@@ -68,9 +80,11 @@ describe.each(Object.entries(variants))("cdk-nag AwsSolutions on the stack with 
     }
     expect([...rules].sort()).toEqual([
       ...("amqp" in queue ? AMQP_ACKNOWLEDGED : []),
+      ...("pushTargets" in queue ? PUSH_ACKNOWLEDGED : []),
       "AwsSolutions-APIG4", // open routes: /healthz, the RocketMQ door (signed), /v1 in a sandbox
       "AwsSolutions-IAM5[Resource::*]", // scheduler:ListSchedules has no resource-level permission
-      "AwsSolutions-IAM5[Resource::<function>.Arn:*]", // grantInvoke's versions/aliases of one function (sweeper, publish)
+      "AwsSolutions-IAM5[Resource::<function>.Arn:*]", // grantInvoke's versions/aliases of one function (sweeper, publish, dispatcher)
+      "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:*]", // the dispatcher's successor, by tag
       "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/<group>/*]", // users' schedules in our group
       "AwsSolutions-L1", // Node.js 22 pinned
       "AwsSolutions-SMG4", // static RocketMQ access key, rotated by hand

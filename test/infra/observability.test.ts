@@ -44,7 +44,7 @@ describe("metrics, dashboard and alarms of the construct", () => {
   it("sets every function's log format to JSON and tells it the metrics namespace, service and topic dimensions", () => {
     const functions = Object.values(observed.template.findResources("AWS::Lambda::Function")) as Json[];
     const queueFunctions = functions.filter((f) => f.Properties.Environment?.Variables?.TABLE_NAME);
-    expect(queueFunctions.length).toBe(4);
+    expect(queueFunctions.length).toBe(5);
     for (const fn of queueFunctions) {
       expect(fn.Properties.LoggingConfig).toMatchObject({ LogFormat: "JSON" });
       expect(fn.Properties.Environment.Variables).toMatchObject({ POWERTOOLS_SERVICE_NAME: "delayq", METRICS_NAMESPACE: "delayq", METRICS_TOPICS: "orders,payments" });
@@ -69,9 +69,9 @@ describe("metrics, dashboard and alarms of the construct", () => {
     expect(alarmWith(observed.template, "5xx")).toMatchObject({ Namespace: "AWS/ApiGateway", Statistic: "Sum", Threshold: 1, Dimensions: [{ Name: "ApiId", Value: expect.anything() }] });
   });
 
-  it("sends every alarm of the queue (these and the infrastructure's) to the SNS topic, on ALARM and on OK", () => {
+  it("sends every alarm of the queue (these, the infrastructure's and the pushes') to the SNS topic, on ALARM and on OK", () => {
     const all = alarms(observed.template);
-    expect(all).toHaveLength(observed.queue.alarms.length + observed.queue.observability.alarms.length);
+    expect(all).toHaveLength(observed.queue.alarms.length + observed.queue.pushAlarms.length + observed.queue.observability.alarms.length);
     const topicRef = { Ref: observed.stack.getLogicalId(observed.topic?.node.defaultChild as never) };
     for (const [id, alarm] of all) {
       expect(alarm.Properties.AlarmActions, id).toEqual([topicRef]);

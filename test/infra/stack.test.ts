@@ -19,7 +19,7 @@ const queue = stack.queue;
 afterAll(() => synthesized.cleanup());
 
 type Json = Record<string, any>;
-const HANDLERS: HandlerName[] = ["publish", "consume", "ack", "sweeper"];
+const HANDLERS: HandlerName[] = ["publish", "consume", "ack", "sweeper", "dispatcher"];
 
 const id = (construct: IConstruct): string =>
   Stack.of(construct).getLogicalId((construct.node.defaultChild ?? construct) as never);
@@ -94,7 +94,11 @@ describe("Lambda functions", () => {
     [ENV.maxWaitMs]: String(DEFAULTS.maxWaitMs),
     POWERTOOLS_SERVICE_NAME: "delayq",
     METRICS_NAMESPACE: "delayq",
+    [ENV.pushShards]: String(DEFAULTS.pushShards),
+    PUSH_TARGET_POLICY: "aws",
   };
+  // The functions that start the push dispatcher name it; the dispatcher names itself at run time.
+  const starterEnv = { PUSH_DISPATCHER_FUNCTION: ref(queue.functions.dispatcher.function) };
   const secretEnv = { [MQ_CREDENTIALS_SECRET_ENV]: ref(queue.mqCredentials) };
   const scheduleEnv = {
     [SCHEDULE_ENV.group]: queue.scheduleGroup.scheduleGroupName,
@@ -103,14 +107,15 @@ describe("Lambda functions", () => {
     [SCHEDULE_ENV.deadLetterArn]: arn(queue.scheduleDeadLetterQueue),
   };
   const expected: Record<HandlerName, { memory: number; timeout: number; env: Json }> = {
-    publish: { memory: 256, timeout: 10, env: { ...commonEnv, ...secretEnv } },
+    publish: { memory: 256, timeout: 10, env: { ...commonEnv, ...secretEnv, ...starterEnv } },
     consume: { memory: 256, timeout: 32, env: { ...commonEnv, ...secretEnv } },
     ack: { memory: 256, timeout: 10, env: { ...commonEnv, ...secretEnv, ...scheduleEnv } },
-    sweeper: { memory: 512, timeout: 55, env: commonEnv },
+    sweeper: { memory: 512, timeout: 55, env: { ...commonEnv, ...starterEnv } },
+    dispatcher: { memory: 256, timeout: 180, env: { ...commonEnv, [ENV.leaseLingerMs]: "5000" } },
   };
 
-  it("are four: publish, consume, ack and sweeper", () => {
-    template.resourceCountIs("AWS::Lambda::Function", 4);
+  it("are five: publish, consume, ack, sweeper and the push dispatcher", () => {
+    template.resourceCountIs("AWS::Lambda::Function", 5);
   });
 
   it.each(HANDLERS)("%s runs Node.js 22 on ARM64 with its own role, log group, memory, timeout and env", (name) => {
@@ -133,9 +138,9 @@ describe("Lambda functions", () => {
     expect(resource(fnId("consume")).Properties.Timeout * 1000).toBeGreaterThan(Math.max(DEFAULTS.maxWaitMs, 30_000));
   });
 
-  it("log to groups with one month's retention (four functions and the API's access log)", () => {
-    template.resourcePropertiesCountIs("AWS::Logs::LogGroup", { RetentionInDays: 30 }, 5);
-    template.resourceCountIs("AWS::Logs::LogGroup", 5);
+  it("log to groups with one month's retention (five functions and the API's access log)", () => {
+    template.resourcePropertiesCountIs("AWS::Logs::LogGroup", { RetentionInDays: 30 }, 6);
+    template.resourceCountIs("AWS::Logs::LogGroup", 6);
   });
 
   it("have roles without managed policies, assumable by Lambda only", () => {
@@ -181,6 +186,23 @@ describe("IAM: each role's statements, exactly", () => {
     Resource: arn(queue.asyncFailureQueue),
   };
 
+  // Starting the push dispatcher (an asynchronous invoke of its function, its versions and aliases).
+  const dispatcherArn = arn(queue.functions.dispatcher.function);
+  const startDispatcher = {
+    Action: ["lambda:InvokeFunction"],
+    Effect: "Allow",
+    Resource: [dispatcherArn, { "Fn::Join": ["", [dispatcherArn, ":*"]] }],
+  };
+  // Its successor: every function of the account and region tagged as the dispatcher (its own ARN would be a cycle).
+  const startSuccessor = {
+    Action: ["lambda:InvokeFunction"],
+    Effect: "Allow",
+    Resource: {
+      "Fn::Join": ["", ["arn:", { Ref: "AWS::Partition" }, ":lambda:", { Ref: "AWS::Region" }, ":", { Ref: "AWS::AccountId" }, ":function:*"]],
+    },
+    Condition: { StringEquals: { "aws:ResourceTag/delayq:role": "push-dispatcher" } },
+  };
+
   const scheduleGrants = [
     {
       Action: ["scheduler:CreateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule"],
@@ -209,7 +231,13 @@ describe("IAM: each role's statements, exactly", () => {
     },
   ];
   const expected: Record<HandlerName, Json[]> = {
-    publish: [logs("publish"), table("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:PutItem"), secret, failures],
+    publish: [
+      logs("publish"),
+      table("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"),
+      secret,
+      failures,
+      startDispatcher,
+    ],
     consume: [
       logs("consume"),
       table("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"),
@@ -223,7 +251,15 @@ describe("IAM: each role's statements, exactly", () => {
       secret,
       ...scheduleGrants,
     ],
-    sweeper: [logs("sweeper"), table("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"), index, failures],
+    sweeper: [logs("sweeper"), table("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"), index, failures, startDispatcher],
+    // No push target is configured here: the dispatcher may invoke, send to or put events on nothing but itself.
+    dispatcher: [
+      logs("dispatcher"),
+      table("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"),
+      index,
+      failures,
+      startSuccessor,
+    ],
   };
 
   it.each(HANDLERS)("%s", (name) => {
@@ -282,8 +318,8 @@ describe("IAM: each role's statements, exactly", () => {
     template.hasResourceProperties("AWS::Scheduler::ScheduleGroup", { Name: queue.scheduleGroup.scheduleGroupName });
   });
 
-  it("has no role beyond the four functions', the sweeper scheduler's and the schedule target's, and no wildcard action", () => {
-    template.resourceCountIs("AWS::IAM::Role", 6);
+  it("has no role beyond the five functions', the sweeper scheduler's and the schedule target's, and no wildcard action", () => {
+    template.resourceCountIs("AWS::IAM::Role", 7);
     const policies = JSON.stringify(template.findResources("AWS::IAM::Policy"));
     expect(policies).not.toMatch(/"[a-z0-9-]+:\*"/);
   });
@@ -305,6 +341,7 @@ describe("HTTP API", () => {
     ["GET /v1/topics/{topic}/groups/{group}/dead-letters", "ack", "AWS_IAM"],
     ["POST /v1/topics/{topic}/groups/{group}/dead-letters/redrive", "ack", "AWS_IAM"],
     ["GET /v1/topics", "ack", "AWS_IAM"],
+    ["POST /v1/topics/{topic}/groups/{group}/push/secret", "ack", "AWS_IAM"],
     ["GET /v1/topics/{topic}/messages", "ack", "AWS_IAM"],
     ["DELETE /v1/topics/{topic}/messages", "ack", "AWS_IAM"],
     ["GET /v1/topics/{topic}/messages/{messageId}", "ack", "AWS_IAM"],
@@ -446,8 +483,18 @@ describe("asynchronous invocations", () => {
     }
   });
 
+  it("the push dispatcher, started by asynchronous invokes, is not retried (the next look or publish arms a new one), is given up after 2 minutes, and its failures land in the failure queue", () => {
+    template.hasResourceProperties("AWS::Lambda::EventInvokeConfig", {
+      FunctionName: ref(queue.functions.dispatcher.function),
+      Qualifier: "$LATEST",
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 120,
+      DestinationConfig: { OnFailure: { Destination: arn(queue.asyncFailureQueue) } },
+    });
+  });
+
   it("the sweeper is not retried (the next run is) and is given up after 5 minutes; a firing is retried twice within an hour", () => {
-    expect(invokeConfigs()).toHaveLength(2);
+    expect(invokeConfigs()).toHaveLength(3);
     template.hasResourceProperties("AWS::Lambda::EventInvokeConfig", {
       FunctionName: ref(queue.functions.sweeper.function),
       MaximumRetryAttempts: 0,
@@ -491,9 +538,10 @@ describe("alarms", () => {
     return { expressions, metrics };
   };
 
-  it("are six on the infrastructure, each firing on one event in five minutes and quiet without data (four more watch the queue's metrics: test/infra/observability.test.ts)", () => {
-    template.resourceCountIs("AWS::CloudWatch::Alarm", 6 + queue.observability.alarms.length);
+  it("are six on the infrastructure, each firing on one event in five minutes and quiet without data, and two on pushes (four more watch the queue's metrics: test/infra/observability.test.ts)", () => {
+    template.resourceCountIs("AWS::CloudWatch::Alarm", 8 + queue.observability.alarms.length);
     expect(queue.alarms).toHaveLength(6);
+    expect(queue.pushAlarms).toHaveLength(2);
     for (const alarm of queue.alarms.map((a) => alarmOf(a))) {
       expect(alarm).toMatchObject({ Threshold: 1, EvaluationPeriods: 1, ComparisonOperator: "GreaterThanOrEqualToThreshold", TreatMissingData: "notBreaching" });
     }
@@ -535,6 +583,7 @@ describe("alarms", () => {
     // A throttle metric has data only while throttling happens; `a + b` is missing (never breaching) at
     // every period where one of its terms has no data, so each combined metric must be filled.
     const combined = alarms().filter((a) => a.Metrics);
+    expect(alarms()).toHaveLength(8 + queue.observability.alarms.length);
     expect(combined).toHaveLength(2);
     for (const alarm of combined) {
       const { expressions, metrics } = math(alarm);
@@ -555,6 +604,33 @@ describe("alarms", () => {
       Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [id(which()), "QueueName"] } }],
       Statistic: "Maximum",
       Threshold: 1,
+    });
+  });
+});
+
+describe("push alarms", () => {
+  const alarmOf = (construct: IConstruct) => resource(id(construct)).Properties;
+  const filters = () => Object.values(template.findResources("AWS::Logs::MetricFilter")).map((r) => r.Properties);
+
+  it.each([
+    ["PushFailures", "push-failed", 10],
+    ["PushDeadLetters", "push-dead-lettered", 1],
+  ] as const)("%s counts the dispatcher's %s log events; the alarm fires at %d in five minutes", (metricName, event, threshold) => {
+    const filter = filters().find((f) => f.MetricTransformations[0].MetricName === metricName);
+    expect(filter).toEqual({
+      LogGroupName: ref(queue.functions.dispatcher.logGroup),
+      FilterPattern: `{ $.event = "${event}" }`,
+      MetricTransformations: [{ MetricNamespace: "delayq", MetricName: metricName, MetricValue: "1", DefaultValue: 0 }],
+    });
+    const alarm = queue.pushAlarms.map((a) => alarmOf(a)).find((a) => a.MetricName === metricName);
+    expect(alarm).toMatchObject({
+      Namespace: "delayq",
+      Statistic: "Sum",
+      Period: 300,
+      Threshold: threshold,
+      EvaluationPeriods: 1,
+      ComparisonOperator: "GreaterThanOrEqualToThreshold",
+      TreatMissingData: "notBreaching",
     });
   });
 });

@@ -161,6 +161,17 @@ describe("every route answers as the document says (local server, DynamoDB Local
     expect(topics.json.topics).toContain(V.replace("/v1/topics/", ""));
     expect((await call("GET", "/v1/topics?limit=0")).status).toBe(400);
     expect((await call("GET", "/v1/topics?cursor=")).status).toBe(400);
+    // push groups: configured (secret once), refused targets, rotation, consume refused, back to pull
+    const pushed = await call("PUT", `${V}/groups/p`, { push: { type: "http", url: "http://127.0.0.1:9/hook", timeoutMs: 2000 } });
+    expect(pushed.json.push).toMatchObject({ type: "http", timeoutMs: 2000, secret: expect.stringMatching(/^whsec_/) });
+    expect((await call("GET", `${V}/groups/p`)).json.push.secret).toBeUndefined();
+    expect((await call("PUT", `${V}/groups/q`, { push: { type: "http", url: "http://169.254.169.254/" } })).json.error.code).toBe("PushTargetRefused");
+    expect((await call("PUT", `${V}/groups/q`, { push: { type: "smtp" } })).json.error.code).toBe("InvalidArgument");
+    expect((await call("POST", `${V}/groups/p/push/secret`, { graceSeconds: 60 })).json.secret).toMatch(/^whsec_/);
+    expect((await call("POST", `${V}/groups/h/push/secret`, {})).status).toBe(400);
+    expect((await call("POST", `${V}/groups/p/consume`, {})).json.error.code).toBe("PushGroup");
+    expect((await call("PUT", `${V}/groups/p`, {})).json.push).toBeNull();
+    expect((await call("DELETE", `${V}/groups/p`)).status).toBe(200);
 
     // publish
     const now = await call("POST", `${V}/messages`, { body: "now", key: "k1", tag: "a", properties: { p: "1" }, dedupId: "d1" });
