@@ -97,6 +97,7 @@ describe("topic and group settings over HTTP", () => {
       retryBackoff: { mode: "exponential", baseSeconds: 1, capSeconds: 8 },
       deadLetter: "on",
       tagFilter: "a||b",
+      push: null,
       createdAt: T0,
     });
   });

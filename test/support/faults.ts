@@ -8,6 +8,11 @@ export interface FaultOptions {
   lostResponse: number;
   /** Chance that an index query is answered with an earlier answer for the same lane (a lagging GSI). */
   staleIndex: number;
+  /**
+   * Chance that a query continuing from a start key is refused with "The provided starting key is invalid"
+   * (what DynamoDB Local answers now and then while the index partition is being written). Default 0.
+   */
+  invalidStartKey?: number;
   /** The queue's clock, so that a stale answer is never older than `maxLagMs` of it (a GSI lags by well under a second). */
   now?: () => number;
   /** Oldest stale answer, in the clock's milliseconds (default 2000). */
@@ -18,6 +23,7 @@ export interface FaultStats {
   throttled: number;
   lostResponses: number;
   staleReads: number;
+  invalidStartKeys: number;
 }
 
 const WRITES = new Set(["PutItemCommand", "UpdateItemCommand", "TransactWriteItemsCommand", "DeleteItemCommand"]);
@@ -45,7 +51,7 @@ function retryable(name: string, message: string): Error {
  */
 export function injectFaults(client: DynamoDBClient, options: FaultOptions): FaultStats {
   const random = prng(options.seed);
-  const stats: FaultStats = { throttled: 0, lostResponses: 0, staleReads: 0 };
+  const stats: FaultStats = { throttled: 0, lostResponses: 0, staleReads: 0, invalidStartKeys: 0 };
   const previousAnswers = new Map<string, { atMs: number; answer: unknown }[]>();
   const now = options.now ?? (() => Date.now());
   const maxLagMs = options.maxLagMs ?? 2000;
@@ -56,6 +62,10 @@ export function injectFaults(client: DynamoDBClient, options: FaultOptions): Fau
       if (random() < options.throttle) {
         stats.throttled++;
         throw retryable("InternalServerError", "injected: throttled before reaching DynamoDB");
+      }
+      if (command === "QueryCommand" && input.IndexName && input.ExclusiveStartKey && random() < (options.invalidStartKey ?? 0)) {
+        stats.invalidStartKeys++;
+        throw Object.assign(new Error("The provided starting key is invalid"), { name: "ValidationException", $metadata: { httpStatusCode: 400 }, $fault: "client" });
       }
       if (command === "QueryCommand" && input.IndexName) {
         // An earlier answer for the same lane and range start: the index as it was a moment ago.
