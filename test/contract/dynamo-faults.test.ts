@@ -11,7 +11,7 @@ import { queueContract } from "./queue-contract.js";
 queueContract(
   dynamoTarget("DynamoDB Local with injected faults", {
     bulk: true,
-    faults: { seed: 1, throttle: 0.05, lostResponse: 0.15, staleIndex: 0.3, invalidStartKey: 0.2 },
-    bulkFaults: { seed: 1, throttle: 0.01, lostResponse: 0.02, staleIndex: 0.3, invalidStartKey: 0.2 },
+    faults: { seed: 1, throttle: 0.05, lostResponse: 0.15, staleIndex: 0.3 },
+    bulkFaults: { seed: 1, throttle: 0.01, lostResponse: 0.02, staleIndex: 0.3 },
   }),
 );
