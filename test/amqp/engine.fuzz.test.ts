@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FrameError, FrameType, Method, PROTOCOL_HEADER, readFrame } from "../../core/amqp/codec.js";
+import { FrameError, Method, PROTOCOL_HEADER, readFrame } from "../../core/amqp/codec.js";
 import { amqpPeer, settle } from "../support/amqp-peer.js";
-import { frameArb, mutate, mutation, split } from "../support/amqp-fuzz.js";
+import { frameArb, mutate, mutation, split, writtenMethods } from "../support/amqp-fuzz.js";
 import { FUZZ_SEED, fuzzParameters } from "../support/fuzz.js";
 
 /**
@@ -13,20 +13,6 @@ import { FUZZ_SEED, fuzzParameters } from "../support/fuzz.js";
  */
 
 console.log(`AMQP fuzz seed ${FUZZ_SEED} (FUZZ_SEED=${FUZZ_SEED} reproduces)`);
-
-/** Every byte the engine wrote is the protocol header or whole frames; returns the method ids written. */
-function writtenMethods(raw: Buffer): number[] {
-  let rest = raw.subarray(0, 8).equals(PROTOCOL_HEADER) ? raw.subarray(8) : raw;
-  const ids: number[] = [];
-  for (;;) {
-    const r = readFrame(rest, 1 << 20);
-    if (!r) break;
-    if (r.frame.type === FrameType.Method) ids.push(r.frame.id);
-    rest = r.rest;
-  }
-  expect(rest.length).toBe(0);
-  return ids;
-}
 
 describe("AMQP fuzz: the frame reader", () => {
   it("arbitrary bytes give a frame, 'more bytes needed' or a FrameError — nothing else", () => {

@@ -3,9 +3,9 @@ import { type Socket, connect } from "node:net";
 import amqplib, { type Channel, type ChannelModel } from "amqplib";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FrameType, Method, PROTOCOL_HEADER, encodeMethod, readFrame } from "../../core/amqp/codec.js";
+import { Method, PROTOCOL_HEADER, encodeMethod } from "../../core/amqp/codec.js";
 import { type AmqpTestServer, LATE_TOLERANCE_MS, startAmqpTestServer } from "../support/amqp.js";
-import { frameArb, mutate, mutation, split } from "../support/amqp-fuzz.js";
+import { frameArb, mutate, mutation, split, writtenMethods } from "../support/amqp-fuzz.js";
 import { FUZZ_SEED, fuzzParameters } from "../support/fuzz.js";
 import { waitFor } from "../support/wait.js";
 
@@ -85,20 +85,6 @@ async function session(parts: Buffer[], quietMs: number): Promise<{ bytes: Buffe
   return { bytes: Buffer.concat(chunks), closedByServer: wasClosed };
 }
 
-/** What the server wrote is the protocol header or whole frames only; the method ids, in order. */
-function methods(raw: Buffer): number[] {
-  let rest = raw.subarray(0, 8).equals(PROTOCOL_HEADER) ? raw.subarray(8) : raw;
-  const ids: number[] = [];
-  for (;;) {
-    const r = readFrame(rest, 1 << 20);
-    if (!r) break;
-    if (r.frame.type === FrameType.Method) ids.push(r.frame.id);
-    rest = r.rest;
-  }
-  expect(rest.length, "a partial frame was written").toBe(0);
-  return ids;
-}
-
 async function healthyRoundTrip(tag: string): Promise<void> {
   ch.sendToQueue(queue, Buffer.from(tag));
   await waitFor(() => received.includes(tag), LATE_TOLERANCE_MS, `the healthy client's message ${tag}`);
@@ -111,7 +97,7 @@ describe("AMQP fuzz over real sockets", () => {
       fc.asyncProperty(fc.uint8Array({ maxLength: 400 }), fc.constantFrom(0, 1, 4), fc.array(fc.nat(), { maxLength: 4 }), async (bytes, stage, cuts) => {
         const prefix = stage === 0 ? Buffer.alloc(0) : stage === 1 ? PROTOCOL_HEADER : handshake;
         const { bytes: answer } = await session(split(Buffer.concat([prefix, Buffer.from(bytes)]), cuts), 300);
-        methods(answer);
+        writtenMethods(answer);
         if (++round % 10 === 0) await healthyRoundTrip(`bytes-${round}`);
       }),
       fuzzParameters(40),
@@ -125,7 +111,7 @@ describe("AMQP fuzz over real sockets", () => {
       fc.asyncProperty(fc.array(frameArb, { minLength: 1, maxLength: 12 }), fc.array(mutation, { maxLength: 2 }), fc.array(fc.nat(), { maxLength: 6 }), async (frames, mutations, cuts) => {
         const body = mutate(Buffer.concat(frames.flat()), mutations);
         const { bytes: answer, closedByServer } = await session(split(Buffer.concat([handshake, body]), cuts), 400);
-        const ids = methods(answer);
+        const ids = writtenMethods(answer);
         // The handshake is answered; a connection the server closed said why first (or answered a close).
         expect(ids.slice(0, 2)).toEqual([Method.ConnectionStart, Method.ConnectionTune]);
         if (closedByServer) expect(ids.includes(Method.ConnectionClose) || ids.includes(Method.ConnectionCloseOk)).toBe(true);

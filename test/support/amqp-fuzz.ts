@@ -1,5 +1,6 @@
 import fc from "fast-check";
-import { Method, encodeBody, encodeHeader, encodeMethod } from "../../core/amqp/codec.js";
+import { expect } from "vitest";
+import { FrameType, Method, PROTOCOL_HEADER, encodeBody, encodeHeader, encodeMethod, readFrame } from "../../core/amqp/codec.js";
 
 /** Frames a client could send after the handshake, with fields out of range on purpose, and ways to damage a session. */
 export const shortStr = fc.oneof(fc.constantFrom("", "q", "x", "amq.direct", "amq.gen-x", "k", "d"), fc.string({ maxLength: 12 }));
@@ -86,3 +87,17 @@ export function split(bytes: Buffer, cuts: number[]): Buffer[] {
   return parts.filter((p) => p.length > 0);
 }
 
+
+/** Every byte the server wrote is the protocol header or whole frames; returns the method ids written, in order. */
+export function writtenMethods(raw: Buffer): number[] {
+  let rest = raw.subarray(0, 8).equals(PROTOCOL_HEADER) ? raw.subarray(8) : raw;
+  const ids: number[] = [];
+  for (;;) {
+    const r = readFrame(rest, 1 << 20);
+    if (!r) break;
+    if (r.frame.type === FrameType.Method) ids.push(r.frame.id);
+    rest = r.rest;
+  }
+  expect(rest.length, "a partial frame was written").toBe(0);
+  return ids;
+}
