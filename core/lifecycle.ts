@@ -9,7 +9,9 @@ import {
   type Clock,
   type Logger,
   type DueHistogram,
+  type GroupRecord,
   type LaneEntry,
+  type LaneRange,
   type LanePosition,
   type MessageRecord,
   type QueueStore,
@@ -271,24 +273,9 @@ export class Lifecycle {
     let oldestDueAgeMs = holding ? Math.max(0, ...topicLanes.map((h) => age(h.earliestDueAtMs))) : 0;
     await Promise.all(
       page.groups.map(async (g) => {
-        const leases = new Map((await store.listLeases(topic, g.group)).filter((l) => l.gen === g.gen).map((l) => [l.shard, l.pos]));
-        const perShard = await Promise.all(
-          shards.map(async (shard) => {
-            const floor = Math.max(g.startMs, nowMs - retentionMs);
-            const pos = leases.get(shard);
-            const from = pos && pos.dueAtMs >= floor ? { fromMs: floor, after: pos } : { fromMs: floor };
-            const [ahead, lane] = await Promise.all([
-              store.laneHistogram({ kind: "topic", topic, shard }, from, [nowMs]),
-              store.laneHistogram({ kind: "group", topic, group: g.group, shard }, { fromMs: 0 }, [nowMs]),
-            ]);
-            return { ahead, lane };
-          }),
-        );
+        const { ready, inFlight, oldestReadyAgeMs } = await this.groupCounts(topic, g, nowMs, retentionMs);
         const deadLettered = await store.countDeadLetters(topic, g.group, g.gen);
         lanesRead += shards.length * 2 + 1;
-        const ready = sum(perShard.map((p) => (p.ahead.atOrBefore[0] ?? 0) + (p.lane.atOrBefore[0] ?? 0)));
-        const inFlight = sum(perShard.map((p) => p.lane.total - (p.lane.atOrBefore[0] ?? 0)));
-        const oldestReadyAgeMs = Math.max(0, ...perShard.flatMap((p) => [age(p.ahead.earliestDueAtMs), age(p.lane.earliestDueAtMs)]));
         oldestDueAgeMs = Math.max(oldestDueAgeMs, oldestReadyAgeMs);
         groupStats[g.group] = { ready, inFlight, deadLettered, oldestReadyAgeMs };
       }),
@@ -305,6 +292,71 @@ export class Lifecycle {
       groups: groupStats,
       groupsTruncated: page.cursor !== undefined,
       lanesRead,
+    };
+  }
+
+  /**
+   * How many of the group's messages are ready (due, not held by a consumer, not acked), counting no
+   * further than `cap`, for limits such as AMQP's `x-max-length`: per shard the group lane's entries
+   * visible again (up to `cap`), and the topic lane's due entries after the saved cursor that were not
+   * passed. While a consumer holds the shard's lease it may have taken entries it has not saved yet:
+   * those entries are then told by the group's deliveries of them (read by id), so the count is exact.
+   */
+  async readyCount(topicKey: string, group: string, cap: number): Promise<number> {
+    const topic = assertTopicKey(topicKey);
+    const { store, clock, config } = this.deps;
+    const g = await this.deps.groups.find(topic, group);
+    if (!g) return 0;
+    const nowMs = clock.nowMs();
+    const retentionMs = (await this.deps.groups.topicSettings(topic)).retentionMs;
+    const leases = new Map((await store.listLeases(topic, g.group)).filter((l) => l.gen === g.gen).map((l) => [l.shard, l]));
+    const floor = Math.max(g.startMs, nowMs - retentionMs);
+    let ready = 0;
+    for (let shard = 0; shard < config.shards && ready < cap; shard++) {
+      const visibleAgain = await store.laneHistogram({ kind: "group", topic, group: g.group, shard }, { fromMs: 0 }, [nowMs], { toMs: nowMs, cap: cap - ready });
+      ready += visibleAgain.total;
+      const lease = leases.get(shard);
+      const pos = lease?.pos;
+      const passed = new Set(lease?.passed.map((p) => p.messageId));
+      // A holder may have taken entries after its saved cursor: those are told by their deliveries.
+      const held = lease?.holder !== undefined && (lease.untilMs ?? 0) > nowMs;
+      let range: LaneRange = pos && pos.dueAtMs >= floor ? { fromMs: floor, toMs: nowMs, after: pos } : { fromMs: floor, toMs: nowMs };
+      while (ready < cap) {
+        const page = await store.readLane({ kind: "topic", topic, shard }, range, 100);
+        const live = page.entries.filter((e) => !passed.has(e.messageId) && e.expiresAtMs > nowMs && (e.ttlExpiresAtMs === undefined || e.ttlExpiresAtMs > nowMs));
+        const taken = held && live.length > 0 ? await store.readDeliveries(topic, g.group, live.map((e) => e.messageId)) : new Map<string, { gen: string }>();
+        ready += live.filter((e) => taken.get(e.messageId)?.gen !== g.gen).length;
+        const last = page.entries.at(-1);
+        if (!page.more || !last) break;
+        range = { ...range, after: { dueAtMs: last.dueAtMs, messageId: last.messageId } };
+      }
+    }
+    return Math.min(ready, cap);
+  }
+
+  /** A group's ready and in-flight counts for stats: the topic lane after its saved cursors, and its own lanes. */
+  private async groupCounts(topic: string, g: GroupRecord, nowMs: number, retentionMs: number): Promise<{ ready: number; inFlight: number; oldestReadyAgeMs: number }> {
+    const { store, config } = this.deps;
+    const shards = Array.from({ length: config.shards }, (_, s) => s);
+    const leases = new Map((await store.listLeases(topic, g.group)).filter((l) => l.gen === g.gen).map((l) => [l.shard, l.pos]));
+    const perShard = await Promise.all(
+      shards.map(async (shard) => {
+        const floor = Math.max(g.startMs, nowMs - retentionMs);
+        const pos = leases.get(shard);
+        const from = pos && pos.dueAtMs >= floor ? { fromMs: floor, after: pos } : { fromMs: floor };
+        const [ahead, lane] = await Promise.all([
+          store.laneHistogram({ kind: "topic", topic, shard }, from, [nowMs]),
+          store.laneHistogram({ kind: "group", topic, group: g.group, shard }, { fromMs: 0 }, [nowMs]),
+        ]);
+        return { ahead, lane };
+      }),
+    );
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    const age = (earliest: number | undefined) => (earliest !== undefined && earliest <= nowMs ? nowMs - earliest : 0);
+    return {
+      ready: sum(perShard.map((p) => (p.ahead.atOrBefore[0] ?? 0) + (p.lane.atOrBefore[0] ?? 0))),
+      inFlight: sum(perShard.map((p) => p.lane.total - (p.lane.atOrBefore[0] ?? 0))),
+      oldestReadyAgeMs: Math.max(0, ...perShard.flatMap((p) => [age(p.ahead.earliestDueAtMs), age(p.lane.earliestDueAtMs)])),
     };
   }
 }

@@ -9,6 +9,7 @@ import {
   type DedupRecord,
   type DeliveryState,
   type DueHistogram,
+  type HistogramBound,
   type GroupPage,
   type GroupRecord,
   type Lane,
@@ -207,8 +208,10 @@ export class MemoryStore implements QueueStore {
     return { entries: entries.slice(0, limit), more: entries.length > limit };
   }
 
-  async laneHistogram(lane: Lane, from: { fromMs: number; after?: LanePosition }, boundariesMs: readonly number[]): Promise<DueHistogram> {
-    const entries = this.laneEntries(lane).filter((e) => e.dueAtMs >= from.fromMs && isAfter(e, from.after));
+  async laneHistogram(lane: Lane, from: { fromMs: number; after?: LanePosition }, boundariesMs: readonly number[], bound: HistogramBound = {}): Promise<DueHistogram> {
+    const entries = this.laneEntries(lane)
+      .filter((e) => e.dueAtMs >= from.fromMs && isAfter(e, from.after) && (bound.toMs === undefined || e.dueAtMs <= bound.toMs))
+      .slice(0, bound.cap ?? Number.POSITIVE_INFINITY);
     return {
       total: entries.length,
       atOrBefore: boundariesMs.map((b) => entries.filter((e) => e.dueAtMs <= b).length),
@@ -703,6 +706,7 @@ function leaseView(l: LeaseRow): LeaseView {
     gen: l.gen,
     shard: l.shard,
     pos: { ...l.pos },
+    passed: l.passed.map((p) => ({ ...p })),
     ...(l.owner !== undefined && { holder: l.owner }),
     ...(l.untilMs !== undefined && { untilMs: l.untilMs }),
     ...(l.workAtMs !== undefined && { workAtMs: l.workAtMs }),

@@ -71,6 +71,12 @@ export interface LaneRead {
   more: boolean;
 }
 
+/** Limits a histogram's read: entries due after `toMs` are not read, and reading stops once `cap` entries were counted. */
+export interface HistogramBound {
+  toMs?: number;
+  cap?: number;
+}
+
 /** How a lane's entries spread over due time: one read of the lane. */
 export interface DueHistogram {
   total: number;
@@ -132,6 +138,8 @@ export interface LeaseSave {
 /** A lease as a sweeper or stats reader sees it. */
 export interface LeaseView extends LeaseKey {
   pos: LanePosition;
+  /** Entries after `pos` that were passed already (as last saved). */
+  passed: LanePosition[];
   holder?: string;
   untilMs?: number;
   workAtMs?: number;
@@ -344,7 +352,7 @@ export interface QueueStore {
   /** Reads a lane in due order within the range (eventually consistent). */
   readLane(lane: Lane, range: LaneRange, limit: number): Promise<LaneRead>;
   /** Reads one lane once from `from` on and counts its entries against `boundariesMs`. */
-  laneHistogram(lane: Lane, from: { fromMs: number; after?: LanePosition }, boundariesMs: readonly number[]): Promise<DueHistogram>;
+  laneHistogram(lane: Lane, from: { fromMs: number; after?: LanePosition }, boundariesMs: readonly number[], bound?: HistogramBound): Promise<DueHistogram>;
 
   // Cursors and leases.
   /**

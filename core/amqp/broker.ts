@@ -8,7 +8,18 @@ import type { PublishInput, Queue } from "../queue.js";
 import type { DeadLetter } from "../ports.js";
 import { LIMITS, NAME_PATTERN, topicKey } from "../rules.js";
 import { type BasicProperties, Reply, decodeProperties, encodeProperties } from "./codec.js";
-import { type DeadLettering, QueueArgumentError, closesCycle, deadLetteringOf, deathHeaders, deathReasonOf } from "./dead-lettering.js";
+import {
+  type DeadLettering,
+  DeathReason,
+  type LengthLimit,
+  Overflow,
+  QueueArgumentError,
+  closesCycle,
+  deadLetteringOf,
+  deathHeaders,
+  deathReasonOf,
+  lengthLimitOf,
+} from "./dead-lettering.js";
 import { ExchangeType, ROUTING_TYPES, type RoutingType, bindingMatches, expirationMs, publishTiming } from "./routing.js";
 
 /**
@@ -121,8 +132,26 @@ export interface AmqpMessage {
 }
 
 export interface PublishOutcome {
-  /** Queues the message was stored for. */
+  /** Queues the message was routed to. */
   queues: string[];
+  /** Of those, the queues at their `x-max-length` with `x-overflow` reject-publish(-dlx): not stored there (a confirm is a nack). */
+  rejected: string[];
+}
+
+/** A message as it was published or delivered: what a dead-lettered copy is made of. */
+interface PublishedMessage {
+  exchange: string;
+  routingKey: string;
+  properties: BasicProperties;
+  body: Buffer;
+}
+
+/** A queue the broker watches: its dead-lettering and length limit, when it has them. */
+interface Watched {
+  vhost: Vhost;
+  q: QueueDef;
+  dl: DeadLettering | undefined;
+  limit: LengthLimit | undefined;
 }
 
 /** Bytes of a stored body (UTF-8) at most; binary bodies are stored in base64 within it. */
@@ -140,10 +169,12 @@ export class AmqpBroker {
 
   private readonly store: TopologyStore | undefined;
   private readonly clock: Clock;
-  /** Queues with a dead-letter exchange, by topic. */
-  private readonly deadLettered = new Map<string, { vhost: Vhost; q: QueueDef; dl: DeadLettering }>();
+  /** Queues with a dead-letter exchange or a length limit, by topic. */
+  private readonly watched = new Map<string, Watched>();
   /** A forwarding run per topic, and whether another was asked for while it ran. */
   private readonly forwarding = new Map<string, { again: boolean }>();
+  /** A drop-head trimming run per topic, and whether another was asked for while it ran. */
+  private readonly trimming = new Map<string, { again: boolean }>();
   /** Expiry looks armed per topic and 100 ms slot. */
   private readonly expiries = new Map<string, ReturnType<typeof setTimeout>>();
   private forwardTimer: ReturnType<typeof setInterval> | undefined;
@@ -218,7 +249,7 @@ export class AmqpBroker {
       if (local) continue; // a local exclusive or transient queue of the same name wins in this process
       const def: QueueDef = { ...spec, topic: this.topicOf(v, name), owner: undefined, consumers: 0, hadConsumer: false };
       v.queues.set(name, def);
-      this.watchDeadLetters(v, def);
+      this.watch(v, def);
     }
     for (let i = v.bindings.length - 1; i >= 0; i--) {
       const b = v.bindings[i] as BindingDef;
@@ -370,11 +401,12 @@ export class AmqpBroker {
     }
     try {
       deadLetteringOf(name, args);
+      lengthLimitOf(name, args);
     } catch (error) {
       if (error instanceof QueueArgumentError) throw new AmqpError(error.code, error.message);
       throw error;
     }
-    const applied = new Set(["x-message-ttl", "x-queue-type", "x-delayed-type", "x-dead-letter-exchange", "x-dead-letter-routing-key"]);
+    const applied = new Set(["x-message-ttl", "x-queue-type", "x-delayed-type", "x-dead-letter-exchange", "x-dead-letter-routing-key", "x-max-length", "x-overflow"]);
     const ignored = Object.keys(args).filter((k) => !applied.has(k));
     if (ignored.length > 0) this.log.warn("amqp-queue-arguments-not-applied", { queue: name, arguments: ignored });
     // x-message-ttl is the queue's topic TTL, counted after the delay (the lower of it and a message's expiration wins).
@@ -383,7 +415,7 @@ export class AmqpBroker {
     await this.queue.groups.ensure(topic, AMQP_GROUP);
     const def: QueueDef = { name, topic, durable: f.durable, owner: f.exclusive ? connection : undefined, autoDelete: f.autoDelete, args, consumers: 0, hadConsumer: false };
     vhost.queues.set(name, def);
-    this.watchDeadLetters(vhost, def);
+    this.watch(vhost, def);
     if (persisted(def)) {
       try {
         await this.persist(vhost, `q:${name}`, { name, durable: def.durable, autoDelete: def.autoDelete, args });
@@ -492,7 +524,7 @@ export class AmqpBroker {
   private async dropQueue(vhost: Vhost, q: QueueDef): Promise<void> {
     const gone = vhost.bindings.filter((b) => b.queue === q.name && this.durableBinding(vhost, b));
     vhost.queues.delete(q.name);
-    if (this.deadLettered.get(q.topic)?.q === q) this.deadLettered.delete(q.topic);
+    if (this.watched.get(q.topic)?.q === q) this.watched.delete(q.topic);
     for (let i = vhost.bindings.length - 1; i >= 0; i--) if ((vhost.bindings[i] as BindingDef).queue === q.name) vhost.bindings.splice(i, 1);
     await Promise.all(gone.map((b) => this.unpersist(vhost, b.id)));
     if (persisted(q)) await this.unpersist(vhost, `q:${q.name}`);
@@ -562,28 +594,52 @@ export class AmqpBroker {
     // Routing and validation now (their errors close the channel before any later method runs); storing after.
     const { def, queues, delayed } = this.route(vhost, m.exchange, m.routingKey, m.properties.headers);
     if (def.internal) throw new AmqpError(Reply.AccessRefused, `ACCESS_REFUSED - cannot publish to internal exchange '${m.exchange}'`);
-    if (queues.length === 0) return Promise.resolve({ queues: [] });
+    if (queues.length === 0) return Promise.resolve({ queues: [], rejected: [] });
     const input = this.publishInput(m);
-    return this.storeRouted(queues, delayed, input, m.properties.headers, m.properties.expiration);
+    return this.storeRouted(queues, delayed, input, m, true);
   }
 
-  /** Copies reached through a delayed exchange take its `x-delay`; the others the `delay` header or none. */
+  /**
+   * Copies reached through a delayed exchange take its `x-delay`; the others the `delay` header or none.
+   * A queue at its `x-max-length` with `x-overflow` reject-publish(-dlx) is left out (and, for -dlx, the
+   * message dead-lettered from it); `deadLetterable` is false for copies that are themselves dead letters,
+   * which RabbitMQ does not dead-letter again when a full queue refuses them.
+   */
   private async storeRouted(
     queues: QueueDef[],
     delayed: Set<string>,
     input: Omit<PublishInput, "topic" | "timing">,
-    headers: Record<string, unknown> | undefined,
-    expiration: string | undefined,
+    m: PublishedMessage,
+    deadLetterable: boolean,
   ): Promise<PublishOutcome> {
-    const later = queues.filter((q) => delayed.has(q.name));
-    const now = queues.filter((q) => !delayed.has(q.name));
+    const rejected = new Set<string>();
+    await Promise.all(
+      queues.map(async (q) => {
+        const w = this.watched.get(q.topic);
+        const limit = w?.q === q ? w.limit : undefined;
+        if (!limit || limit.overflow === Overflow.DropHead) return;
+        if ((await this.queue.lifecycle.readyCount(q.topic, AMQP_GROUP, limit.max)) < limit.max) return;
+        rejected.add(q.name);
+        if (deadLetterable && limit.overflow === Overflow.RejectPublishDlx && w?.dl) {
+          await this.deadLetterCopy(w as Watched & { dl: DeadLettering }, m, DeathReason.MaxLength, Math.floor(this.clock.nowMs() / 1000));
+        }
+      }),
+    );
+    const stored = queues.filter((q) => !rejected.has(q.name));
+    const later = stored.filter((q) => delayed.has(q.name));
+    const now = stored.filter((q) => !delayed.has(q.name));
+    const headers = m.properties.headers;
+    const expiration = deadLetterable ? m.properties.expiration : undefined;
     if (later.length > 0) await this.storeCopies(later, input, publishTiming(true, headers), expiration);
     if (now.length > 0) await this.storeCopies(now, input, publishTiming(false, headers), expiration);
-    return { queues: queues.map((q) => q.name) };
+    return { queues: queues.map((q) => q.name), rejected: [...rejected] };
   }
 
-  /** Stores one copy per queue (in batches of 16); arms an expiry look for queues that dead-letter what expires. */
-  private async storeCopies(queues: QueueDef[], input: Omit<PublishInput, "topic" | "timing">, timing: PublishInput["timing"], expiration: string | undefined): Promise<PublishOutcome> {
+  /**
+   * Stores one copy per queue (in batches of 16); arms an expiry look for queues that dead-letter what
+   * expires, and a trim for drop-head queues when the copy enters them (now, or at its deliver time).
+   */
+  private async storeCopies(queues: QueueDef[], input: Omit<PublishInput, "topic" | "timing">, timing: PublishInput["timing"], expiration: string | undefined): Promise<void> {
     const outcomes = [];
     for (let i = 0; i < queues.length; i += 16) {
       const batch = queues.slice(i, i + 16).map((q) => ({ ...input, timing, topic: q.topic }));
@@ -592,71 +648,113 @@ export class AmqpBroker {
     outcomes.forEach((o, i) => {
       if (!o.ok) throw new AmqpError(Reply.PreconditionFailed, `PRECONDITION_FAILED - ${o.error.message}`);
       const q = queues[i] as QueueDef;
-      if (!this.deadLettered.has(q.topic)) return;
+      const w = this.watched.get(q.topic);
+      if (!w || w.q !== q) return;
+      if (w.limit?.overflow === Overflow.DropHead) {
+        if (o.result.deliverAtMs <= this.clock.nowMs()) this.trim(q.topic);
+        else this.armLook(q.topic, o.result.deliverAtMs);
+      }
+      if (!w.dl) return;
       const ttls = [q.args["x-message-ttl"], input.ttlMs].filter((t): t is number => typeof t === "number");
-      if (expiration !== undefined || ttls.length > 0) this.armExpiry(q.topic, o.result.deliverAtMs + Math.max(1, Math.min(...ttls)));
+      if (expiration !== undefined || ttls.length > 0) this.armLook(q.topic, o.result.deliverAtMs + Math.max(1, Math.min(...ttls)));
     });
-    return { queues: queues.map((q) => q.name) };
   }
 
-  /** Remembers a queue that has a dead-letter exchange, and looks at its dead letters now and then. */
-  private watchDeadLetters(vhost: Vhost, q: QueueDef): void {
+  /** Remembers a queue that has a dead-letter exchange or a length limit, and looks at it now and then. */
+  private watch(vhost: Vhost, q: QueueDef): void {
     let dl: DeadLettering | undefined;
+    let limit: LengthLimit | undefined;
     try {
       dl = deadLetteringOf(q.name, q.args);
+      limit = lengthLimitOf(q.name, q.args);
     } catch {
-      dl = undefined;
+      return;
     }
-    if (!dl || this.closed) return;
-    this.deadLettered.set(q.topic, { vhost, q, dl });
+    if ((!dl && !limit) || this.closed) return;
+    this.watched.set(q.topic, { vhost, q, dl, limit });
     this.forwardTimer ??= setInterval(() => {
-      for (const topic of this.deadLettered.keys()) this.forward(topic);
+      for (const [topic, w] of this.watched) {
+        if (w.dl) this.forward(topic);
+        if (w.limit?.overflow === Overflow.DropHead) this.trim(topic);
+      }
     }, DEAD_LETTER_LOOK_MS);
     this.forwardTimer.unref?.();
-    this.forward(q.topic);
+    if (dl) this.forward(q.topic);
+    if (limit?.overflow === Overflow.DropHead) this.trim(q.topic);
   }
 
-  /** At a message's expiry: the group looked at now (so it becomes a dead letter), then forwarded. */
-  private armExpiry(topic: string, atMs: number): void {
+  /**
+   * At a message's expiry or its entry into a drop-head queue: the group looked at now (so what expired
+   * becomes a dead letter), then the queue trimmed to its limit and its dead letters forwarded.
+   */
+  private armLook(topic: string, atMs: number): void {
     const slot = Math.ceil(atMs / EXPIRY_SLOT_MS) * EXPIRY_SLOT_MS;
     const key = `${topic}\n${slot}`;
     if (this.expiries.has(key) || this.closed) return;
     const timer = setTimeout(() => {
       this.expiries.delete(key);
-      if (!this.deadLettered.has(topic)) return;
+      const w = this.watched.get(topic);
+      if (!w) return;
       this.queue
         .sweepGroup(topic, AMQP_GROUP)
-        .then(() => this.forward(topic))
+        .then(() => {
+          if (w.limit?.overflow === Overflow.DropHead) this.trim(topic);
+          if (w.dl) this.forward(topic);
+        })
         .catch((error: unknown) => this.log.warn("amqp-expiry-look-failed", { topic, error: String(error) }));
     }, Math.max(0, slot - this.clock.nowMs()) + 5);
     timer.unref?.();
     this.expiries.set(key, timer);
   }
 
-  /** Republishes the queue's dead letters to its dead-letter exchange (one run per topic at a time). */
-  forward(topic: string): void {
-    const running = this.forwarding.get(topic);
+  /** Drops (or dead-letters) the oldest ready messages of a drop-head queue beyond its `x-max-length` (one run per topic at a time). */
+  trim(topic: string): void {
+    this.runOnce(this.trimming, topic, () => this.trimAll(topic), "amqp-max-length-trim-failed");
+  }
+
+  private runOnce(runs: Map<string, { again: boolean }>, topic: string, work: () => Promise<void>, failure: string): void {
+    const running = runs.get(topic);
     if (running) {
       running.again = true;
       return;
     }
     const state = { again: false };
-    this.forwarding.set(topic, state);
-    void this.forwardAll(topic)
-      .catch((error: unknown) => this.log.warn("amqp-dead-letter-forward-failed", { topic, error: String(error) }))
+    runs.set(topic, state);
+    void work()
+      .catch((error: unknown) => this.log.warn(failure, { topic, error: String(error) }))
       .finally(() => {
-        this.forwarding.delete(topic);
-        if (state.again && !this.closed) this.forward(topic);
+        runs.delete(topic);
+        if (state.again && !this.closed) this.runOnce(runs, topic, work, failure);
       });
+  }
+
+  private async trimAll(topic: string): Promise<void> {
+    for (let round = 0; round < 64; round++) {
+      const w = this.watched.get(topic);
+      if (!w?.limit || this.closed) return;
+      const excess = (await this.queue.lifecycle.readyCount(topic, AMQP_GROUP, w.limit.max + 16)) - w.limit.max;
+      if (excess <= 0) return;
+      const got = await this.queue.consume({ topic, group: AMQP_GROUP, max: Math.min(16, excess), waitSeconds: 0, visibilitySeconds: 60 });
+      if (got.length === 0) return;
+      const timeSec = Math.floor(this.clock.nowMs() / 1000);
+      if (w.dl) for (const m of got) await this.deadLetterCopy(w as Watched & { dl: DeadLettering }, toAmqpMessage(w.q, m, this.log), DeathReason.MaxLength, timeSec);
+      await this.queue.ack({ topic, group: AMQP_GROUP, receiptHandles: got.map((m) => m.receiptHandle) });
+      this.log.info("amqp-max-length-dropped", { queue: w.q.name, topic, dropped: got.length, deadLettered: w.dl !== undefined });
+    }
+  }
+
+  /** Republishes the queue's dead letters to its dead-letter exchange (one run per topic at a time). */
+  forward(topic: string): void {
+    this.runOnce(this.forwarding, topic, () => this.forwardAll(topic), "amqp-dead-letter-forward-failed");
   }
 
   private async forwardAll(topic: string): Promise<void> {
     for (let round = 0; round < 64; round++) {
-      const entry = this.deadLettered.get(topic);
-      if (!entry || this.closed) return;
+      const entry = this.watched.get(topic);
+      if (!entry?.dl || this.closed) return;
       const page = await this.queue.retry.listDeadLetters({ topic, group: AMQP_GROUP, limit: 16 });
       let moved = 0;
-      for (const d of page.deadLetters) if (await this.forwardOne(entry, d)) moved++;
+      for (const d of page.deadLetters) if (await this.forwardOne(entry as Watched & { dl: DeadLettering }, d)) moved++;
       if (moved === 0 || page.cursor === undefined) return;
     }
   }
@@ -666,8 +764,8 @@ export class AmqpBroker {
    * removed (RabbitMQ's rule: it must not expire again where it lands), then taken out of the dead letters.
    * A failure between the two leaves it a dead letter, forwarded again later (at least once).
    */
-  private async forwardOne(entry: { vhost: Vhost; q: QueueDef; dl: DeadLettering }, d: DeadLetter): Promise<boolean> {
-    const { vhost, q, dl } = entry;
+  private async forwardOne(entry: Watched & { dl: DeadLettering }, d: DeadLetter): Promise<boolean> {
+    const { q } = entry;
     const discard = () => this.queue.retry.discardDeadLetter({ topic: q.topic, group: AMQP_GROUP, messageId: d.messageId });
     let content: Awaited<ReturnType<Queue["lifecycle"]["get"]>>["record"]["message"]["content"];
     try {
@@ -677,13 +775,24 @@ export class AmqpBroker {
       throw error;
     }
     const m = toAmqpMessage(q, { ...content, group: AMQP_GROUP, receiptHandle: "", consumedTimes: d.consumedTimes, firstConsumedAtMs: 0, nextVisibleAtMs: 0 }, this.log);
+    await this.deadLetterCopy(entry, m, deathReasonOf(d.reason), Math.floor(d.failedAtMs / 1000), d.messageId);
+    return discard();
+  }
+
+  /**
+   * A message that died in the queue republished to its dead-letter exchange, with its death in `x-death`
+   * and its per-message expiration removed (RabbitMQ's rule: it must not expire again where it lands).
+   * A missing exchange drops it (logged), as RabbitMQ does.
+   */
+  private async deadLetterCopy(entry: Watched & { dl: DeadLettering }, m: PublishedMessage, reason: DeathReason, timeSec: number, messageId?: string): Promise<void> {
+    const { vhost, q, dl } = entry;
     const { expiration, ...kept } = m.properties;
     const headers = deathHeaders(kept.headers, {
       queue: q.name,
-      reason: deathReasonOf(d.reason),
+      reason,
       exchange: m.exchange,
       routingKeys: [m.routingKey],
-      timeSec: Math.floor(d.failedAtMs / 1000),
+      timeSec,
       ...(expiration !== undefined && { originalExpiration: expiration }),
     });
     const properties: BasicProperties = { ...kept, headers };
@@ -693,16 +802,13 @@ export class AmqpBroker {
       routed = this.route(vhost, dl.exchange, routingKey, headers);
     } catch (error) {
       if (!(error instanceof AmqpError)) throw error;
-      this.log.warn("amqp-dead-letter-exchange-missing", { queue: q.name, exchange: dl.exchange, messageId: d.messageId });
-      return discard();
+      this.log.warn("amqp-dead-letter-exchange-missing", { queue: q.name, exchange: dl.exchange, ...(messageId !== undefined && { messageId }) });
+      return;
     }
     const targets = routed.queues.filter((t) => !closesCycle(headers, t.name));
-    if (targets.length > 0) {
-      const rawProperties = encodeProperties(properties);
-      const input = this.publishInput({ exchange: dl.exchange, routingKey, properties, rawProperties, body: m.body });
-      await this.storeRouted(targets, routed.delayed, input, headers, undefined);
-    }
-    return discard();
+    if (targets.length === 0) return;
+    const copy = { exchange: dl.exchange, routingKey, properties, rawProperties: encodeProperties(properties), body: m.body };
+    await this.storeRouted(targets, routed.delayed, this.publishInput(copy), copy, false);
   }
 
   /** Stops the dead-letter looks and expiry timers. */
@@ -785,7 +891,7 @@ export class AmqpBroker {
   async nack(topic: string, receiptHandle: string, requeue: boolean): Promise<void> {
     try {
       await this.queue.retry.nack({ topic, group: AMQP_GROUP, receiptHandle, ...(requeue ? { delayMs: 0 } : { requeue: false }) });
-      if (!requeue && this.deadLettered.has(topic)) this.forward(topic);
+      if (!requeue && this.watched.get(topic)?.dl) this.forward(topic);
     } catch (error) {
       // A delivery whose handle is spent (its visibility ran out and it was redelivered) has nothing left to give back.
       if (!(error instanceof QueueError)) throw error;

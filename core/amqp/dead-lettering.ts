@@ -13,7 +13,7 @@ export interface DeadLettering {
 }
 
 /** Why a message left its queue, in RabbitMQ's words (the `reason` of an `x-death` entry). */
-export const DeathReason = { Rejected: "rejected", Expired: "expired", DeliveryLimit: "delivery_limit" } as const;
+export const DeathReason = { Rejected: "rejected", Expired: "expired", DeliveryLimit: "delivery_limit", MaxLength: "maxlen" } as const;
 export type DeathReason = (typeof DeathReason)[keyof typeof DeathReason];
 
 /** A queue argument the door refuses: RabbitMQ answers these with 406 PRECONDITION_FAILED. */
@@ -44,6 +44,38 @@ export function deadLetteringOf(queue: string, args: Readonly<Record<string, unk
   }
   if (exchange === undefined) return undefined;
   return { exchange, ...(routingKey !== undefined && { routingKey }) };
+}
+
+/** What a queue at its `x-max-length` does with one more message (RabbitMQ's `x-overflow`). */
+export const Overflow = { DropHead: "drop-head", RejectPublish: "reject-publish", RejectPublishDlx: "reject-publish-dlx" } as const;
+export type Overflow = (typeof Overflow)[keyof typeof Overflow];
+
+export interface LengthLimit {
+  /** Most ready messages the queue holds. */
+  max: number;
+  overflow: Overflow;
+}
+
+/** Most `x-max-length` the door applies: the count behind it reads up to this many index entries per publish. */
+export const MAX_LENGTH_LIMIT = 100_000;
+
+/** The queue's length limit from `x-max-length` and `x-overflow`; throws QueueArgumentError for values RabbitMQ refuses. */
+export function lengthLimitOf(queue: string, args: Readonly<Record<string, unknown>>): LengthLimit | undefined {
+  const rawMax = args["x-max-length"];
+  const rawOverflow = args["x-overflow"];
+  const overflow = rawOverflow === undefined ? Overflow.DropHead : text(rawOverflow);
+  if (overflow === undefined || !(Object.values(Overflow) as string[]).includes(overflow)) {
+    throw new QueueArgumentError(`PRECONDITION_FAILED - invalid arg 'x-overflow' for queue '${queue}': ${JSON.stringify(String(text(rawOverflow) ?? rawOverflow))} is not one of drop-head, reject-publish, reject-publish-dlx`);
+  }
+  if (rawMax === undefined) return undefined;
+  const max = typeof rawMax === "bigint" ? Number(rawMax) : rawMax;
+  if (typeof max !== "number" || !Number.isSafeInteger(max) || max < 0) {
+    throw new QueueArgumentError(`PRECONDITION_FAILED - invalid arg 'x-max-length' for queue '${queue}': ${JSON.stringify(String(max))} is not a non-negative integer`);
+  }
+  if (max > MAX_LENGTH_LIMIT) {
+    throw new QueueArgumentError(`PRECONDITION_FAILED - invalid arg 'x-max-length' for queue '${queue}': at most ${MAX_LENGTH_LIMIT} is supported`);
+  }
+  return { max, overflow: overflow as Overflow };
 }
 
 type Typed = { "!": string; value: unknown };

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { ErrorCode, QueueError } from "../errors.js";
 import type { Clock, Logger } from "../ports.js";
-import { type AmqpBroker, AmqpError, type AmqpMessage, type QueueDef, type Vhost } from "./broker.js";
+import { type AmqpBroker, AmqpError, type AmqpMessage, type PublishOutcome, type QueueDef, type Vhost } from "./broker.js";
 import {
   type BasicProperties,
   FRAME_MIN_SIZE,
@@ -542,7 +542,7 @@ export class AmqpConnection {
       }
       const confirm: Confirm | undefined = ch.confirm ? { seq: ++ch.publishSeq, outcome: "pending" } : undefined;
       if (confirm) ch.confirms.push(confirm);
-      let stored: Promise<{ queues: string[] }>;
+      let stored: Promise<PublishOutcome>;
       try {
         stored = this.deps.broker.publish(this.vhost as Vhost, message);
       } catch (error) {
@@ -560,7 +560,8 @@ export class AmqpConnection {
               this.sendMethod(ch.id, Method.BasicReturn, { replyCode: Reply.NoRoute, replyText: "NO_ROUTE", exchange: c.exchange, routingKey: c.routingKey });
               this.sendContent(ch.id, c.raw, c.properties, body);
             }
-            if (confirm) confirm.outcome = "ack";
+            // A queue at its x-max-length with reject-publish refused its copy: RabbitMQ nacks such a publish.
+            if (confirm) confirm.outcome = outcome.rejected.length > 0 ? "nack" : "ack";
           },
           (error: unknown) => {
             if (confirm) confirm.outcome = "nack";

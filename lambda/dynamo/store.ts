@@ -23,6 +23,7 @@ import {
   type DedupRecord,
   type DeliveryState,
   type DueHistogram,
+  type HistogramBound,
   type GroupPage,
   type GroupRecord,
   type Lane,
@@ -426,7 +427,7 @@ export class DynamoStore implements QueueStore {
     return { entries, more };
   }
 
-  async laneHistogram(lane: Lane, from: { fromMs: number; after?: LanePosition }, boundariesMs: readonly number[]): Promise<DueHistogram> {
+  async laneHistogram(lane: Lane, from: { fromMs: number; after?: LanePosition }, boundariesMs: readonly number[], bound: HistogramBound = {}): Promise<DueHistogram> {
     const laneKey = laneKeyOf(lane);
     const atOrBefore = boundariesMs.map(() => 0);
     let total = 0;
@@ -441,11 +442,12 @@ export class DynamoStore implements QueueStore {
         new QueryCommand({
           TableName: this.table,
           IndexName: INDEX,
-          KeyConditionExpression: "#lane = :lane AND #due >= :from",
+          KeyConditionExpression: bound.toMs === undefined ? "#lane = :lane AND #due >= :from" : "#lane = :lane AND #due BETWEEN :from AND :to",
           ExpressionAttributeNames: { "#lane": LANE, "#due": DUE },
-          ExpressionAttributeValues: m({ ":lane": laneKey, ":from": fromMs }),
+          ExpressionAttributeValues: m({ ":lane": laneKey, ":from": fromMs, ...(bound.toMs !== undefined && { ":to": Math.max(fromMs, bound.toMs) }) }),
           ProjectionExpression: "#due",
           ExclusiveStartKey: start,
+          ...(bound.cap !== undefined && { Limit: Math.max(1, bound.cap - total) }),
           ReturnConsumedCapacity: "TOTAL",
         }),
       );
@@ -458,7 +460,7 @@ export class DynamoStore implements QueueStore {
         });
       }
       start = out.LastEvaluatedKey;
-    } while (start);
+    } while (start && (bound.cap === undefined || total < bound.cap));
     return { total, atOrBefore, earliestDueAtMs: earliest };
   }
 
@@ -1489,6 +1491,7 @@ function leaseView(topic: string, item: Item): LeaseView {
     gen: String(item.gen ?? ""),
     shard,
     pos: { dueAtMs: Number(item.pDue ?? 0), messageId: String(item.pId ?? "") },
+    passed: decodePassed(item.psd),
     ...(item.own !== undefined && { holder: String(item.own) }),
     ...(item.until !== undefined && { untilMs: Number(item.until) }),
     ...(item[LANE] !== undefined && { workAtMs: Number(item[DUE]) }),

@@ -246,6 +246,107 @@ describe("exchange-to-exchange bindings", () => {
   });
 });
 
+/** Takes every ready message of the queue with basic.get (acking each), waiting until `count` came or the time ran out. */
+async function drain(ch: Channel, queue: string, count: number, withinMs: number): Promise<GetMessage[]> {
+  const got: GetMessage[] = [];
+  const until = Date.now() + withinMs;
+  while (got.length < count && Date.now() < until) {
+    const m = await ch.get(queue);
+    if (m) {
+      got.push(m);
+      ch.ack(m);
+    } else await new Promise((r) => setTimeout(r, 50));
+  }
+  return got;
+}
+
+describe("x-max-length and x-overflow", () => {
+  it("drop-head keeps the newest ready messages, immediate and delayed alike, and dead-letters the dropped ones with reason maxlen", async () => {
+    // Prepare
+    const ch = await amqplib.connect(server.url).then(async (c) => {
+      open.push(c);
+      c.on("error", () => {});
+      return c.createConfirmChannel();
+    });
+    const dlx = name("dlx");
+    const q = name("capped");
+    const dead = name("dropped");
+    await ch.assertExchange(dlx, "fanout", { durable: true });
+    await ch.assertQueue(dead, { durable: true });
+    await ch.bindQueue(dead, dlx, "");
+    await ch.assertQueue(q, { durable: true, arguments: { "x-max-length": 2, "x-dead-letter-exchange": dlx } });
+    // Act: five published one after another (each confirmed), then three more that enter the queue 800 ms later
+    for (let i = 1; i <= 5; i++) {
+      ch.sendToQueue(q, Buffer.from(`m${i}`), { messageId: `m${i}` });
+      await ch.waitForConfirms();
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    const check = await channel();
+    const droppedNow = await drain(check, dead, 3, LATE_TOLERANCE_MS + 2000);
+    const kept = await drain(check, q, 2, 1000);
+    for (let i = 6; i <= 8; i++) ch.sendToQueue(q, Buffer.from(`m${i}`), { messageId: `m${i}`, headers: { delay: String(800 + i * 20) } });
+    await ch.waitForConfirms();
+    const droppedLater = await drain(check, dead, 1, 800 + 160 + LATE_TOLERANCE_MS + 2000);
+    const keptLater = await drain(check, q, 2, 1000);
+    await new Promise((r) => setTimeout(r, 300));
+    // Assess
+    expect(droppedNow.map((m) => m.content.toString()).sort()).toEqual(["m1", "m2", "m3"]);
+    expect(kept.map((m) => m.content.toString()).sort()).toEqual(["m4", "m5"]);
+    const [death] = (droppedNow[0]?.properties.headers as Record<string, Record<string, unknown>[]>)["x-death"] as Record<string, unknown>[];
+    expect(death).toMatchObject({ count: 1, reason: "maxlen", queue: q });
+    expect(droppedLater.map((m) => m.content.toString())).toEqual(["m6"]);
+    expect(keptLater.map((m) => m.content.toString()).sort()).toEqual(["m7", "m8"]);
+    expect(await check.get(q)).toBe(false);
+    expect(await check.get(dead)).toBe(false);
+  });
+
+  it("reject-publish nacks a publish to a full queue and keeps what it holds; reject-publish-dlx also dead-letters the refused message", async () => {
+    // Prepare
+    const conn = await amqplib.connect(server.url);
+    open.push(conn);
+    conn.on("error", () => {});
+    const ch = await conn.createConfirmChannel();
+    const dlx = name("dlx");
+    const dead = name("refused");
+    const strict = name("strict");
+    const strictDlx = name("strict-dlx");
+    await ch.assertExchange(dlx, "fanout", { durable: true });
+    await ch.assertQueue(dead, { durable: true });
+    await ch.bindQueue(dead, dlx, "");
+    await ch.assertQueue(strict, { durable: true, arguments: { "x-max-length": 1, "x-overflow": "reject-publish" } });
+    await ch.assertQueue(strictDlx, { durable: true, arguments: { "x-max-length": 1, "x-overflow": "reject-publish-dlx", "x-dead-letter-exchange": dlx } });
+    const confirmOf = (queue: string, body: string) =>
+      new Promise<"ack" | "nack">((resolve) => ch.sendToQueue(queue, Buffer.from(body), { messageId: body }, (err) => resolve(err ? "nack" : "ack")));
+    // Act
+    const outcomes = [await confirmOf(strict, "first"), await confirmOf(strict, "second"), await confirmOf(strictDlx, "one"), await confirmOf(strictDlx, "two")];
+    const check = await channel();
+    const refused = await drain(check, dead, 1, LATE_TOLERANCE_MS + 1000);
+    const held = [...(await drain(check, strict, 1, 1000)), ...(await drain(check, strictDlx, 1, 1000))];
+    const afterDrain = await confirmOf(strict, "third");
+    // Assess
+    expect(outcomes).toEqual(["ack", "nack", "ack", "nack"]);
+    expect(held.map((m) => m.content.toString())).toEqual(["first", "one"]);
+    expect(refused.map((m) => m.content.toString())).toEqual(["two"]);
+    expect((refused[0]?.properties.headers as Record<string, Record<string, unknown>[]>)["x-death"]?.[0]).toMatchObject({ reason: "maxlen", queue: strictDlx });
+    expect(afterDrain).toBe("ack");
+    expect(await check.get(strict)).not.toBe(false);
+  });
+
+  it("length arguments RabbitMQ refuses close the channel with 406", async () => {
+    // Prepare
+    const a = await channel();
+    const b = await channel();
+    // Act
+    const badOverflow = closed(a);
+    a.assertQueue(name("bad"), { arguments: { "x-max-length": 5, "x-overflow": "drop-tail" } }).catch(() => undefined);
+    const negative = closed(b);
+    b.assertQueue(name("bad"), { arguments: { "x-max-length": -1 } }).catch(() => undefined);
+    // Assess
+    expect(await badOverflow).toMatch(/406.*x-overflow/);
+    expect(await negative).toMatch(/406.*x-max-length/);
+  });
+});
+
 describe("queue.purge", () => {
   it("takes the ready messages and answers their count; held and still-delayed messages stay", async () => {
     // Prepare
