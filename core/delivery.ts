@@ -10,6 +10,7 @@ import {
   type LaneEntry,
   type LanePosition,
   type Logger,
+  type NewDelivery,
   type QueueStore,
   RetireReason,
   comparePositions,
@@ -59,7 +60,17 @@ export interface WaitRequest {
   visibilityMs: number;
   deadlineMs: number;
   signal?: AbortSignal;
+  /**
+   * A push dispatcher's poll: a message's first delivery is handed over unclaimed (no write), as the
+   * shard's lease already keeps other takers away; the caller settles it with settleFirstPush once the
+   * push has succeeded (one write: the delivery, acked) or failed (the ordinary claim, then its nack).
+   * Until then the saved cursor stays before it, so a successor that takes the lease meets it again.
+   */
+  pushFirst?: boolean;
 }
+
+/** A message handed over by a pushFirst poll: no delivery exists yet. */
+export type UnclaimedMessage = ReceivedMessage & { unclaimed: true };
 
 interface Waiter extends WaitRequest {
   got: ReceivedMessage[];
@@ -95,6 +106,8 @@ interface ShardState {
   handled: Map<string, number>;
   /** Topic-lane entries no waiting poll's tag filter wanted: kept here, parked in the group lane at the next save. */
   tLeft: Map<string, LaneEntry>;
+  /** First pushes handed over unclaimed and not settled yet: the saved cursor stays before them, and no look takes them again. */
+  unsettled: Map<string, LaneEntry>;
   gFrontier: LanePosition | undefined;
   /** Group-lane entries this dispatcher moved (claimed or retired): the index view it saw of each, which a lagging index may still show. */
   gHandled: Map<string, { dueAtMs: number; consumedTimes: number; atMs: number }>;
@@ -209,6 +222,8 @@ export class Dispatcher {
   private view: GroupView | undefined;
   /** Something may fall due then (told during a look, which may have read the lane before it was written). */
   private dueHint: number | undefined;
+  /** First pushes handed over unclaimed, by message id: what settling one writes. */
+  private readonly firstPushes = new Map<string, { shard: number; delivery: NewDelivery; message: StoredMessage }>();
 
   constructor(
     private readonly deps: DeliveryDeps,
@@ -288,6 +303,14 @@ export class Dispatcher {
       const nowMs = clock.nowMs();
       this.settleWaiters(nowMs);
       if (this.waiters.length === 0) {
+        // First pushes still out keep the leases (renewed) until they are settled: a release would let the cursor's next holder push them again.
+        const unsettled = this.firstPushes.size > 0;
+        if (unsettled) {
+          await this.renewDue(nowMs);
+          // Settled meanwhile (its poke found no sleep to end): look again instead of sleeping.
+          if (this.firstPushes.size > 0) await this.sleepUntil(this.renewAtMs());
+          continue;
+        }
         if (this.closing || nowMs - this.lastWaiterAtMs >= options.lingerMs) {
           await this.releaseAll().catch((error) => log.warn("lease-release-failed", { topic: this.topic, group: this.group, error: String(error) }));
           if (this.waiters.length === 0) return;
@@ -468,8 +491,8 @@ export class Dispatcher {
       const upTo = s.caughtUpAtMs - this.deps.options.indexLagMs - 1;
       if (upTo >= pos.dueAtMs) pos = { dueAtMs: upTo, messageId: "" };
     }
-    // Held-back entries not parked yet are not passed: the cursor stays before them.
-    for (const e of s.tLeft.values()) if (e.dueAtMs <= pos.dueAtMs) pos = { dueAtMs: e.dueAtMs - 1, messageId: "" };
+    // Held-back entries not parked yet are not passed, nor first pushes not settled: the cursor stays before them.
+    for (const e of [...s.tLeft.values(), ...s.unsettled.values()]) if (e.dueAtMs <= pos.dueAtMs) pos = { dueAtMs: e.dueAtMs - 1, messageId: "" };
     return pos;
   }
 
@@ -588,7 +611,7 @@ export class Dispatcher {
 
   /** Taken, passed, held back, or seen at a position it has since left. */
   private knownInTopicLane(s: ShardState, e: LaneEntry): boolean {
-    return s.handled.has(e.messageId) || s.tLeft.has(e.messageId) || s.moved.get(e.messageId) === e.dueAtMs;
+    return s.handled.has(e.messageId) || s.tLeft.has(e.messageId) || s.unsettled.has(e.messageId) || s.moved.get(e.messageId) === e.dueAtMs;
   }
 
   /** A stale index view of a delivery this dispatcher moved, or one it already holds back. */
@@ -723,15 +746,65 @@ export class Dispatcher {
     s.handled.set(id, c.entry.dueAtMs);
     if (!message || message.state === MessageState.Cancelled || isExpired(message.content.ttlExpiresAtMs, nowMs) || message.content.expiresAtMs <= nowMs) return undefined;
     const view = this.view as GroupView;
-    const delivery = await this.deps.store.claimNew({
+    const fresh: NewDelivery = {
       topic: this.topic,
       group: this.group,
       gen: view.gen,
       message: { ...c.entry, dueAtMs: message.content.deliverAtMs, deliverAtMs: message.content.deliverAtMs, expiresAtMs: message.content.expiresAtMs, shard: c.shard },
       claim: this.claimSpec(w, id, 1, nowMs),
-    });
+    };
+    // Under a lease taken over from a holder that stopped (uncertain), its unsaved pushes may have gone
+    // out: the claim's condition tells, so first pushes are claimed like any delivery until the next holder.
+    if (w.pushFirst && !s.uncertain) {
+      s.unsettled.set(id, c.entry);
+      this.firstPushes.set(id, { shard: c.shard, delivery: fresh, message });
+      const unclaimed: UnclaimedMessage = {
+        ...message.content,
+        messageId: id,
+        group: this.group,
+        receiptHandle: fresh.claim.receiptHandle,
+        consumedTimes: 1,
+        firstConsumedAtMs: nowMs,
+        nextVisibleAtMs: fresh.claim.visibleUntilMs,
+        unclaimed: true,
+      };
+      return unclaimed;
+    }
+    const delivery = await this.deps.store.claimNew(fresh);
     if (delivery) noteRedelivery(s, delivery.nextVisibleAtMs);
     return delivery && { ...message.content, ...delivery };
+  }
+
+  /**
+   * Settles a first push handed over unclaimed: a success writes the delivery acked (one write outside
+   * the index); a failure claims it as any delivery (returned, for the caller's nack: backoff, then dead
+   * letters). Undefined when there is nothing to settle (unknown id, or another taker's delivery exists).
+   * A store failure forgets what this holder examined since its cursor: the next look meets the message
+   * again and claims it (the claim's condition tells whether the write had landed).
+   */
+  async settleFirstPush(messageId: string, ok: boolean): Promise<ReceivedMessage | undefined> {
+    const fp = this.firstPushes.get(messageId);
+    if (!fp) return undefined;
+    this.firstPushes.delete(messageId);
+    const s = this.shards[fp.shard] as ShardState;
+    const { store, clock } = this.deps;
+    try {
+      if (ok) {
+        await store.putAcked(fp.delivery, clock.nowMs());
+        return undefined;
+      }
+      const delivery = await store.claimNew(fp.delivery);
+      if (delivery) noteRedelivery(s, delivery.nextVisibleAtMs);
+      return delivery && { ...fp.message.content, ...delivery };
+    } catch (error) {
+      s.unsettled.delete(messageId);
+      s.handled.delete(messageId);
+      resetToCursor(s);
+      throw error;
+    } finally {
+      s.unsettled.delete(messageId);
+      this.poke();
+    }
   }
 
   /** A group-lane entry: claimed again by a conditional update of the delivery. */
@@ -818,7 +891,7 @@ export class Dispatcher {
     const behind = (id: string, d: number) => d < pos.dueAtMs || (d === pos.dueAtMs && (!mid || s.tieIds.has(id)));
     const recent = [...s.handled].filter(([id, d]) => d > pos.dueAtMs - options.indexLagMs && behind(id, d)).length + (mid ? [...s.tieIds].filter((id) => !s.handled.has(id)).length : 0);
     const passed = [...s.handled]
-      .filter(([id, d]) => !behind(id, d))
+      .filter(([id, d]) => !behind(id, d) && !s.unsettled.has(id))
       .slice(0, MAX_PASSED)
       .map(([messageId, dueAtMs]) => ({ dueAtMs, messageId }));
     const untilMs = nowMs + options.leaseMs;
@@ -984,6 +1057,7 @@ function freshShard(shard: number): ShardState {
     frontier: { dueAtMs: 0, messageId: "" },
     handled: new Map(),
     tLeft: new Map(),
+    unsettled: new Map(),
     gFrontier: undefined,
     gHandled: new Map(),
     gLeft: new Map(),

@@ -320,6 +320,19 @@ export class MemoryStore implements QueueStore {
     return toDelivery(row);
   }
 
+  async putAcked(d: NewDelivery, ackedAtMs: number): Promise<boolean> {
+    const current = this.delivery(d.topic, d.group, d.message.messageId);
+    if (current && current.gen === d.gen) return false;
+    const row = newRow(d, d.claim.nowMs);
+    applyClaim(row, d.claim);
+    row.st = "acked";
+    row.ackedAtMs = ackedAtMs;
+    if (current) this.place(current, undefined, current.messageId);
+    this.deliveries.set(k(row.topic, row.group, row.messageId), row);
+    this.placeDelivery(row);
+    return true;
+  }
+
   async parkNew(d: ParkedDelivery, nowMs: number): Promise<boolean> {
     const current = this.delivery(d.topic, d.group, d.message.messageId);
     if (current && current.gen === d.gen) return false;

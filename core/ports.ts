@@ -374,6 +374,11 @@ export interface QueueStore {
   // Deliveries.
   /** Creates the group's delivery of a message, claimed: undefined when the group has one already. */
   claimNew(delivery: NewDelivery): Promise<Delivery | undefined>;
+  /**
+   * Creates the group's delivery of a message already delivered and acked (a push that succeeded before
+   * any claim, under the shard's lease): one write outside the due index; false when the group has one already.
+   */
+  putAcked(delivery: NewDelivery, ackedAtMs: number): Promise<boolean>;
   /** Creates the group's delivery of a message unclaimed, visible at `nowMs` in the group lane: false when the group has one already. */
   parkNew(delivery: ParkedDelivery, nowMs: number): Promise<boolean>;
   /** Claims a delivery of the group lane if it is visible (due) now with the delivery count the index showed. */

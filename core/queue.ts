@@ -218,8 +218,20 @@ export class Queue {
       tags: undefined,
       visibilityMs: input.visibilityMs,
       deadlineMs: input.deadlineMs,
+      pushFirst: true,
       ...(input.signal && { signal: input.signal }),
     });
+  }
+
+  /**
+   * Settles a push of a message's first delivery that receiveForPush handed over unclaimed (`unclaimed`):
+   * after a success the delivery is written acked; after a failure it is claimed and returned, to be
+   * nacked like any delivery. See WaitRequest.pushFirst.
+   */
+  async settleFirstPush(topic: string, group: string, messageId: string, ok: boolean): Promise<ReceivedMessage | undefined> {
+    const claimed = await this.subscriptions.dispatcher(topic, group).settleFirstPush(messageId, ok);
+    if (ok) this.metrics.acked(topic, 1);
+    return claimed;
   }
 
   /** Calls `listener` for every message published through this queue (topic, deliver time): the push planner arms a dispatcher by it. */

@@ -1,5 +1,5 @@
 import type { QueueConfig } from "../config.js";
-import { newOwnerToken } from "../delivery.js";
+import { type UnclaimedMessage, newOwnerToken } from "../delivery.js";
 import type { ReceivedMessage } from "../message.js";
 import type { Clock, Logger, PushRoute, QueueStore } from "../ports.js";
 import type { Queue } from "../queue.js";
@@ -15,11 +15,14 @@ import { PUSH_LIMITS, type PushSecrets, type PushSettings, PushType, targetKey }
  * One dispatcher per push shard runs at a time, held by the shard's dispatcher lease (a conditional
  * write, renewed while it runs). It stays up while its shard's cover lasts (set by the sweeper's look
  * ahead and by publishes due before the next look), and ends when the cover ends. Each push group has its
- * own loop: a long poll of the group through the delivery engine (so every push is claimed first by a
- * conditional write), at most `maxConcurrency` pushes in flight, and a circuit breaker per target. A
- * success acks the delivery; a failure nacks it (the group's backoff, then maxReceiveCount and its dead
- * letters). A push whose outcome was never recorded (the dispatcher stopped) comes back when its
- * visibility ends, with the same attempt number and idempotency key.
+ * own loop: a long poll of the group through the delivery engine, at most `maxConcurrency` pushes in
+ * flight, and a circuit breaker per target. A message's first push goes out before any write (the
+ * group shard's lease keeps other takers away, and the saved cursor stays before it until its outcome is
+ * written): a success writes its delivery acked, a failure claims it and nacks it (the group's backoff,
+ * then maxReceiveCount and its dead letters). Later attempts are claimed first by a conditional write,
+ * then acked or nacked. A first push whose outcome was never written (the dispatcher stopped) is met
+ * again by the shard's next holder, which claims before it pushes (its lease was taken over); a later
+ * attempt comes back when its visibility ends — either way the same attempt number and idempotency key.
  */
 
 export const PUSH_TIMING = {
@@ -321,16 +324,32 @@ export class PushDispatcher {
     const nowMs = clock.nowMs();
     this.breakers.get(targetKey(push.target)).record(result.ok, nowMs);
     const fields = { topic, group, messageId: m.messageId, attempt: payload.attempt, deliveryCount: m.consumedTimes, target: push.target.type, lateMs: startedMs - m.deliverAtMs, tookMs: nowMs - startedMs };
+    const unclaimed = (m as Partial<UnclaimedMessage>).unclaimed === true;
     try {
       if (result.ok) {
-        const acked = await queue.ack({ topic, group, receiptHandles: [m.receiptHandle] });
         counters.pushed++;
+        if (unclaimed) {
+          await queue.settleFirstPush(topic, group, m.messageId, true);
+          log.info("push-delivered", fields);
+          return;
+        }
+        const acked = await queue.ack({ topic, group, receiptHandles: [m.receiptHandle] });
         if (acked.acked === 1) log.info("push-delivered", fields);
         else log.warn("push-ack-failed", { ...fields, reason: acked.failed[0]?.code });
         return;
       }
       counters.failed++;
-      const nacked = await queue.retry.nack({ topic, group, receiptHandle: m.receiptHandle });
+      let handle = m.receiptHandle;
+      if (unclaimed) {
+        // The first attempt failed: claimed now like any delivery, then nacked (its backoff, then dead letters).
+        const claimed = await queue.settleFirstPush(topic, group, m.messageId, false);
+        if (!claimed) {
+          log.warn("push-failed", { ...fields, error: result.error, outcome: "taken-elsewhere" });
+          return;
+        }
+        handle = claimed.receiptHandle;
+      }
+      const nacked = await queue.retry.nack({ topic, group, receiptHandle: handle });
       if (nacked.outcome !== NackOutcome.Requeued) counters.deadLettered++;
       log.warn(nacked.outcome === NackOutcome.Requeued ? "push-failed" : "push-dead-lettered", {
         ...fields,

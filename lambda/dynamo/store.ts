@@ -640,6 +640,16 @@ export class DynamoStore implements QueueStore {
     return current.rcpt === c.receiptHandle ? toDelivery(current, d.message.messageId, d.group) : undefined;
   }
 
+  async putAcked(d: NewDelivery, ackedAtMs: number): Promise<boolean> {
+    const c = d.claim;
+    const token = randomUUID();
+    const { [LANE]: _lane, [DUE]: _due, ...rest } = deliveryItem(d, c.redeliverAtMs);
+    const item = { ...rest, st: ACKED, rcpt: c.receiptHandle, cnt: 1, firstAt: c.nowMs, lastAt: c.nowMs, ackAt: ackedAtMs, ackTok: token };
+    const current = await this.putDelivery("putAcked", item, d.gen, "none");
+    // The SDK may have re-sent a put whose first attempt succeeded: our token means it is ours.
+    return current === undefined || current.ackTok === token;
+  }
+
   async parkNew(d: ParkedDelivery, nowMs: number): Promise<boolean> {
     const token = randomUUID();
     const current = await this.putDelivery("parkNew", { ...deliveryItem(d, nowMs), cnt: 0, parkTok: token }, d.gen);
@@ -654,7 +664,7 @@ export class DynamoStore implements QueueStore {
   }
 
   /** Puts a delivery unless the group (this incarnation) has one: undefined when put, else the existing item. */
-  private async putDelivery(operation: string, item: Item, gen: string): Promise<Item | undefined> {
+  private async putDelivery(operation: string, item: Item, gen: string, index: IndexEffect = "put"): Promise<Item | undefined> {
     try {
       await this.write(
         operation,
@@ -667,7 +677,7 @@ export class DynamoStore implements QueueStore {
           ReturnValuesOnConditionCheckFailure: "ALL_OLD",
           ReturnConsumedCapacity: "TOTAL",
         }),
-        { item: m(item), index: "put" },
+        { item: m(item), index },
       );
       return undefined;
     } catch (error) {

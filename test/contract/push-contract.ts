@@ -3,7 +3,7 @@ import { verifyPush } from "../../client/src/verify.js";
 import { ManualClock } from "../../core/clock.js";
 import { type QueueConfig, loadConfig } from "../../core/config.js";
 import { StoreUnavailableError } from "../../core/errors.js";
-import { BREAKER, PushDispatcher, PushPlanner } from "../../core/push/dispatcher.js";
+import { BREAKER, PUSH_TIMING, PushDispatcher, PushPlanner } from "../../core/push/dispatcher.js";
 import { httpTransport } from "../../core/push/http-transport.js";
 import type { PushPayload } from "../../core/push/payload.js";
 import type { QueueStore } from "../../core/ports.js";
@@ -64,6 +64,7 @@ async function harness(target: ContractTarget, wrap?: (store: QueueStore) => Que
     clock.advance(60_000);
     await Promise.all(runs.map((r) => r.done.catch(() => undefined)));
     await Promise.all(hooks.map((h) => h.close()));
+
   });
   const delay = (delayMs: number) => ({ kind: "delay" as const, delayMs, source: "delayMs" });
   return { clock, store, inner, queue, topic, config, webhook, dispatch, drive, otherProcess, delay };
@@ -154,33 +155,74 @@ export function pushContract(target: ContractTarget): void {
       expect(payloadOf(hook.received[3] as Received).deliveryCount).toBe(1);
     });
 
-    it("a dispatcher that stops after a push but before its ack leaves one repeated push with the same idempotency key, never a lost message", async () => {
-      // Prepare: the first process cannot record the outcome (its ack fails), then stops.
+    it("a dispatcher that stops after a push but before its outcome is written leaves one repeated push with the same idempotency key, never a lost message", async () => {
+      // Prepare: the first process pushes, then stops as it writes the outcome: that write and every store call after it fail.
       const h = await harness(target);
       const hook = await h.webhook();
       await h.queue.groups.put(h.topic, "hook", { push: { type: "http", url: hook.url, timeoutMs: 1000 } });
-      const broken = h.otherProcess((s) => ({
-        ...bind(s),
-        ack: async () => {
-          throw new StoreUnavailableError("the process stopped");
-        },
-      }));
+      let stopped = false;
+      const broken = h.otherProcess((s) => {
+        const bound = bind(s) as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+        const wrapped: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
+        for (const [name, fn] of Object.entries(bound)) {
+          wrapped[name] = async (...args: unknown[]) => {
+            if (name === "putAcked" || name === "ack") stopped = true;
+            if (stopped) throw new StoreUnavailableError("the process stopped");
+            return fn(...args);
+          };
+        }
+        return wrapped as unknown as QueueStore;
+      });
       const first = await h.dispatch(broken.queue, broken.store);
       const published = await h.queue.publish({ topic: h.topic, body: "once", timing: h.delay(1000) });
       await h.drive(() => hook.received.length >= 1, 50, 20_000);
+      await h.drive(() => stopped, 50, 5_000);
       first.stop.abort();
       await first.done;
-      // Act: another dispatcher takes over.
+      // Act: another dispatcher takes over once the stopped one's leases run out (it could not release them).
+      await h.drive(() => false, 1000, PUSH_TIMING.leaseMs + 1000, 5);
       await h.dispatch();
       await h.drive(() => hook.received.length >= 2, 100, 60_000);
       await h.drive(() => false, 500, 20_000);
       // Assess
+      expect(stopped).toBe(true);
       expect(hook.received).toHaveLength(2);
       const [a, b] = hook.received.map(payloadOf) as [PushPayload, PushPayload];
       expect(a.messageId).toBe(published.messageId);
+      expect(b.messageId).toBe(published.messageId);
       expect(b.idempotencyKey).toBe(a.idempotencyKey);
       expect(b.attempt).toBe(1);
-      expect(b.deliveryCount).toBe(2);
+      const record = await h.store.inspect(h.topic, published.messageId);
+      expect(record?.deliveries.find((d) => d.group === "hook")?.state).toBe("acked");
+    });
+
+    it("a retried push whose ack is never written comes back after its visibility with the same attempt number", async () => {
+      // Prepare: the first attempt fails (so the second is claimed); the second succeeds but its ack fails, in every process.
+      let status = 500;
+      let ackFails = true;
+      const h = await harness(target, (s) => ({
+        ...bind(s),
+        ack: async (...args: Parameters<QueueStore["ack"]>) => {
+          if (ackFails) throw new StoreUnavailableError("the ack could not be written");
+          return s.ack(...args);
+        },
+      }));
+      const hook = await h.webhook(() => ({ status }));
+      await h.queue.groups.put(h.topic, "hook", { push: { type: "http", url: hook.url, timeoutMs: 1000 }, retryBackoff: { mode: "fixed", baseSeconds: 1 } });
+      await h.dispatch();
+      const published = await h.queue.publish({ topic: h.topic, body: "twice", timing: { kind: "now" } });
+      await h.drive(() => hook.received.length >= 1, 50, 20_000);
+      status = 200;
+      await h.drive(() => hook.received.length >= 2, 50, 20_000);
+      ackFails = false;
+      // Act
+      await h.drive(() => hook.received.length >= 3, 100, 60_000);
+      await h.drive(() => false, 500, 20_000);
+      // Assess
+      const attempts = hook.received.map((r) => payloadOf(r).attempt);
+      expect(attempts).toEqual([1, 2, 2]);
+      expect(hook.received[2]?.headers["idempotency-key"]).toBe(`${published.messageId}:2`);
+      expect((hook.received[2]?.atMs ?? 0) - (hook.received[1]?.atMs ?? 0)).toBeGreaterThanOrEqual(1000);
       const record = await h.store.inspect(h.topic, published.messageId);
       expect(record?.deliveries.find((d) => d.group === "hook")?.state).toBe("acked");
     });
