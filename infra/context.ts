@@ -23,6 +23,11 @@ export const CONTEXT_KEYS = {
   ackReservedConcurrency: "delayq:ackReservedConcurrency",
   sweeperReservedConcurrency: "delayq:sweeperReservedConcurrency",
   dispatcherReservedConcurrency: "delayq:dispatcherReservedConcurrency",
+  pushShards: "delayq:pushShards",
+  /** ARNs push groups may target: a comma-separated string (`-c delayq:pushFunctionArns=arn:…,arn:…`) or a JSON array in cdk.json. */
+  pushFunctionArns: "delayq:pushFunctionArns",
+  pushQueueArns: "delayq:pushQueueArns",
+  pushEventBusArns: "delayq:pushEventBusArns",
   /** Setting it deploys the AMQP door (the ACM certificate of its TLS listener). */
   amqpCertificateArn: "delayq:amqpCertificateArn",
   amqpCredentialsSecretArn: "delayq:amqpCredentialsSecretArn",
@@ -57,6 +62,26 @@ function flag(key: string, raw: unknown): boolean | undefined {
   if (raw === true || raw === "true") return true;
   if (raw === false || raw === "false") return false;
   throw new Error(`context ${key} must be true or false (got ${JSON.stringify(raw)})`);
+}
+
+/** A list of ARNs of one service: a comma-separated string or an array of strings. */
+function arnList(key: string, raw: unknown, service: string): string[] | undefined {
+  if (raw === undefined) return undefined;
+  const items = typeof raw === "string" ? raw.split(",").map((x) => x.trim()).filter((x) => x !== "") : raw;
+  if (!Array.isArray(items) || items.some((x) => typeof x !== "string" || !x.startsWith(`arn:`) || x.split(":")[2] !== service)) {
+    throw new Error(`context ${key} must be ${service} ARNs, comma-separated or a JSON array (got ${JSON.stringify(raw)})`);
+  }
+  return items as string[];
+}
+
+function pushTargetsFromContext(get: (key: string) => unknown): DelayQueueProps["pushTargets"] {
+  const targets = {
+    functionArns: arnList(CONTEXT_KEYS.pushFunctionArns, get(CONTEXT_KEYS.pushFunctionArns), "lambda"),
+    queueArns: arnList(CONTEXT_KEYS.pushQueueArns, get(CONTEXT_KEYS.pushQueueArns), "sqs"),
+    eventBusArns: arnList(CONTEXT_KEYS.pushEventBusArns, get(CONTEXT_KEYS.pushEventBusArns), "events"),
+  };
+  const set = Object.fromEntries(Object.entries(targets).filter(([, v]) => v !== undefined));
+  return Object.keys(set).length > 0 ? set : undefined;
 }
 
 function amqpFromContext(get: (key: string) => unknown): DelayQueueProps["amqp"] {
@@ -124,6 +149,8 @@ export function propsFromContext(node: Node): DelayQueueProps {
           },
     reservedConcurrency: Object.keys(reserved).length > 0 ? reserved : undefined,
     amqp: amqpFromContext(get),
+    pushShards: integer(CONTEXT_KEYS.pushShards, get(CONTEXT_KEYS.pushShards)),
+    pushTargets: pushTargetsFromContext(get),
   };
   return Object.fromEntries(Object.entries(props).filter(([, value]) => value !== undefined)) as DelayQueueProps;
 }

@@ -130,4 +130,34 @@ describe("@cloudamqp/amqp-client against the AMQP door", () => {
     expect(await take(all.name, 1)).toEqual(["both@after-its-delay"]);
     expect((await take(any.name, 2)).sort()).toEqual(["both@after-its-delay", "one"]);
   });
+  it("x-max-length: reject-publish rejects the confirm of a publish to a full queue; drop-head keeps the newest", async () => {
+    // Prepare
+    const conn = await connect();
+    const ch = await conn.channel();
+    await ch.confirmSelect();
+    const strict = await ch.queueDeclare(name("strict"), { durable: true }, { "x-max-length": 1, "x-overflow": "reject-publish" });
+    const capped = await ch.queueDeclare(name("capped"), { durable: true }, { "x-max-length": 1 });
+    // Act
+    const first = await ch.basicPublish("", strict.name, "first").then(() => "ack", () => "nack");
+    const second = await ch.basicPublish("", strict.name, "second").then(() => "ack", () => "nack");
+    for (const body of ["old", "new"]) {
+      await ch.basicPublish("", capped.name, body);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const take = async (queue: string) => {
+      const out: string[] = [];
+      const until = Date.now() + 1500;
+      while (Date.now() < until) {
+        const m = await ch.basicGet(queue, { noAck: true });
+        if (m) out.push(String(m.bodyToString()));
+        else await new Promise((r) => setTimeout(r, 50));
+      }
+      return out;
+    };
+    await new Promise((r) => setTimeout(r, 500));
+    // Assess
+    expect([first, second]).toEqual(["ack", "nack"]);
+    expect(await take(strict.name)).toEqual(["first"]);
+    expect(await take(capped.name)).toEqual(["new"]);
+  });
 });

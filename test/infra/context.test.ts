@@ -46,7 +46,27 @@ describe("propsFromContext", () => {
     });
   });
 
+  it("reads push shards and push target ARNs, comma-separated (-c) or as JSON arrays (cdk.json)", () => {
+    // Act
+    const props = read({
+      [CONTEXT_KEYS.pushShards]: "2",
+      [CONTEXT_KEYS.pushFunctionArns]: "arn:aws:lambda:eu-west-1:123456789012:function:orders, arn:aws:lambda:eu-west-1:123456789012:function:billing",
+      [CONTEXT_KEYS.pushQueueArns]: ["arn:aws:sqs:eu-west-1:123456789012:jobs.fifo"],
+    });
+    // Assess
+    expect(props).toEqual({
+      pushShards: 2,
+      pushTargets: {
+        functionArns: ["arn:aws:lambda:eu-west-1:123456789012:function:orders", "arn:aws:lambda:eu-west-1:123456789012:function:billing"],
+        queueArns: ["arn:aws:sqs:eu-west-1:123456789012:jobs.fifo"],
+      },
+    });
+  });
+
   it.each([
+    [CONTEXT_KEYS.pushShards, "many"],
+    [CONTEXT_KEYS.pushFunctionArns, "arn:aws:sqs:eu-west-1:123456789012:jobs"],
+    [CONTEXT_KEYS.pushEventBusArns, [42]],
     [CONTEXT_KEYS.shards, "two"],
     [CONTEXT_KEYS.shards, -1],
     [CONTEXT_KEYS.authMode, "cognito"],
