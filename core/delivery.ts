@@ -531,7 +531,17 @@ export class Dispatcher {
     // In-flight deliveries (due later) come first in a page once nothing is due: after a look that found
     // nothing due a short page tells the next due time without reading every delivery in flight.
     const gLimit = s.gIdle ? Math.min(options.scanLimit, IDLE_PAGE) : options.scanLimit;
-    const gRead = await store.readLane(gLane, { fromMs: 0, toMs: Number.MAX_SAFE_INTEGER, ...(s.gFrontier && { after: s.gFrontier }) }, gLimit);
+    // Topic lane, through the group's cursor: read beside the group lane (one round trip for both).
+    const tLane: Lane = { kind: "topic", topic: this.topic, shard: s.shard };
+    const floorMs = Math.max(view.startMs, nowMs - view.topic.retentionMs);
+    const after = comparePositions(s.frontier, { dueAtMs: floorMs, messageId: "" }) >= 0 ? s.frontier : undefined;
+    const tLimit = s.tIdle ? Math.min(options.scanLimit, IDLE_PAGE) : options.scanLimit;
+    const [gRead, tRead, lateG, lateT] = await Promise.all([
+      store.readLane(gLane, { fromMs: 0, toMs: Number.MAX_SAFE_INTEGER, ...(s.gFrontier && { after: s.gFrontier }) }, gLimit),
+      store.readLane(tLane, { fromMs: floorMs, toMs: Number.MAX_SAFE_INTEGER, ...(after && { after }) }, tLimit),
+      late && s.gFrontier ? this.lateInLane(gLane, s.gFrontier, 0) : Promise.resolve([]),
+      late ? this.lateInLane(tLane, s.frontier, floorMs) : Promise.resolve([]),
+    ]);
     s.nextDueG = undefined;
     const gDue: LaneEntry[] = [];
     for (const e of gRead.entries) {
@@ -544,7 +554,7 @@ export class Dispatcher {
     if (gRead.more && gDue.length === gRead.entries.length) s.more = true;
     s.gIdle = gDue.length === 0;
     const lastG = gDue.at(-1);
-    if (late && s.gFrontier) gDue.unshift(...(await this.lateInLane(gLane, s.gFrontier, 0)));
+    gDue.unshift(...lateG);
     if (lastG) s.gFrontier = { dueAtMs: lastG.dueAtMs, messageId: lastG.messageId };
     for (const e of gDue) {
       if (this.knownInGroupLane(s, e)) continue;
@@ -552,12 +562,6 @@ export class Dispatcher {
     }
     for (const e of s.gLeft.values()) candidates.push({ kind: "group", shard: s.shard, entry: e });
 
-    // Topic lane, through the group's cursor.
-    const tLane: Lane = { kind: "topic", topic: this.topic, shard: s.shard };
-    const floorMs = Math.max(view.startMs, nowMs - view.topic.retentionMs);
-    const after = comparePositions(s.frontier, { dueAtMs: floorMs, messageId: "" }) >= 0 ? s.frontier : undefined;
-    const tLimit = s.tIdle ? Math.min(options.scanLimit, IDLE_PAGE) : options.scanLimit;
-    const tRead = await store.readLane(tLane, { fromMs: floorMs, toMs: Number.MAX_SAFE_INTEGER, ...(after && { after }) }, tLimit);
     s.nextDueT = undefined;
     const due: LaneEntry[] = [];
     for (const e of tRead.entries) {
@@ -569,7 +573,6 @@ export class Dispatcher {
     }
     if (tRead.more && due.length === tRead.entries.length) s.more = true;
     s.tIdle = due.length === 0;
-    const lateT = late ? await this.lateInLane(tLane, s.frontier, floorMs) : [];
     for (const e of [...lateT, ...due]) {
       if (this.knownInTopicLane(s, e)) continue;
       if (await this.passIfDead(s, e, nowMs)) continue;
