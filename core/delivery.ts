@@ -473,6 +473,8 @@ export class Dispatcher {
     if (found && behind.length <= recent && !s.uncertain) {
       for (const e of behind) s.handled.set(e.messageId, e.dueAtMs);
       if (mid) s.tieIds = new Set(behind.filter((e) => e.dueAtMs === s.pos.dueAtMs).map((e) => e.messageId));
+      // This read was the late window behind the cursor: the first look need not read it again.
+      s.lateCheckAtMs = this.deps.clock.nowMs() + this.deps.options.lateCheckMs;
       return;
     }
     // More than the previous holder passed: some appeared late; look at them all again (claims tell which are taken).
