@@ -143,6 +143,9 @@ interface ShardState {
   tieIds: Set<string>;
   /** The last look at the group lane found nothing due (a fresh holder assumes so: one short page). */
   gIdle: boolean;
+  /** When the group lane was last read, and whether that read reached past its due entries. */
+  gReadAtMs: number;
+  gComplete: boolean;
   /** The same for the topic lane (messages scheduled later come first in a page once nothing is due). */
   tIdle: boolean;
 }
@@ -257,7 +260,10 @@ export class Dispatcher {
    * place in the group lane may be behind what was read there, so the lane is read again from its start.
    */
   notifyGroupLane(dueAtMs: number): void {
-    for (const s of this.shards) s.gFrontier = undefined;
+    for (const s of this.shards) {
+      s.gFrontier = undefined;
+      s.gComplete = false;
+    }
     this.notify(dueAtMs);
   }
 
@@ -538,23 +544,35 @@ export class Dispatcher {
     const floorMs = Math.max(view.startMs, nowMs - view.topic.retentionMs);
     const after = comparePositions(s.frontier, { dueAtMs: floorMs, messageId: "" }) >= 0 ? s.frontier : undefined;
     const tLimit = s.tIdle ? Math.min(options.scanLimit, IDLE_PAGE) : options.scanLimit;
+    // The group lane changes by this holder's claims (it knows their next due times), by nacks and redrives
+    // in this process (they reset gFrontier) and, elsewhere, by nacks and redrives of other processes: it
+    // is read when something in it is due, after a reset, and otherwise once per poll interval.
+    const readG =
+      !s.gComplete || late || (s.nextDueG !== undefined && s.nextDueG <= nowMs) || nowMs - s.gReadAtMs >= options.pollIntervalMs;
     const [gRead, tRead, lateG, lateT] = await Promise.all([
-      store.readLane(gLane, { fromMs: 0, toMs: Number.MAX_SAFE_INTEGER, ...(s.gFrontier && { after: s.gFrontier }) }, gLimit),
+      readG
+        ? store.readLane(gLane, { fromMs: 0, toMs: Number.MAX_SAFE_INTEGER, ...(s.gFrontier && { after: s.gFrontier }) }, gLimit)
+        : Promise.resolve(undefined),
       store.readLane(tLane, { fromMs: floorMs, toMs: Number.MAX_SAFE_INTEGER, ...(after && { after }) }, tLimit),
       late && s.gFrontier ? this.lateInLane(gLane, s.gFrontier, 0) : Promise.resolve([]),
       late ? this.lateInLane(tLane, s.frontier, floorMs) : Promise.resolve([]),
     ]);
-    s.nextDueG = undefined;
     const gDue: LaneEntry[] = [];
-    for (const e of gRead.entries) {
-      if (e.dueAtMs > nowMs) {
-        s.nextDueG = e.dueAtMs;
-        break;
+    if (gRead) {
+      s.nextDueG = undefined;
+      for (const e of gRead.entries) {
+        if (e.dueAtMs > nowMs) {
+          s.nextDueG = e.dueAtMs;
+          break;
+        }
+        gDue.push(e);
       }
-      gDue.push(e);
+      const cut = gRead.more && gDue.length === gRead.entries.length;
+      if (cut) s.more = true;
+      s.gComplete = !cut;
+      s.gReadAtMs = nowMs;
+      s.gIdle = gDue.length === 0;
     }
-    if (gRead.more && gDue.length === gRead.entries.length) s.more = true;
-    s.gIdle = gDue.length === 0;
     const lastG = gDue.at(-1);
     gDue.unshift(...lateG);
     if (lastG) s.gFrontier = { dueAtMs: lastG.dueAtMs, messageId: lastG.messageId };
@@ -874,6 +892,7 @@ export class Dispatcher {
     if (s.gLeft.size > MAX_LEFT) {
       for (const id of [...s.gLeft.keys()].slice(MAX_LEFT)) s.gLeft.delete(id);
       s.gFrontier = undefined;
+      s.gComplete = false;
     }
   }
 
@@ -1075,6 +1094,8 @@ function freshShard(shard: number): ShardState {
     caughtUpAtMs: undefined,
     tieIds: new Set(),
     gIdle: true,
+    gReadAtMs: 0,
+    gComplete: false,
     tIdle: true,
     uncertain: false,
     renewRetryAtMs: 0,
@@ -1090,6 +1111,7 @@ function resetToCursor(s: ShardState): void {
   s.handled.clear();
   s.tLeft.clear();
   s.gFrontier = undefined;
+  s.gComplete = false;
   s.gLeft.clear();
   s.moved.clear();
   s.uncertain = true;
