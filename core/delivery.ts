@@ -820,7 +820,6 @@ export class Dispatcher {
       if (delivery) noteRedelivery(s, delivery.nextVisibleAtMs);
       return delivery && { ...fp.message.content, ...delivery };
     } catch (error) {
-      s.unsettled.delete(messageId);
       s.handled.delete(messageId);
       resetToCursor(s);
       throw error;

@@ -327,9 +327,7 @@ export class MemoryStore implements QueueStore {
     applyClaim(row, d.claim);
     row.st = "acked";
     row.ackedAtMs = ackedAtMs;
-    if (current) this.place(current, undefined, current.messageId);
-    this.deliveries.set(k(row.topic, row.group, row.messageId), row);
-    this.placeDelivery(row);
+    this.setDelivery(row, current);
     return true;
   }
 

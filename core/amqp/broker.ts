@@ -154,6 +154,12 @@ interface Watched {
   limit: LengthLimit | undefined;
 }
 
+type DeadLettered = Watched & { dl: DeadLettering };
+
+function deadLettered(w: Watched | undefined): w is DeadLettered {
+  return w?.dl !== undefined;
+}
+
 /** Bytes of a stored body (UTF-8) at most; binary bodies are stored in base64 within it. */
 const BODY_LIMIT = LIMITS.bodyBytes;
 
@@ -620,8 +626,8 @@ export class AmqpBroker {
         if (!limit || limit.overflow === Overflow.DropHead) return;
         if ((await this.queue.lifecycle.readyCount(q.topic, AMQP_GROUP, limit.max)) < limit.max) return;
         rejected.add(q.name);
-        if (deadLetterable && limit.overflow === Overflow.RejectPublishDlx && w?.dl) {
-          await this.deadLetterCopy(w as Watched & { dl: DeadLettering }, m, DeathReason.MaxLength, Math.floor(this.clock.nowMs() / 1000));
+        if (deadLetterable && limit.overflow === Overflow.RejectPublishDlx && deadLettered(w)) {
+          await this.deadLetterCopy(w, m, DeathReason.MaxLength, Math.floor(this.clock.nowMs() / 1000));
         }
       }),
     );
@@ -737,7 +743,7 @@ export class AmqpBroker {
       const got = await this.queue.consume({ topic, group: AMQP_GROUP, max: Math.min(16, excess), waitSeconds: 0, visibilitySeconds: 60 });
       if (got.length === 0) return;
       const timeSec = Math.floor(this.clock.nowMs() / 1000);
-      if (w.dl) for (const m of got) await this.deadLetterCopy(w as Watched & { dl: DeadLettering }, toAmqpMessage(w.q, m, this.log), DeathReason.MaxLength, timeSec);
+      if (deadLettered(w)) for (const m of got) await this.deadLetterCopy(w, toAmqpMessage(w.q, m, this.log), DeathReason.MaxLength, timeSec);
       await this.queue.ack({ topic, group: AMQP_GROUP, receiptHandles: got.map((m) => m.receiptHandle) });
       this.log.info("amqp-max-length-dropped", { queue: w.q.name, topic, dropped: got.length, deadLettered: w.dl !== undefined });
     }
@@ -751,10 +757,10 @@ export class AmqpBroker {
   private async forwardAll(topic: string): Promise<void> {
     for (let round = 0; round < 64; round++) {
       const entry = this.watched.get(topic);
-      if (!entry?.dl || this.closed) return;
+      if (!deadLettered(entry) || this.closed) return;
       const page = await this.queue.retry.listDeadLetters({ topic, group: AMQP_GROUP, limit: 16 });
       let moved = 0;
-      for (const d of page.deadLetters) if (await this.forwardOne(entry as Watched & { dl: DeadLettering }, d)) moved++;
+      for (const d of page.deadLetters) if (await this.forwardOne(entry, d)) moved++;
       if (moved === 0 || page.cursor === undefined) return;
     }
   }
@@ -764,7 +770,7 @@ export class AmqpBroker {
    * removed (RabbitMQ's rule: it must not expire again where it lands), then taken out of the dead letters.
    * A failure between the two leaves it a dead letter, forwarded again later (at least once).
    */
-  private async forwardOne(entry: Watched & { dl: DeadLettering }, d: DeadLetter): Promise<boolean> {
+  private async forwardOne(entry: DeadLettered, d: DeadLetter): Promise<boolean> {
     const { q } = entry;
     const discard = () => this.queue.retry.discardDeadLetter({ topic: q.topic, group: AMQP_GROUP, messageId: d.messageId });
     let content: Awaited<ReturnType<Queue["lifecycle"]["get"]>>["record"]["message"]["content"];
@@ -784,7 +790,7 @@ export class AmqpBroker {
    * and its per-message expiration removed (RabbitMQ's rule: it must not expire again where it lands).
    * A missing exchange drops it (logged), as RabbitMQ does.
    */
-  private async deadLetterCopy(entry: Watched & { dl: DeadLettering }, m: PublishedMessage, reason: DeathReason, timeSec: number, messageId?: string): Promise<void> {
+  private async deadLetterCopy(entry: DeadLettered, m: PublishedMessage, reason: DeathReason, timeSec: number, messageId?: string): Promise<void> {
     const { vhost, q, dl } = entry;
     const { expiration, ...kept } = m.properties;
     const headers = deathHeaders(kept.headers, {
