@@ -9,6 +9,7 @@ import {
   type Lane,
   type LaneEntry,
   type LanePosition,
+  type LaneRead,
   type Logger,
   type NewDelivery,
   type QueueStore,
@@ -148,6 +149,15 @@ interface ShardState {
   gComplete: boolean;
   /** The same for the topic lane (messages scheduled later come first in a page once nothing is due). */
   tIdle: boolean;
+  /** The sweeper's next look at this shard as saved in the cursor (undefined: none). */
+  workAtMs: number | undefined;
+  /**
+   * Released by this dispatcher, state kept: if the next acquire shows nobody held the lease since (and
+   * the cursor is where it was saved), the dispatcher goes on from here as a holder that never let go.
+   */
+  dormant: { gen: string; pos: LanePosition; atMs: number } | undefined;
+  /** Taken up again while entries examined before could still appear late: the next look reads the topic lane's late window. */
+  checkBehind: boolean;
 }
 
 export interface DeliveryDeps {
@@ -220,6 +230,12 @@ export class Dispatcher {
   private running = false;
   private wake: AbortController | undefined;
   private lastWaiterAtMs = 0;
+  /** Where the next one-shard-at-a-time acquisition starts. */
+  private rotation = 0;
+  /** The last ensureLeases left acquirable shards out (one at a time): a look that found nothing is not a whole look. */
+  private partial = false;
+  /** Shards a partial look read already: the look that follows reads only the ones taken after it. */
+  private readonly lookedPartly = new Set<ShardState>();
   private closing = false;
   private idleResolvers: (() => void)[] = [];
   private view: GroupView | undefined;
@@ -332,16 +348,20 @@ export class Dispatcher {
         if (this.dueHint !== undefined && this.dueHint <= nowMs) this.dueHint = undefined;
         await this.ensureLeases(nowMs);
         const progressed = await this.pass(clock.nowMs());
+        const partial = this.partial;
+        this.lookedPartly.clear();
+        if (partial && !progressed) for (const s of this.shards) if (s.held) this.lookedPartly.add(s);
         for (const w of looking) {
-          w.looked = true;
+          if (!partial) w.looked = true;
           delete w.failure;
         }
         this.settleWaiters(clock.nowMs());
-        if (progressed && this.waiters.some((w) => !w.done)) continue;
+        if ((progressed || partial) && this.waiters.some((w) => !w.done)) continue;
       } catch (error) {
         // A failed look (the store throttles or is down): what it claimed is kept, the rest is looked at
         // again after a pause; a poll whose time runs out meanwhile is answered with the failure.
         log.warn("delivery-pass-failed", { topic: this.topic, group: this.group, error: String(error) });
+        this.lookedPartly.clear();
         for (const s of this.shards) resetToCursor(s);
         for (const w of this.waiters) {
           w.looked = true;
@@ -409,43 +429,86 @@ export class Dispatcher {
 
   /** Takes the leases nobody holds; looks again at held-elsewhere ones at most once per poll interval. */
   private async ensureLeases(nowMs: number): Promise<void> {
-    const view = this.view as GroupView;
-    const { store, options } = this.deps;
+    const { options } = this.deps;
     await this.renewDue(nowMs);
-    await Promise.all(
-      this.shards.map(async (s) => {
-        if (s.held) return;
-        if (nowMs < s.nextAcquireAtMs) return;
-        if (s.untilMs > nowMs) {
-          // Held elsewhere as last seen: a cheap read tells whether it was released meanwhile.
-          const seen = await store.peekLease(this.leaseKey(s.shard));
-          if (seen && seen.holder !== this.owner && seen.untilMs > nowMs) {
-            s.untilMs = seen.untilMs;
-            s.nextAcquireAtMs = Math.min(seen.untilMs, nowMs + options.pollIntervalMs);
-            return;
-          }
-        }
-        const start = { dueAtMs: view.startMs - 1, messageId: "" };
-        const outcome = await store.acquireLease(this.leaseKey(s.shard), this.owner, nowMs, nowMs + options.leaseMs, start);
-        if (!outcome.ok) {
-          s.untilMs = outcome.untilMs;
-          s.nextAcquireAtMs = Math.min(outcome.untilMs, nowMs + options.pollIntervalMs);
+    this.partial = false;
+    // One waiting poll for one message, nothing held, leases given up after each call (Lambda): the
+    // shards are taken one at a time, from a rotating start, until a look finds something. A batch of one
+    // has no order across shards to keep, and each shard not taken saves a lease's acquire and release.
+    const w = this.waiters[0];
+    if (options.lingerMs === 0 && this.waiters.length === 1 && w?.max === 1 && !w.pushFirst && this.shards.length > 1 && this.shards.every((s) => !s.held)) {
+      const start = this.rotation++ % this.shards.length;
+      for (let i = 0; i < this.shards.length; i++) {
+        const s = this.shards[(start + i) % this.shards.length] as ShardState;
+        await this.takeLease(s, nowMs);
+        if (s.held) {
+          this.partial = i < this.shards.length - 1;
           return;
         }
-        const fresh = freshShard(s.shard);
-        Object.assign(s, fresh, {
-          held: true,
-          untilMs: nowMs + options.leaseMs,
-          pos: outcome.lease.pos,
-          frontier: outcome.lease.pos,
-          uncertain: outcome.lease.takenOver,
-          lateCheckAtMs: nowMs,
-          busyUntilMs: nowMs + options.indexLagMs,
-        });
-        for (const p of outcome.lease.passed) s.handled.set(p.messageId, p.dueAtMs);
-        await this.checkBehindCursor(s, outcome.lease.recent);
-      }),
-    );
+      }
+      return;
+    }
+    await Promise.all(this.shards.map((s) => this.takeLease(s, nowMs)));
+  }
+
+  /** Takes one shard's lease if nobody holds it; looks again at a held-elsewhere one at most once per poll interval. */
+  private async takeLease(s: ShardState, nowMs: number): Promise<void> {
+    const view = this.view as GroupView;
+    const { store, options } = this.deps;
+    if (s.held) return;
+    if (nowMs < s.nextAcquireAtMs) return;
+    if (s.untilMs > nowMs) {
+      // Held elsewhere as last seen: a cheap read tells whether it was released meanwhile.
+      const seen = await store.peekLease(this.leaseKey(s.shard));
+      if (seen && seen.holder !== this.owner && seen.untilMs > nowMs) {
+        s.untilMs = seen.untilMs;
+        s.nextAcquireAtMs = Math.min(seen.untilMs, nowMs + options.pollIntervalMs);
+        return;
+      }
+    }
+    const start = { dueAtMs: view.startMs - 1, messageId: "" };
+    const outcome = await store.acquireLease(this.leaseKey(s.shard), this.owner, nowMs, nowMs + options.leaseMs, start);
+    if (!outcome.ok) {
+      s.untilMs = outcome.untilMs;
+      s.nextAcquireAtMs = Math.min(outcome.untilMs, nowMs + options.pollIntervalMs);
+      return;
+    }
+    const dormant = s.dormant;
+    if (outcome.lease.resumed && dormant && dormant.gen === view.gen && comparePositions(dormant.pos, outcome.lease.pos) === 0 && !outcome.lease.takenOver) {
+      this.resume(s, dormant, nowMs, outcome.lease.workAtMs);
+      return;
+    }
+    const fresh = freshShard(s.shard);
+    Object.assign(s, fresh, {
+      held: true,
+      untilMs: nowMs + options.leaseMs,
+      pos: outcome.lease.pos,
+      frontier: outcome.lease.pos,
+      uncertain: outcome.lease.takenOver,
+      lateCheckAtMs: nowMs,
+      busyUntilMs: nowMs + options.indexLagMs,
+    });
+    s.workAtMs = outcome.lease.workAtMs;
+    for (const p of outcome.lease.passed) s.handled.set(p.messageId, p.dueAtMs);
+    await this.checkBehindCursor(s, outcome.lease.recent);
+  }
+
+  /**
+   * Takes up a shard this dispatcher released and nobody held since: everything it knew then still holds,
+   * as for a holder that kept the lease (Lambda: one function container serving consume call after
+   * consume call). Entries examined before the release that the index showed late are looked for at
+   * the first look, in the same query as the lane after the frontier.
+   */
+  private resume(s: ShardState, dormant: { atMs: number }, nowMs: number, workAtMs: number | undefined): void {
+    s.held = true;
+    s.untilMs = nowMs + this.deps.options.leaseMs;
+    s.nextAcquireAtMs = 0;
+    s.renewRetryAtMs = 0;
+    s.dormant = undefined;
+    s.workAtMs = workAtMs;
+    // Entries examined before the release may still appear in the index: the first look reads the late
+    // window behind the frontier (with the lane itself, one query), as a fresh holder reads behind the cursor.
+    s.checkBehind = s.busyUntilMs > dormant.atMs;
   }
 
   /**
@@ -506,7 +569,7 @@ export class Dispatcher {
 
   /** One look at every held shard: claims for the waiting polls, retires what is dead. True if anything was taken or passed. */
   private async pass(nowMs: number): Promise<boolean> {
-    const held = this.shards.filter((s) => s.held && nowMs < s.untilMs - 1000);
+    const held = this.shards.filter((s) => s.held && nowMs < s.untilMs - 1000 && !this.lookedPartly.has(s));
     if (held.length === 0) return false;
     const looks = await Promise.all(held.map((s) => this.look(s, nowMs)));
     // Due order across lanes; within a lane its own order (the sort is stable), so cursors move without gaps.
@@ -533,6 +596,7 @@ export class Dispatcher {
     s.more = false;
     const late = nowMs >= s.lateCheckAtMs && s.busyUntilMs > nowMs;
     if (late) s.lateCheckAtMs = nowMs + options.lateCheckMs;
+    const checkBehind = s.checkBehind;
 
     // Group lane: redeliveries, nacks, parked messages, redriven dead letters.
     const gLane: Lane = { kind: "group", topic: this.topic, group: this.group, shard: s.shard };
@@ -549,14 +613,14 @@ export class Dispatcher {
     // is read when something in it is due, after a reset, and otherwise once per poll interval.
     const readG =
       !s.gComplete || late || (s.nextDueG !== undefined && s.nextDueG <= nowMs) || nowMs - s.gReadAtMs >= options.pollIntervalMs;
-    const [gRead, tRead, lateG, lateT] = await Promise.all([
+    const [gRead, { tRead, lateT }, lateG] = await Promise.all([
       readG
         ? store.readLane(gLane, { fromMs: 0, toMs: Number.MAX_SAFE_INTEGER, ...(s.gFrontier && { after: s.gFrontier }) }, gLimit)
         : Promise.resolve(undefined),
-      store.readLane(tLane, { fromMs: floorMs, toMs: Number.MAX_SAFE_INTEGER, ...(after && { after }) }, tLimit),
+      this.readTopicLane(s, tLane, floorMs, after, tLimit, late || checkBehind),
       late && s.gFrontier ? this.lateInLane(gLane, s.gFrontier, 0) : Promise.resolve([]),
-      late ? this.lateInLane(tLane, s.frontier, floorMs) : Promise.resolve([]),
     ]);
+    if (checkBehind) s.checkBehind = false;
     const gDue: LaneEntry[] = [];
     if (gRead) {
       s.nextDueG = undefined;
@@ -576,8 +640,10 @@ export class Dispatcher {
     const lastG = gDue.at(-1);
     gDue.unshift(...lateG);
     if (lastG) s.gFrontier = { dueAtMs: lastG.dueAtMs, messageId: lastG.messageId };
+    let gExamined = 0;
     for (const e of gDue) {
       if (this.knownInGroupLane(s, e)) continue;
+      gExamined++;
       if (!(await this.retireIfDead(s, e, nowMs))) s.gLeft.set(e.messageId, e);
     }
     for (const e of s.gLeft.values()) candidates.push({ kind: "group", shard: s.shard, entry: e });
@@ -593,15 +659,51 @@ export class Dispatcher {
     }
     if (tRead.more && due.length === tRead.entries.length) s.more = true;
     s.tIdle = due.length === 0;
+    // Entries seen for the first time: later ones may still appear behind them while the index catches up.
+    let examined = gExamined;
     for (const e of [...lateT, ...due]) {
       if (this.knownInTopicLane(s, e)) continue;
+      examined++;
       if (await this.passIfDead(s, e, nowMs)) continue;
       candidates.push({ kind: "topic", shard: s.shard, entry: e });
     }
     for (const e of s.tLeft.values()) candidates.push({ kind: "topic", shard: s.shard, entry: e });
-    if (lateT.length + due.length + gDue.length > 0) s.busyUntilMs = nowMs + options.indexLagMs;
+    if (examined > 0) s.busyUntilMs = nowMs + options.indexLagMs;
     this.trim(s, nowMs);
     return { candidates, due, complete: !(tRead.more && due.length === tRead.entries.length) };
+  }
+
+  /**
+   * The topic lane after the frontier and, when `late`, the late window behind it (entries up to
+   * `indexLagMs` behind the frontier that earlier looks may not have seen): one query from the start of
+   * that window, its limit raised by the entries known there. Two queries only when the window holds
+   * more than that page or the frontier's own entry is not in it (a millisecond's order is the store's).
+   */
+  private async readTopicLane(s: ShardState, lane: Lane, floorMs: number, after: LanePosition | undefined, limit: number, late: boolean): Promise<{ tRead: LaneRead; lateT: LaneEntry[] }> {
+    const { store, options } = this.deps;
+    const main = () => store.readLane(lane, { fromMs: floorMs, toMs: Number.MAX_SAFE_INTEGER, ...(after && { after }) }, limit);
+    const f = s.frontier;
+    // Caught up at the last look: every entry due `indexLagMs` before then was in the index already.
+    const fromMs = Math.max(floorMs, f.dueAtMs - options.indexLagMs, s.caughtUpAtMs !== undefined ? s.caughtUpAtMs - options.indexLagMs : floorMs);
+    if (!late || fromMs > f.dueAtMs) return { tRead: await main(), lateT: [] };
+    if (!after) return { tRead: await main(), lateT: await this.lateInLane(lane, f, floorMs) };
+    let known = 0;
+    for (const d of s.handled.values()) if (d >= fromMs && d <= f.dueAtMs) known++;
+    const read = await store.readLane(lane, { fromMs, toMs: Number.MAX_SAFE_INTEGER }, Math.min(10_000, known + limit));
+    const lateT: LaneEntry[] = [];
+    let i = 0;
+    let found = f.messageId === "";
+    for (; i < read.entries.length; i++) {
+      const e = read.entries[i] as LaneEntry;
+      if (e.dueAtMs > f.dueAtMs || (e.dueAtMs === f.dueAtMs && found)) break;
+      lateT.push(e);
+      if (e.dueAtMs === f.dueAtMs && e.messageId === f.messageId) found = true;
+    }
+    const past = read.entries.slice(i);
+    const beyond = past.length > 0 || !read.more;
+    if (found && beyond) return { tRead: { entries: past, more: read.more }, lateT };
+    // The window filled the page, or the frontier's entry was not seen: the part after it is read on its own.
+    return { tRead: await main(), lateT: found || beyond ? lateT : await this.lateInLane(lane, f, floorMs) };
   }
 
   /** Entries up to `indexLagMs` behind a frontier that earlier looks may not have seen (the index lags). */
@@ -919,18 +1021,27 @@ export class Dispatcher {
       .map(([messageId, dueAtMs]) => ({ dueAtMs, messageId }));
     const untilMs = nowMs + options.leaseMs;
     const workAtMs = renew ? undefined : this.workAt(s);
+    // At release the sweeper's next look only ever moves earlier: one saved earlier than needed costs the
+    // sweeper a look that finds nothing (and sets it right), while moving it at every release would be an
+    // index write per consume call in Lambda.
+    const keepWork = !renew && s.workAtMs !== undefined && (workAtMs === undefined || s.workAtMs <= workAtMs);
     const ok = await store.saveLease(this.leaseKey(s.shard), this.owner, {
       pos,
       recent,
       passed,
       ...(renew && { untilMs }),
-      ...(workAtMs !== undefined && { workAtMs }),
+      ...(keepWork ? { keepWork } : workAtMs !== undefined && { workAtMs }),
     });
     if (!renew) {
-      // Released (a release whose answer was lost finds itself released already: the same thing).
+      // Released (a release whose answer was lost finds itself released already: the same thing). What it
+      // knew is kept in case this dispatcher is the next to take the lease.
+      const keep = ok && !s.uncertain && s.unsettled.size === 0 && s.tLeft.size === 0;
+      const known = { ...s };
       Object.assign(s, freshShard(s.shard));
+      if (keep) Object.assign(s, known, { held: false, untilMs: 0, nextAcquireAtMs: 0, renewRetryAtMs: 0, pos, dormant: { gen: view.gen, pos, atMs: nowMs } });
       return;
     }
+    s.workAtMs = undefined;
     if (!ok) {
       Object.assign(s, freshShard(s.shard), { nextAcquireAtMs: nowMs + options.pollIntervalMs, untilMs });
       return;
@@ -1099,6 +1210,9 @@ function freshShard(shard: number): ShardState {
     uncertain: false,
     renewRetryAtMs: 0,
     tieDone: false,
+    workAtMs: undefined,
+    dormant: undefined,
+    checkBehind: false,
   };
 }
 

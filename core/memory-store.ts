@@ -73,6 +73,8 @@ interface LeaseRow extends LeaseKey {
   owner?: string;
   untilMs?: number;
   workAtMs?: number;
+  /** Who released the lease last (unset while it is held). */
+  releasedBy?: string;
 }
 
 const k = (...parts: (string | number)[]) => parts.join("\n");
@@ -260,9 +262,14 @@ export class MemoryStore implements QueueStore {
     }
     if (row.owner !== undefined && row.owner !== owner && (row.untilMs ?? 0) > nowMs) return { ok: false, holder: row.owner, untilMs: row.untilMs ?? 0 };
     const takenOver = row.owner !== undefined && row.owner !== owner;
+    const resumed = row.owner === undefined && row.releasedBy === owner;
     row.owner = owner;
     row.untilMs = untilMs;
-    return { ok: true, lease: { pos: { ...row.pos }, recent: row.recent, takenOver, passed: row.passed.map((p) => ({ ...p })) } };
+    const workAtMs = row.workAtMs;
+    return {
+      ok: true,
+      lease: { pos: { ...row.pos }, recent: row.recent, takenOver, passed: row.passed.map((p) => ({ ...p })), resumed, ...(workAtMs !== undefined && { workAtMs }) },
+    };
   }
 
   async saveLease(key: LeaseKey, owner: string, save: LeaseSave): Promise<boolean> {
@@ -274,7 +281,12 @@ export class MemoryStore implements QueueStore {
     if (save.untilMs === undefined) {
       delete row.owner;
       delete row.untilMs;
-    } else row.untilMs = save.untilMs;
+      row.releasedBy = owner;
+    } else {
+      row.untilMs = save.untilMs;
+      delete row.releasedBy;
+    }
+    if (save.keepWork) return true;
     if (save.workAtMs === undefined) delete row.workAtMs;
     else row.workAtMs = save.workAtMs;
     return true;

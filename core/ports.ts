@@ -120,6 +120,13 @@ export interface Lease {
   takenOver: boolean;
   /** Entries after `pos` that were passed already (taken out of the lane's order, or due in the same millisecond as the last one passed). */
   passed: LanePosition[];
+  /**
+   * The lease was last released by `owner` itself and nobody held it since: what that owner knew of the
+   * shard when it released it is still exact (it may go on from there instead of starting afresh).
+   */
+  resumed: boolean;
+  /** The cursor's next sweeper look as saved (absent: none). */
+  workAtMs?: number;
 }
 
 export type LeaseOutcome = { ok: true; lease: Lease } | { ok: false; holder: string; untilMs: number };
@@ -133,6 +140,8 @@ export interface LeaseSave {
   untilMs?: number;
   /** When the sweeper should next look at this group's shard (absent: nothing for it to do). */
   workAtMs?: number;
+  /** Leaves the sweeper's next look as it is (`workAtMs` is ignored): no change to the due index. */
+  keepWork?: boolean;
 }
 
 /** A lease as a sweeper or stats reader sees it. */

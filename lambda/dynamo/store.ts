@@ -307,13 +307,16 @@ export class DynamoStore implements QueueStore {
           Key: m({ [PK]: keys.topicMeta(topic), [SK]: keys.group(group) }),
           ConditionExpression: "gen = :gen",
           ExpressionAttributeValues: m({ ":gen": gen }),
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
           ReturnConsumedCapacity: "TOTAL",
         }),
         { item: 256, index: "none" },
       );
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      return false;
+      // Gone already: the SDK re-sent our applied delete (or a concurrent delete of the same incarnation
+      // won): it is deleted either way, and its cursors are removed below. Another incarnation stays.
+      if (error.Item !== undefined) return false;
     }
     const leases = await this.queryAll("listLeases", keys.topicMeta(topic), `L#${group}#`);
     await Promise.all(
@@ -494,7 +497,13 @@ export class DynamoStore implements QueueStore {
         const old = out.Attributes ? unmarshall(out.Attributes) : undefined;
         const pos = old?.pDue !== undefined ? { dueAtMs: Number(old.pDue), messageId: String(old.pId ?? "") } : { ...start };
         const takenOver = old?.own !== undefined && old.own !== owner;
-        return { ok: true, lease: { pos, recent: Number(old?.rc ?? 0), takenOver, passed: decodePassed(old?.psd) } };
+        // Released by this owner and not taken since: what it knew of the shard still holds.
+        const resumed = old !== undefined && old.own === undefined && old.rel === owner;
+        const workAtMs = old?.[LANE] !== undefined ? Number(old[DUE]) : undefined;
+        return {
+          ok: true,
+          lease: { pos, recent: Number(old?.rc ?? 0), takenOver, passed: decodePassed(old?.psd), resumed, ...(workAtMs !== undefined && { workAtMs }) },
+        };
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException) || !error.Item) throw error;
         const current = unmarshall(error.Item);
@@ -525,8 +534,15 @@ export class DynamoStore implements QueueStore {
     if (save.untilMs !== undefined) {
       set.push("#until = :until");
       values[":until"] = save.untilMs;
-    } else remove.push("own", "#until");
-    if (save.workAtMs !== undefined) {
+      remove.push("rel");
+    } else {
+      // Who released it: if that owner is the next to take it, what it knew of the shard is still exact.
+      set.push("rel = :me");
+      remove.push("own", "#until");
+    }
+    if (save.keepWork) {
+      // The sweeper's next look stays as it is: no change to the due index.
+    } else if (save.workAtMs !== undefined) {
       set.push("#lane = :work", "#due = :workAt");
       values[":work"] = keys.workLane(workShardOf(key.topic, key.group));
       values[":workAt"] = save.workAtMs;
@@ -539,7 +555,7 @@ export class DynamoStore implements QueueStore {
           Key: m(leaseKeyOf(key)),
           ConditionExpression: "gen = :gen AND own = :me",
           UpdateExpression: `SET ${set.join(", ")}${remove.length > 0 ? ` REMOVE ${remove.join(", ")}` : ""}`,
-          ExpressionAttributeNames: { "#until": "until", "#lane": LANE, "#due": DUE },
+          ExpressionAttributeNames: { "#until": "until", ...(!save.keepWork && { "#lane": LANE, "#due": DUE }) },
           ExpressionAttributeValues: m(values),
           ReturnValues: "UPDATED_OLD",
           ReturnConsumedCapacity: "TOTAL",
@@ -548,8 +564,10 @@ export class DynamoStore implements QueueStore {
           item: 256,
           index: (out) => {
             const had = out.Attributes?.[LANE] !== undefined;
+            if (save.keepWork) return "none";
             if (save.workAtMs === undefined) return had ? "remove" : "none";
-            return had ? "move" : "put";
+            if (!had) return "put";
+            return Number(out.Attributes?.[DUE]?.N) === save.workAtMs ? "none" : "move";
           },
         },
       );

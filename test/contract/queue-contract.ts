@@ -288,6 +288,92 @@ export function queueContract(target: ContractTarget): void {
       expect(calls.get("readLane") ?? 0).toBeGreaterThanOrEqual(4 * 26);
     });
 
+    it("a call for one message takes one shard's lease when that shard has one, and looks at every shard before it answers empty", async () => {
+      const calls = new Map<string, number>();
+      const { queue, topic } = await harness(target, { shards: 2 }, (s) => counting(s, calls));
+      await retried(() => queue.consume({ topic, group: "g" }));
+      const ids = new Set<string>();
+      for (let i = 0; i < 8; i++) ids.add((await retried(() => queue.publish({ topic, body: `m${i}`, timing: { kind: "now" } }))).messageId);
+      calls.clear();
+      const got: ReceivedMessage[] = [];
+      let consumes = 0;
+      for (let look = 0; look < 80 && got.length < 8; look++) {
+        got.push(...(await retried(() => queue.consume({ topic, group: "g", max: 1 }))));
+        consumes++;
+      }
+      // Every message once, and fewer leases taken than two per call
+      expect(new Set(got.map((m) => m.messageId))).toEqual(ids);
+      expect(got.length).toBe(8);
+      expect(calls.get("acquireLease") ?? 0).toBeLessThan(2 * consumes);
+      // Nothing left: an empty answer comes only after both shards were looked at
+      calls.clear();
+      expect(await retried(() => queue.consume({ topic, group: "g", max: 1 }))).toEqual([]);
+      expect(calls.get("acquireLease") ?? 0).toBeGreaterThanOrEqual(2);
+      await queue.publish({ topic, body: "last", timing: { kind: "now" } });
+      const last: ReceivedMessage[] = [];
+      for (let look = 0; look < 60 && last.length === 0; look++) last.push(...(await retried(() => queue.consume({ topic, group: "g", max: 1 }))));
+      expect(last.map((m) => m.body)).toEqual(["last"]);
+    });
+
+    it("a consumer that takes back the leases it released goes on where it was; after another holder it starts afresh, exactly", async () => {
+      const calls = new Map<string, number>();
+      const { queue, topic, clock, otherProcess, take } = await harness(target, { shards: 2 }, (s) => counting(s, calls));
+      const other = otherProcess();
+      await queue.publish({ topic, body: "a", timing: { kind: "now" } });
+      expect((await take({ group: "g" }, 1)).map((m) => m.body)).toEqual(["a"]);
+      clock.advance(2 * 10_000);
+      await retried(() => queue.consume({ topic, group: "g" }));
+      // Idle and caught up: a call is the two leases and one read per shard, nothing behind the cursors
+      calls.clear();
+      expect(await retried(() => queue.consume({ topic, group: "g" }))).toEqual([]);
+      expect(calls.get("acquireLease")).toBe(2);
+      expect(calls.get("readLane") ?? 0).toBeLessThanOrEqual(lagging ? 4 : 2);
+      // Another process holds them in between and takes a message: this one starts afresh and misses nothing
+      await queue.publish({ topic, body: "b", timing: { kind: "now" } });
+      const byOther: ReceivedMessage[] = [];
+      for (let look = 0; look < 60 && byOther.length === 0; look++) byOther.push(...(await retried(() => other.consume({ topic, group: "g" }))));
+      expect(byOther.map((m) => m.body)).toEqual(["b"]);
+      await queue.publish({ topic, body: "c", timing: { kind: "now" } });
+      const mine = await take({ group: "g" }, 1);
+      expect(mine.map((m) => m.body)).toEqual(["c"]);
+      expect(await take({ group: "g" }, 1)).toEqual([]);
+    });
+
+    it("releases keep the sweeper's next look unless it must come earlier: no index change per consume call", async () => {
+      const saves: { workAtMs?: number; keepWork?: boolean }[] = [];
+      const { queue, topic, clock, store } = await harness(target, { shards: 1 }, (s) =>
+        new Proxy(s, {
+          get(t, prop, r) {
+            if (prop !== "saveLease") return Reflect.get(t, prop, r);
+            return async (...args: Parameters<QueueStore["saveLease"]>) => {
+              if (args[2].untilMs === undefined) saves.push({ ...(args[2].workAtMs !== undefined && { workAtMs: args[2].workAtMs }), ...(args[2].keepWork && { keepWork: true }) });
+              return t.saveLease(...args);
+            };
+          },
+        }),
+      );
+      await retried(() => queue.consume({ topic, group: "g" }));
+      for (let i = 0; i < 3; i++) await queue.publish({ topic, body: `m${i}`, timing: { kind: "now" } });
+      saves.length = 0;
+      const got: ReceivedMessage[] = [];
+      for (let look = 0; look < 60 && got.length < 3; look++) {
+        got.push(...(await retried(() => queue.consume({ topic, group: "g", max: 1, visibilitySeconds: 30 }))));
+        clock.advance(10);
+      }
+      expect(got.length).toBe(3);
+      // The first claim sets the look at its visibility's end; later releases keep that earlier time
+      const firstSet = saves.findIndex((x) => x.workAtMs !== undefined);
+      expect(firstSet).toBeGreaterThanOrEqual(0);
+      expect(saves.slice(firstSet + 1).every((x) => x.keepWork === true)).toBe(true);
+      const [lease] = await store.listLeases(topic, "g");
+      expect(lease?.workAtMs).toBe(saves[firstSet]?.workAtMs);
+      // The sweeper's look at that time finds the deliveries in flight and sets the next look right
+      clock.advance(30_000);
+      await queue.sweep();
+      const [after] = await store.listLeases(topic, "g");
+      expect(after?.workAtMs ?? Number.POSITIVE_INFINITY).toBeGreaterThan(clock.nowMs());
+    });
+
     it("answers by the answer-by time it is given (API Gateway's limit from the request's arrival), claiming nothing after", async () => {
       const { queue, topic, clock, asleep, driveAsleep } = await harness(target);
       const poll = track(queue.consume({ topic, group: "g", waitSeconds: 30, answerByMs: T0 + 5000 }));
