@@ -558,6 +558,7 @@ export class DynamoStore implements QueueStore {
           ExpressionAttributeNames: { "#until": "until", ...(!save.keepWork && { "#lane": LANE, "#due": DUE }) },
           ExpressionAttributeValues: m(values),
           ReturnValues: "UPDATED_OLD",
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
           ReturnConsumedCapacity: "TOTAL",
         }),
         {
@@ -574,7 +575,17 @@ export class DynamoStore implements QueueStore {
       return true;
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      return false;
+      // A release the SDK re-sent after it had applied: released by us, nobody since, the cursor as saved.
+      const current = error.Item ? unmarshall(error.Item) : undefined;
+      return (
+        save.untilMs === undefined &&
+        current !== undefined &&
+        current.gen === key.gen &&
+        current.own === undefined &&
+        current.rel === owner &&
+        Number(current.pDue) === save.pos.dueAtMs &&
+        String(current.pId ?? "") === save.pos.messageId
+      );
     }
   }
 

@@ -327,7 +327,8 @@ export function queueContract(target: ContractTarget): void {
       calls.clear();
       expect(await retried(() => queue.consume({ topic, group: "g" }))).toEqual([]);
       expect(calls.get("acquireLease")).toBe(2);
-      expect(calls.get("readLane") ?? 0).toBeLessThanOrEqual(lagging ? 4 : 2);
+      // (With injected faults a release whose answer was lost is not known as done: that call starts afresh.)
+      if (!lagging) expect(calls.get("readLane") ?? 0).toBeLessThanOrEqual(2);
       // Another process holds them in between and takes a message: this one starts afresh and misses nothing
       await queue.publish({ topic, body: "b", timing: { kind: "now" } });
       const byOther: ReceivedMessage[] = [];
