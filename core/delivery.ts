@@ -152,10 +152,10 @@ interface ShardState {
   /** The sweeper's next look at this shard as saved in the cursor (undefined: none). */
   workAtMs: number | undefined;
   /**
-   * Released by this dispatcher, state kept: if the next acquire shows nobody held the lease since (and
-   * the cursor is where it was saved), the dispatcher goes on from here as a holder that never let go.
+   * Released by this dispatcher, state kept (`pos` is the cursor it saved): if the next acquire shows
+   * nobody held the lease since and the cursor still there, it goes on as a holder that never let go.
    */
-  dormant: { gen: string; pos: LanePosition; atMs: number } | undefined;
+  dormant: { gen: string; atMs: number } | undefined;
   /** Taken up again while entries examined before could still appear late: the next look reads the topic lane's late window. */
   checkBehind: boolean;
 }
@@ -474,7 +474,7 @@ export class Dispatcher {
       return;
     }
     const dormant = s.dormant;
-    if (outcome.lease.resumed && dormant && dormant.gen === view.gen && comparePositions(dormant.pos, outcome.lease.pos) === 0 && !outcome.lease.takenOver) {
+    if (outcome.lease.resumed && dormant && dormant.gen === view.gen && comparePositions(s.pos, outcome.lease.pos) === 0 && !outcome.lease.takenOver) {
       this.resume(s, dormant, nowMs, outcome.lease.workAtMs);
       return;
     }
@@ -685,8 +685,8 @@ export class Dispatcher {
     const f = s.frontier;
     // Caught up at the last look: every entry due `indexLagMs` before then was in the index already.
     const fromMs = Math.max(floorMs, f.dueAtMs - options.indexLagMs, s.caughtUpAtMs !== undefined ? s.caughtUpAtMs - options.indexLagMs : floorMs);
+    // (A window that reaches the frontier means the frontier is past the floor: `after` is the frontier.)
     if (!late || fromMs > f.dueAtMs) return { tRead: await main(), lateT: [] };
-    if (!after) return { tRead: await main(), lateT: await this.lateInLane(lane, f, floorMs) };
     let known = 0;
     for (const d of s.handled.values()) if (d >= fromMs && d <= f.dueAtMs) known++;
     const read = await store.readLane(lane, { fromMs, toMs: Number.MAX_SAFE_INTEGER }, Math.min(10_000, known + limit));
@@ -1035,10 +1035,9 @@ export class Dispatcher {
     if (!renew) {
       // Released (a release whose answer was lost finds itself released already: the same thing). What it
       // knew is kept in case this dispatcher is the next to take the lease.
-      const keep = ok && !s.uncertain && s.unsettled.size === 0 && s.tLeft.size === 0;
-      const known = { ...s };
-      Object.assign(s, freshShard(s.shard));
-      if (keep) Object.assign(s, known, { held: false, untilMs: 0, nextAcquireAtMs: 0, renewRetryAtMs: 0, pos, dormant: { gen: view.gen, pos, atMs: nowMs } });
+      if (ok && !s.uncertain && s.unsettled.size === 0 && s.tLeft.size === 0) {
+        Object.assign(s, { held: false, untilMs: 0, nextAcquireAtMs: 0, renewRetryAtMs: 0, pos, dormant: { gen: view.gen, atMs: nowMs } });
+      } else Object.assign(s, freshShard(s.shard));
       return;
     }
     s.workAtMs = undefined;
