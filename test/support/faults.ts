@@ -17,6 +17,11 @@ export interface FaultOptions {
   now?: () => number;
   /** Oldest stale answer, in the clock's milliseconds (default 2000). */
   maxLagMs?: number;
+  /**
+   * Most stale answers in a row for one query (default 3): the index catches up after a few reads even
+   * when the clock stands still, as a test's manual clock does between its steps.
+   */
+  maxStaleInRow?: number;
 }
 
 export interface FaultStats {
@@ -53,6 +58,8 @@ export function injectFaults(client: DynamoDBClient, options: FaultOptions): Fau
   const random = prng(options.seed);
   const stats: FaultStats = { throttled: 0, lostResponses: 0, staleReads: 0, invalidStartKeys: 0 };
   const previousAnswers = new Map<string, { atMs: number; answer: unknown }[]>();
+  const staleInRow = new Map<string, number>();
+  const maxStaleInRow = options.maxStaleInRow ?? 3;
   const now = options.now ?? (() => Date.now());
   const maxLagMs = options.maxLagMs ?? 2000;
   client.middlewareStack.add(
@@ -72,11 +79,14 @@ export function injectFaults(client: DynamoDBClient, options: FaultOptions): Fau
         const values = input.ExpressionAttributeValues as Record<string, unknown> | undefined;
         const key = JSON.stringify([values?.[":lane"], values?.[":from"], input.ExclusiveStartKey, input.Select]);
         const history = (previousAnswers.get(key) ?? []).filter((h) => now() - h.atMs <= maxLagMs);
-        if (history.length > 0 && random() < options.staleIndex) {
+        const run = staleInRow.get(key) ?? 0;
+        if (history.length > 0 && random() < options.staleIndex && run < maxStaleInRow) {
           stats.staleReads++;
+          staleInRow.set(key, run + 1);
           return (history[Math.floor(random() * history.length)] as { answer: unknown }).answer as Awaited<ReturnType<typeof next>>;
         }
         const result = await next(args);
+        staleInRow.delete(key);
         history.push({ atMs: now(), answer: result });
         if (history.length > 5) history.shift();
         previousAnswers.set(key, history);
