@@ -1,5 +1,4 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { SchedulerClient } from "@aws-sdk/client-scheduler";
 import { systemClock } from "../core/clock.js";
 import { type QueueConfig, loadConfig } from "../core/config.js";
 import { createApp } from "../core/http/app.js";
@@ -17,9 +16,9 @@ import type { ScheduleService } from "../core/schedule-ports.js";
 import type { CapacityMeter } from "./dynamo/capacity.js";
 import { createDynamoClient } from "./dynamo/client.js";
 import { DynamoStore } from "./dynamo/store.js";
+import { onFirstUse } from "./lazy.js";
 import { mqCredentialsFor } from "./mq-credentials.js";
 import { EventBridgeScheduleService, schedulerSettingsFrom } from "./schedule-service.js";
-import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { PushDispatcher, PushPlanner } from "../core/push/dispatcher.js";
 import type { DispatcherStarter, PushTransports } from "../core/push/ports.js";
 import type { PushPolicy } from "../core/push/target.js";
@@ -100,10 +99,12 @@ export function buildRuntime(options: RuntimeOptions): Runtime {
 function lambdaStarter(env: RuntimeOptions["env"], log: Logger): DispatcherStarter | undefined {
   const functionName = env.PUSH_DISPATCHER_FUNCTION;
   if (!functionName) return undefined;
-  const client = new LambdaClient({});
+  const sdk = onFirstUse(() => import("@aws-sdk/client-lambda"));
+  const client = onFirstUse(async () => new (await sdk()).LambdaClient({}));
   return {
     async start(shard) {
-      await client.send(new InvokeCommand({ FunctionName: functionName, InvocationType: "Event", Payload: new TextEncoder().encode(JSON.stringify({ shard })) }));
+      const { InvokeCommand } = await sdk();
+      await (await client()).send(new InvokeCommand({ FunctionName: functionName, InvocationType: "Event", Payload: new TextEncoder().encode(JSON.stringify({ shard })) }));
       log.info("push-dispatcher-invoked", { shard });
     },
   };
@@ -112,5 +113,5 @@ function lambdaStarter(env: RuntimeOptions["env"], log: Logger): DispatcherStart
 /** EventBridge Scheduler when the stack deployed schedules (SCHEDULE_* set), else none. */
 function awsSchedules(env: RuntimeOptions["env"]): ScheduleService | undefined {
   const settings = schedulerSettingsFrom(env);
-  return settings && new EventBridgeScheduleService(new SchedulerClient({}), settings);
+  return settings && new EventBridgeScheduleService(undefined, settings);
 }

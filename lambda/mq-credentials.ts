@@ -1,7 +1,11 @@
-import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { StoreUnavailableError } from "../core/errors.js";
 import { type CredentialProvider, localMqCredentials, parseMqCredentialSecret } from "../core/mq-credentials.js";
 import type { Logger } from "../core/ports.js";
+import { onFirstUse } from "./lazy.js";
+
+/** The Secrets Manager SDK, imported at the first key lookup (not when a function starts). */
+const sdk = onFirstUse(() => import("@aws-sdk/client-secrets-manager"));
 
 /** Environment variable naming the Secrets Manager secret that holds the RocketMQ door's access keys. */
 export const MQ_CREDENTIALS_SECRET_ENV = "MQ_CREDENTIALS_SECRET_ARN";
@@ -24,14 +28,16 @@ export interface SecretsManagerCredentialsOptions {
  * `AK:SECRET[,…]` text), cached per container. When a refresh fails the last good keys stay in use.
  */
 export function secretsManagerMqCredentials(options: SecretsManagerCredentialsOptions): CredentialProvider {
-  const client = options.client ?? new SecretsManagerClient({});
+  const given = options.client;
+  const client = given ? async () => given : onFirstUse(async () => new (await sdk()).SecretsManagerClient({}));
   const ttlMs = options.ttlMs ?? MQ_CREDENTIALS_TTL_MS;
   const nowMs = options.nowMs ?? Date.now;
   let cached: { keys: Map<string, string>; atMs: number } | undefined;
   let inflight: Promise<Map<string, string>> | undefined;
 
   async function fetchKeys(): Promise<Map<string, string>> {
-    const out = await client.send(new GetSecretValueCommand({ SecretId: options.secretId }));
+    const { GetSecretValueCommand } = await sdk();
+    const out = await (await client()).send(new GetSecretValueCommand({ SecretId: options.secretId }));
     const text = out.SecretString ?? (out.SecretBinary ? Buffer.from(out.SecretBinary).toString("utf8") : "");
     return parseMqCredentialSecret(text, `secret ${MQ_CREDENTIALS_SECRET_ENV}`);
   }

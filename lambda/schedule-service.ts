@@ -1,16 +1,11 @@
-import {
-  ConflictException,
-  CreateScheduleCommand,
-  DeleteScheduleCommand,
-  GetScheduleCommand,
-  ListSchedulesCommand,
-  ResourceNotFoundException,
-  type SchedulerClient,
-  ValidationException,
-} from "@aws-sdk/client-scheduler";
+import type { SchedulerClient } from "@aws-sdk/client-scheduler";
 import { StoreUnavailableError, invalid } from "../core/errors.js";
 import type { ScheduleDefinition, ScheduleFiring, ScheduleService } from "../core/schedule-ports.js";
 import { assertScheduleName, scheduleExists, scheduleNotFound } from "../core/schedules.js";
+import { onFirstUse } from "./lazy.js";
+
+/** The Scheduler SDK, imported when a schedule is first managed (not when a function starts). */
+const sdk = onFirstUse(() => import("@aws-sdk/client-scheduler"));
 
 /** Environment of the function that manages schedules (the stack sets these). */
 export const SCHEDULE_ENV = {
@@ -59,14 +54,20 @@ export function targetInput(definition: ScheduleDefinition): string {
 
 /** Recurring schedules on EventBridge Scheduler: one schedule per name in our own schedule group. */
 export class EventBridgeScheduleService implements ScheduleService {
+  private readonly client: () => Promise<SchedulerClient>;
+
+  /** `client`: a client, or `undefined` for the default one, made on first use. */
   constructor(
-    private readonly client: SchedulerClient,
+    client: SchedulerClient | undefined,
     private readonly settings: SchedulerSettings,
-  ) {}
+  ) {
+    this.client = client ? async () => client : onFirstUse(async () => new (await sdk()).SchedulerClient({}));
+  }
 
   async create(definition: ScheduleDefinition): Promise<void> {
-    await this.call(definition.name, () =>
-      this.client.send(
+    const { CreateScheduleCommand } = await sdk();
+    await this.call(definition.name, async () =>
+      (await this.client()).send(
         new CreateScheduleCommand({
           Name: definition.name,
           GroupName: this.settings.groupName,
@@ -88,7 +89,8 @@ export class EventBridgeScheduleService implements ScheduleService {
   }
 
   async get(name: string): Promise<ScheduleDefinition> {
-    const out = await this.call(name, () => this.client.send(new GetScheduleCommand({ Name: assertScheduleName(name), GroupName: this.settings.groupName })));
+    const { GetScheduleCommand } = await sdk();
+    const out = await this.call(name, async () => (await this.client()).send(new GetScheduleCommand({ Name: assertScheduleName(name), GroupName: this.settings.groupName })));
     let firing: Partial<ScheduleFiring> = {};
     try {
       firing = JSON.parse(out.Target?.Input ?? "{}") as Partial<ScheduleFiring>;
@@ -105,10 +107,11 @@ export class EventBridgeScheduleService implements ScheduleService {
   }
 
   async list(): Promise<ScheduleDefinition[]> {
+    const { ListSchedulesCommand } = await sdk();
     const names: string[] = [];
     let token: string | undefined;
     do {
-      const out = await this.call("", () => this.client.send(new ListSchedulesCommand({ GroupName: this.settings.groupName, NextToken: token, MaxResults: 100 })));
+      const out = await this.call("", async () => (await this.client()).send(new ListSchedulesCommand({ GroupName: this.settings.groupName, NextToken: token, MaxResults: 100 })));
       for (const s of out.Schedules ?? []) if (s.Name) names.push(s.Name);
       token = out.NextToken;
     } while (token);
@@ -116,10 +119,12 @@ export class EventBridgeScheduleService implements ScheduleService {
   }
 
   async delete(name: string): Promise<void> {
-    await this.call(name, () => this.client.send(new DeleteScheduleCommand({ Name: assertScheduleName(name), GroupName: this.settings.groupName })));
+    const { DeleteScheduleCommand } = await sdk();
+    await this.call(name, async () => (await this.client()).send(new DeleteScheduleCommand({ Name: assertScheduleName(name), GroupName: this.settings.groupName })));
   }
 
   private async call<T>(name: string, send: () => Promise<T>): Promise<T> {
+    const { ConflictException, ResourceNotFoundException, ValidationException } = await sdk();
     try {
       return await send();
     } catch (error) {

@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
+import { type BuildOptions, build } from "esbuild";
 import type { BenchContext } from "../lib/context.js";
 import { median, round } from "../lib/stats.js";
 import type { ScenarioResult } from "../lib/types.js";
@@ -10,12 +10,10 @@ import type { ScenarioResult } from "../lib/types.js";
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const HANDLERS = ["publish", "consume", "ack", "sweeper"] as const;
 
-/** Bundles a handler as the stack does (infra/queue-function.ts): ESM, minified, node22, @aws-sdk/* left to the runtime. */
-async function bundle(name: string, outDir: string): Promise<string> {
-  const outfile = join(outDir, name, "index.mjs");
-  await build({
+/** esbuild options of a handler's bundle as the stack builds it (infra/queue-function.ts): ESM, minified, node22, @aws-sdk/* left to the runtime. */
+export function handlerBuildOptions(name: string): BuildOptions {
+  return {
     entryPoints: [join(ROOT, "lambda", `${name}.ts`)],
-    outfile,
     bundle: true,
     platform: "node",
     format: "esm",
@@ -27,7 +25,12 @@ async function bundle(name: string, outDir: string): Promise<string> {
       js: "import { createRequire as __delayqCreateRequire } from 'node:module'; const require = __delayqCreateRequire(import.meta.url);",
     },
     logLevel: "error",
-  });
+  };
+}
+
+async function bundle(name: string, outDir: string): Promise<string> {
+  const outfile = join(outDir, name, "index.mjs");
+  await build({ ...handlerBuildOptions(name), outfile });
   return outfile;
 }
 

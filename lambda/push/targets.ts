@@ -1,11 +1,21 @@
 import { lookup } from "node:dns/promises";
-import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
-import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
-import { SQSClient, SendMessageCommand } from "@aws-sdk/client-sqs";
-import { defaultProvider } from "@aws-sdk/credential-provider-node";
+import type { EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import type { LambdaClient } from "@aws-sdk/client-lambda";
+import type { SQSClient } from "@aws-sdk/client-sqs";
 import { httpTransport } from "../../core/push/http-transport.js";
 import type { PushRequest, PushResult, PushTransport, PushTransports } from "../../core/push/ports.js";
 import { type PushPolicy, PushType } from "../../core/push/target.js";
+import { onFirstUse } from "../lazy.js";
+
+// Each target's SDK is imported at its first push, not when a function starts (most functions never push).
+const lambdaSdk = onFirstUse(() => import("@aws-sdk/client-lambda"));
+const sqsSdk = onFirstUse(() => import("@aws-sdk/client-sqs"));
+const eventBridgeSdk = onFirstUse(() => import("@aws-sdk/client-eventbridge"));
+
+/** The given client, or the default one made on first use. */
+function clientOf<C>(given: C | undefined, make: () => Promise<C>): () => Promise<C> {
+  return given ? async () => given : onFirstUse(make);
+}
 
 /** The AWS SDK's error, as a result line: its name and message (never the request). */
 function failure(error: unknown): PushResult {
@@ -14,12 +24,14 @@ function failure(error: unknown): PushResult {
 }
 
 /** Lambda targets: a synchronous invoke with the payload as the event; a function error is a failed push. */
-export function lambdaTransport(client: LambdaClient): PushTransport {
+export function lambdaTransport(given?: LambdaClient): PushTransport {
+  const client = clientOf(given, async () => new (await lambdaSdk()).LambdaClient({}));
   return {
     async send(request: PushRequest, signal: AbortSignal): Promise<PushResult> {
       if (request.target.type !== PushType.Lambda) return { ok: false, error: "not a lambda target" };
       try {
-        const out = await client.send(
+        const { InvokeCommand } = await lambdaSdk();
+        const out = await (await client()).send(
           new InvokeCommand({ FunctionName: request.target.functionArn, InvocationType: "RequestResponse", Payload: new TextEncoder().encode(request.body) }),
           { abortSignal: signal },
         );
@@ -40,14 +52,16 @@ export function lambdaTransport(client: LambdaClient): PushTransport {
  * attributes. A FIFO queue gets the group's message group id (else the message's key, else the group's
  * name) and the idempotency key as its deduplication id, so a repeated push is dropped by SQS itself.
  */
-export function sqsTransport(client: SQSClient): PushTransport {
+export function sqsTransport(given?: SQSClient): PushTransport {
+  const client = clientOf(given, async () => new (await sqsSdk()).SQSClient({}));
   return {
     async send(request: PushRequest, signal: AbortSignal): Promise<PushResult> {
       const { target, payload } = request;
       if (target.type !== PushType.Sqs) return { ok: false, error: "not an sqs target" };
       const fifo = target.queueUrl.endsWith(".fifo");
       try {
-        const out = await client.send(
+        const { SendMessageCommand } = await sqsSdk();
+        const out = await (await client()).send(
           new SendMessageCommand({
             QueueUrl: target.queueUrl,
             MessageBody: request.body,
@@ -73,13 +87,15 @@ export function sqsTransport(client: SQSClient): PushTransport {
 }
 
 /** EventBridge targets: PutEvents of one entry (source `delayq`, the payload as its detail); a failed entry is a failed push. */
-export function eventBridgeTransport(client: EventBridgeClient): PushTransport {
+export function eventBridgeTransport(given?: EventBridgeClient): PushTransport {
+  const client = clientOf(given, async () => new (await eventBridgeSdk()).EventBridgeClient({}));
   return {
     async send(request: PushRequest, signal: AbortSignal): Promise<PushResult> {
       const { target } = request;
       if (target.type !== PushType.EventBridge) return { ok: false, error: "not an eventbridge target" };
       try {
-        const out = await client.send(
+        const { PutEventsCommand } = await eventBridgeSdk();
+        const out = await (await client()).send(
           new PutEventsCommand({
             Entries: [{ EventBusName: target.eventBusName, Source: "delayq", DetailType: target.detailType ?? "delayq message", Detail: request.body, Time: new Date(request.payload.deliverAt) }],
           }),
@@ -101,13 +117,13 @@ export interface AwsPushClients {
   eventBridge?: EventBridgeClient;
 }
 
-/** Every transport: HTTP through fetch, the AWS targets through the SDK's clients (built once per container). */
+/** Every transport: HTTP through fetch, the AWS targets through the SDK's clients (each made at its first push, then kept). */
 export function pushTransports(clients: AwsPushClients = {}): PushTransports {
   return {
     [PushType.Http]: httpTransport(),
-    [PushType.Lambda]: lambdaTransport(clients.lambda ?? new LambdaClient({})),
-    [PushType.Sqs]: sqsTransport(clients.sqs ?? new SQSClient({})),
-    [PushType.EventBridge]: eventBridgeTransport(clients.eventBridge ?? new EventBridgeClient({})),
+    [PushType.Lambda]: lambdaTransport(clients.lambda),
+    [PushType.Sqs]: sqsTransport(clients.sqs),
+    [PushType.EventBridge]: eventBridgeTransport(clients.eventBridge),
   };
 }
 
@@ -115,7 +131,8 @@ export function pushTransports(clients: AwsPushClients = {}): PushTransports {
 export function awsCredentialsProbe(): () => Promise<boolean> {
   let found: Promise<boolean> | undefined;
   return () => {
-    found ??= defaultProvider({ timeout: 1000, maxRetries: 0 })()
+    found ??= import("@aws-sdk/credential-provider-node")
+      .then(({ defaultProvider }) => defaultProvider({ timeout: 1000, maxRetries: 0 })())
       .then((c) => Boolean(c.accessKeyId))
       .catch(() => false);
     return found;
