@@ -158,6 +158,12 @@ interface ShardState {
   dormant: { gen: string; atMs: number } | undefined;
   /** Taken up again while entries examined before could still appear late: the next look reads the topic lane's late window. */
   checkBehind: boolean;
+  /**
+   * A backlog: the due topic-lane entries of the last read, which its limit cut (more are due). Looks
+   * until the next late check serve the entries after the frontier from here instead of reading the same
+   * page again; the late check reads the lane as usual.
+   */
+  ahead: { entries: readonly LaneEntry[]; readAtMs: number } | undefined;
 }
 
 export interface DeliveryDeps {
@@ -536,7 +542,7 @@ export class Dispatcher {
         if (mid && e.dueAtMs === s.pos.dueAtMs && e.messageId === s.pos.messageId) found = true;
       }
       const last = read.entries.at(-1);
-      if (!mid || found || !read.more || !last) break;
+      if ((mid && found) || !read.more || !last) break;
       after = { dueAtMs: last.dueAtMs, messageId: last.messageId };
     }
     if (found && behind.length <= recent && !s.uncertain) {
@@ -613,13 +619,18 @@ export class Dispatcher {
     // is read when something in it is due, after a reset, and otherwise once per poll interval.
     const readG =
       !s.gComplete || late || (s.nextDueG !== undefined && s.nextDueG <= nowMs) || nowMs - s.gReadAtMs >= options.pollIntervalMs;
+    // A backlog read before: its due entries after the frontier, unless the late check is due.
+    const ahead = late || checkBehind || !s.ahead || nowMs - s.ahead.readAtMs >= options.lateCheckMs ? undefined : afterFrontier(s.ahead.entries, s.frontier)?.filter((e) => e.dueAtMs >= floorMs);
     const [gRead, { tRead, lateT }, lateG] = await Promise.all([
       readG
         ? store.readLane(gLane, { fromMs: 0, toMs: Number.MAX_SAFE_INTEGER, ...(s.gFrontier && { after: s.gFrontier }) }, gLimit)
         : Promise.resolve(undefined),
-      this.readTopicLane(s, tLane, floorMs, after, tLimit, late || checkBehind),
+      ahead && ahead.length > 0
+        ? Promise.resolve({ tRead: { entries: ahead, more: true }, lateT: [] })
+        : this.readTopicLane(s, tLane, floorMs, after, tLimit, late || checkBehind),
       late && s.gFrontier ? this.lateInLane(gLane, s.gFrontier, 0) : Promise.resolve([]),
     ]);
+    const fromAhead = ahead !== undefined && ahead.length > 0;
     if (checkBehind) s.checkBehind = false;
     const gDue: LaneEntry[] = [];
     if (gRead) {
@@ -657,7 +668,9 @@ export class Dispatcher {
       }
       due.push(e);
     }
-    if (tRead.more && due.length === tRead.entries.length) s.more = true;
+    const cut = tRead.more && due.length === tRead.entries.length;
+    if (cut) s.more = true;
+    s.ahead = cut && due.length > 0 ? { entries: due, readAtMs: fromAhead ? (s.ahead as { readAtMs: number }).readAtMs : nowMs } : undefined;
     s.tIdle = due.length === 0;
     // Entries seen for the first time: later ones may still appear behind them while the index catches up.
     let examined = gExamined;
@@ -710,8 +723,16 @@ export class Dispatcher {
   private async lateInLane(lane: Lane, frontier: LanePosition, floorMs: number): Promise<LaneEntry[]> {
     const fromMs = Math.max(floorMs, frontier.dueAtMs - this.deps.options.indexLagMs);
     if (fromMs > frontier.dueAtMs) return [];
-    const read = await this.deps.store.readLane(lane, { fromMs, toMs: frontier.dueAtMs }, 10_000);
-    return read.entries;
+    // In pages: an answer may be cut by its size before its limit.
+    const entries: LaneEntry[] = [];
+    let after: LanePosition | undefined;
+    for (;;) {
+      const read = await this.deps.store.readLane(lane, { fromMs, toMs: frontier.dueAtMs, ...(after && { after }) }, 10_000 - entries.length);
+      entries.push(...read.entries);
+      const last = read.entries.at(-1);
+      if (!read.more || !last || entries.length >= 10_000) return entries;
+      after = { dueAtMs: last.dueAtMs, messageId: last.messageId };
+    }
   }
 
   /**
@@ -1212,10 +1233,23 @@ function freshShard(shard: number): ShardState {
     workAtMs: undefined,
     dormant: undefined,
     checkBehind: false,
+    ahead: undefined,
   };
 }
 
 /** After a failed look: forget what was examined since the last save; the claims' conditions keep the next look exact. */
+/**
+ * The entries of a page (in lane order) after a frontier; undefined when the frontier stands between
+ * entries of one millisecond that the page does not hold (a millisecond's order is the store's).
+ */
+function afterFrontier(entries: readonly LaneEntry[], f: LanePosition): readonly LaneEntry[] | undefined {
+  const first = entries[0];
+  if (!first || f.dueAtMs < first.dueAtMs) return entries;
+  if (f.messageId === "") return entries.filter((e) => e.dueAtMs > f.dueAtMs);
+  const at = entries.findIndex((e) => e.dueAtMs === f.dueAtMs && e.messageId === f.messageId);
+  return at < 0 ? undefined : entries.slice(at + 1);
+}
+
 function resetToCursor(s: ShardState): void {
   if (!s.held) return;
   s.frontier = s.pos;
@@ -1226,6 +1260,7 @@ function resetToCursor(s: ShardState): void {
   s.gComplete = false;
   s.gLeft.clear();
   s.moved.clear();
+  s.ahead = undefined;
   s.uncertain = true;
 }
 

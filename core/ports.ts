@@ -67,7 +67,7 @@ export interface LaneRange {
 
 export interface LaneRead {
   entries: LaneEntry[];
-  /** More entries may follow in the range after the last one returned (the read was cut by its limit). */
+  /** More entries may follow in the range after the last one returned (the read was cut by its limit, or by the store's answer size). */
   more: boolean;
 }
 

@@ -404,7 +404,9 @@ export class DynamoStore implements QueueStore {
     try {
       const out = await this.send(operation, query(after && this.startKey(lane, laneKey, after)));
       items = out.Items ?? [];
-      more = out.LastEvaluatedKey !== undefined && items.length >= limit;
+      // Cut by its limit or by the 1 MB a Query answers at most (DynamoDB Local counts whole items):
+      // either way more may follow after the last entry.
+      more = out.LastEvaluatedKey !== undefined;
     } catch (error) {
       // DynamoDB Local now and then refuses a well-formed start key naming an existing entry ("The
       // provided starting key is invalid") while other items of the same index partition are written;

@@ -628,6 +628,41 @@ export function queueContract(target: ContractTarget): void {
       expect(readGroup).toBeLessThanOrEqual(16);
     });
 
+    it("a backlog deeper than a page is read once, not once per consume call: every message once, in deliver-time order", { timeout: 300_000 }, async () => {
+      // Prepare: 640 messages due over 40 ms (a page holds 500), the group registered before them; the
+      // consumer keeps its lease between calls (a lingering holder, as a process serving many polls)
+      let read = 0;
+      const { queue, topic, clock, take } = await harness(target, { shards: 1, leaseLingerMs: 60_000 }, (s) =>
+        new Proxy(s, {
+          get(t, prop, r) {
+            if (prop !== "readLane") return Reflect.get(t, prop, r);
+            return async (...args: Parameters<QueueStore["readLane"]>) => {
+              const out = await t.readLane(...args);
+              if (args[0].kind === "topic") read += out.entries.length;
+              return out;
+            };
+          },
+        }),
+        "bulk",
+      );
+      await retried(() => queue.groups.put(topic, "g", {}));
+      for (let i = 0; i < 640; i += 16) {
+        await retried(() => queue.publishBatch(Array.from({ length: 16 }, (_, j) => ({ topic, body: `m${i + j}`, dedupId: `m${i + j}`, timing: { kind: "now" as const } }))));
+        clock.advance(1);
+      }
+      read = 0;
+      // Act: batches of 16, as consumers drain a backlog
+      const got = await take({ group: "g", visibilitySeconds: 3600 }, 640);
+      // Assess: exact and in order; the topic lane's entries were read about once (twice for the page that
+      // the first read cut), not a page per call (40 calls × up to 500 entries)
+      expect(new Set(got.map((m) => m.body)).size).toBe(640);
+      expect(got.length).toBe(640);
+      const due = got.map((m) => m.deliverAtMs);
+      expect(due).toEqual([...due].sort((a, b) => a - b));
+      if (!lagging) expect(read).toBeLessThanOrEqual(2 * 640);
+      await queue.close();
+    });
+
     it.skipIf(!target.bulk)(
       "1,000 groups on one topic each receive every message exactly once",
       async () => {

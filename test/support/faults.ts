@@ -1,4 +1,5 @@
-import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { AttributeValue, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { TABLE_SCHEMA } from "../../lambda/dynamo/schema.js";
 
 export interface FaultOptions {
   seed: number;
@@ -22,6 +23,11 @@ export interface FaultOptions {
    * when the clock stands still, as a test's manual clock does between its steps.
    */
   maxStaleInRow?: number;
+  /**
+   * Most entries one index query answers (default: no cut): the rest after a `LastEvaluatedKey`, as the
+   * service answers a query whose page passes 1 MB before its `Limit`.
+   */
+  pageCut?: number;
 }
 
 export interface FaultStats {
@@ -32,6 +38,17 @@ export interface FaultStats {
 }
 
 const WRITES = new Set(["PutItemCommand", "UpdateItemCommand", "TransactWriteItemsCommand", "DeleteItemCommand"]);
+
+/** An index query's answer cut after `max` items, continued by the key of the last one kept. */
+function cutPage<T>(result: T, max: number | undefined): T {
+  const output = (result as { output?: { Items?: Record<string, AttributeValue>[]; LastEvaluatedKey?: Record<string, AttributeValue>; Count?: number } }).output;
+  if (max === undefined || !output?.Items || output.Items.length <= max) return result;
+  const items = output.Items.slice(0, max);
+  const last = items[items.length - 1] as Record<string, AttributeValue>;
+  const { partitionKey, sortKey, dueIndex } = TABLE_SCHEMA;
+  const key = Object.fromEntries([partitionKey, sortKey, dueIndex.partitionKey, dueIndex.sortKey].map((k) => [k, last[k] as AttributeValue]));
+  return { ...result, output: { ...output, Items: items, Count: items.length, LastEvaluatedKey: key } };
+}
 
 /** Small deterministic PRNG (mulberry32) so a failing run can be replayed by its seed. */
 export function prng(seed: number): () => number {
@@ -85,7 +102,7 @@ export function injectFaults(client: DynamoDBClient, options: FaultOptions): Fau
           staleInRow.set(key, run + 1);
           return (history[Math.floor(random() * history.length)] as { answer: unknown }).answer as Awaited<ReturnType<typeof next>>;
         }
-        const result = await next(args);
+        const result = cutPage(await next(args), options.pageCut);
         staleInRow.delete(key);
         history.push({ atMs: now(), answer: result });
         if (history.length > 5) history.shift();
