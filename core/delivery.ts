@@ -159,7 +159,7 @@ interface ShardState {
   /** Taken up again while entries examined before could still appear late: the next look reads the topic lane's late window. */
   checkBehind: boolean;
   /**
-   * A backlog: the due topic-lane entries of the last read, which its limit cut (more are due). Looks
+   * A backlog: the due topic-lane entries of the last read, which was cut (more are due). Looks
    * until the next late check serve the entries after the frontier from here instead of reading the same
    * page again; the late check reads the lane as usual.
    */
@@ -1237,7 +1237,6 @@ function freshShard(shard: number): ShardState {
   };
 }
 
-/** After a failed look: forget what was examined since the last save; the claims' conditions keep the next look exact. */
 /**
  * The entries of a page (in lane order) after a frontier; undefined when the frontier stands between
  * entries of one millisecond that the page does not hold (a millisecond's order is the store's).
@@ -1250,6 +1249,7 @@ function afterFrontier(entries: readonly LaneEntry[], f: LanePosition): readonly
   return at < 0 ? undefined : entries.slice(at + 1);
 }
 
+/** After a failed look: forget what was examined since the last save; the claims' conditions keep the next look exact. */
 function resetToCursor(s: ShardState): void {
   if (!s.held) return;
   s.frontier = s.pos;
