@@ -45,6 +45,12 @@ export interface DeliveryOptions {
   lateCheckMs: number;
   /** Entries read per lane per look. */
   scanLimit: number;
+  /**
+   * How long before an entry seen in a look falls due its message is read (0: not before it is due). It
+   * must stay below `CANCEL_MARGIN_MS` minus the clocks' difference: a message read then can no longer
+   * be cancelled or rescheduled, so at its due time the claim is the only request left to make.
+   */
+  prefetchMs: number;
 }
 
 /** What a dispatcher knows of its group and topic (cached by the caller; refreshed every few seconds). */
@@ -164,6 +170,14 @@ interface ShardState {
    * page again; the late check reads the lane as usual.
    */
   ahead: { entries: readonly LaneEntry[]; readAtMs: number } | undefined;
+  /**
+   * The topic-lane entries the last read showed due later, in lane order: their messages are read
+   * `prefetchMs` before they fall due, and at their due time they are claimed before the lane is read
+   * again (the look that follows still reads it, from the frontier, for anything new).
+   */
+  soon: readonly LaneEntry[];
+  /** Ids of `soon` whose message read was sent. */
+  soonRead: Set<string>;
 }
 
 export interface DeliveryDeps {
@@ -192,9 +206,14 @@ const MAX_PASSED = 100;
 /** A lane's page after a look that found nothing due there. */
 const IDLE_PAGE = 16;
 
-/** Bounded cache of messages whose deliver time has passed (they can no longer change), shared by a process's dispatchers. */
+/**
+ * Bounded cache of messages that can no longer change (their deliver time passed, or is nearer than the
+ * cancel margin), shared by a process's dispatchers, with the reads in flight: two groups' dispatchers
+ * wanting one message at once send one read.
+ */
 export class MessageCache {
   private readonly entries = new Map<string, { message: StoredMessage; bytes: number }>();
+  private readonly reading = new Map<string, Promise<StoredMessage | undefined>>();
   private bytes = 0;
   constructor(private readonly maxBytes = 32 * 1024 * 1024) {}
 
@@ -205,6 +224,10 @@ export class MessageCache {
     this.entries.delete(k);
     this.entries.set(k, hit);
     return hit.message;
+  }
+
+  has(topic: string, messageId: string): boolean {
+    return this.entries.has(`${topic}\n${messageId}`);
   }
 
   put(topic: string, message: StoredMessage): void {
@@ -218,6 +241,26 @@ export class MessageCache {
       if (this.bytes <= this.maxBytes) break;
       this.entries.delete(key);
       this.bytes -= value.bytes;
+    }
+  }
+
+  /** A read of this message in flight (it resolves undefined if the read failed or found nothing). */
+  inFlight(topic: string, messageId: string): Promise<StoredMessage | undefined> | undefined {
+    return this.reading.get(`${topic}\n${messageId}`);
+  }
+
+  /** Registers a read of `ids` in flight until it settles. */
+  track(topic: string, ids: readonly string[], read: Promise<Map<string, StoredMessage>>): void {
+    for (const id of ids) {
+      const k = `${topic}\n${id}`;
+      const one = read.then(
+        (m) => m.get(id),
+        () => undefined,
+      );
+      this.reading.set(k, one);
+      void one.then(() => {
+        if (this.reading.get(k) === one) this.reading.delete(k);
+      });
     }
   }
 }
@@ -249,6 +292,9 @@ export class Dispatcher {
   private dueHint: number | undefined;
   /** First pushes handed over unclaimed, by message id: what settling one writes. */
   private readonly firstPushes = new Map<string, { shard: number; delivery: NewDelivery; message: StoredMessage }>();
+  /** The timer of the next read ahead of entries falling due, and when it fires. */
+  private prefetchWake: AbortController | undefined;
+  private prefetchAtMs = Number.POSITIVE_INFINITY;
 
   constructor(
     private readonly deps: DeliveryDeps,
@@ -353,7 +399,13 @@ export class Dispatcher {
         const looking = this.waiters.slice();
         if (this.dueHint !== undefined && this.dueHint <= nowMs) this.dueHint = undefined;
         await this.ensureLeases(nowMs);
+        // Entries seen ahead whose messages were read before they fell due: claimed first, answered at once.
+        if ((await this.serveSoon(clock.nowMs())) > 0) {
+          this.settleWaiters(clock.nowMs());
+          if (this.waiters.length === 0) continue;
+        }
         const progressed = await this.pass(clock.nowMs());
+        this.armPrefetch(clock.nowMs());
         const partial = this.partial;
         this.lookedPartly.clear();
         if (partial && !progressed) for (const s of this.shards) if (s.held) this.lookedPartly.add(s);
@@ -592,6 +644,94 @@ export class Dispatcher {
   }
 
   /**
+   * Claims the entries of held shards' `soon` lists that are due now and whose messages were read ahead
+   * (cached), in due order, without reading the lanes first. A shard's list is served up to its first
+   * due entry not read ahead, so each lane's order holds; the frontier moves at the next look, which
+   * reads the lane from it and finds these entries taken. Returns how many were taken.
+   */
+  private async serveSoon(nowMs: number): Promise<number> {
+    if (this.deps.options.prefetchMs <= 0) return 0;
+    const candidates: Candidate[] = [];
+    for (const s of this.shards) {
+      if (!s.held || nowMs >= s.untilMs - 1000 || this.lookedPartly.has(s)) continue;
+      let examined = 0;
+      for (const e of s.soon) {
+        if (e.dueAtMs > nowMs) break;
+        if (this.knownInTopicLane(s, e)) continue;
+        if (!this.deps.messages.has(this.topic, e.messageId)) break;
+        examined++;
+        if (await this.passIfDead(s, e, nowMs)) continue;
+        candidates.push({ kind: "topic", shard: s.shard, entry: e });
+      }
+      if (examined > 0) s.busyUntilMs = nowMs + this.deps.options.indexLagMs;
+    }
+    if (candidates.length === 0) return 0;
+    candidates.sort((a, b) => a.entry.dueAtMs - b.entry.dueAtMs);
+    return this.serve(candidates, nowMs);
+  }
+
+  /** When the next read ahead is due: `prefetchMs` before the first entry of a held shard's `soon` not read yet. */
+  private nextPrefetchAtMs(): number {
+    let at = Number.POSITIVE_INFINITY;
+    for (const s of this.shards) {
+      if (!s.held) continue;
+      const e = s.soon.find((x) => !s.soonRead.has(x.messageId) && !this.knownInTopicLane(s, x));
+      if (e) at = Math.min(at, e.dueAtMs - this.deps.options.prefetchMs);
+    }
+    return at;
+  }
+
+  /** Sets the read-ahead timer for the next entries falling due (or clears it when there are none). */
+  private armPrefetch(nowMs: number): void {
+    if (this.deps.options.prefetchMs <= 0 || this.closing) return this.disarmPrefetch();
+    const at = this.nextPrefetchAtMs();
+    if (at === Number.POSITIVE_INFINITY) return this.disarmPrefetch();
+    if (this.prefetchWake && this.prefetchAtMs <= at) return;
+    this.disarmPrefetch();
+    const wake = new AbortController();
+    this.prefetchWake = wake;
+    this.prefetchAtMs = at;
+    void this.deps.clock.sleep(at - nowMs, wake.signal).then(async () => {
+      if (wake.signal.aborted) return;
+      this.prefetchWake = undefined;
+      this.prefetchAtMs = Number.POSITIVE_INFINITY;
+      try {
+        await this.prefetch();
+      } catch (error) {
+        this.deps.log.warn("prefetch-failed", { topic: this.topic, group: this.group, error: String(error) });
+      }
+      if (this.running && this.waiters.length > 0) this.armPrefetch(this.deps.clock.nowMs());
+    });
+  }
+
+  private disarmPrefetch(): void {
+    this.prefetchWake?.abort();
+    this.prefetchWake = undefined;
+    this.prefetchAtMs = Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * Reads the messages of the entries falling due within `prefetchMs` (one batch read; cached, as they can
+   * no longer change): at their due time the claim is the only request left. A failed read only means
+   * the look at their due time reads them, as it would have anyway.
+   */
+  private async prefetch(): Promise<void> {
+    const nowMs = this.deps.clock.nowMs();
+    const untilMs = nowMs + this.deps.options.prefetchMs;
+    const ids: string[] = [];
+    for (const s of this.shards) {
+      if (!s.held) continue;
+      for (const e of s.soon) {
+        if (e.dueAtMs > untilMs) break;
+        if (s.soonRead.has(e.messageId) || this.knownInTopicLane(s, e)) continue;
+        s.soonRead.add(e.messageId);
+        ids.push(e.messageId);
+      }
+    }
+    if (ids.length > 0) await this.contents(ids, nowMs, untilMs);
+  }
+
+  /**
    * Reads both lanes of a shard: the due candidates, with dead entries retired or passed on the way.
    * `due` is every due topic-lane entry read after the frontier, in lane order.
    */
@@ -670,6 +810,11 @@ export class Dispatcher {
     }
     const cut = tRead.more && due.length === tRead.entries.length;
     if (cut) s.more = true;
+    if (!fromAhead) {
+      s.soon = tRead.entries.slice(due.length);
+      const ids = new Set(s.soon.map((e) => e.messageId));
+      for (const id of s.soonRead) if (!ids.has(id)) s.soonRead.delete(id);
+    }
     s.ahead = cut && due.length > 0 ? { entries: due, readAtMs: fromAhead ? (s.ahead as { readAtMs: number }).readAtMs : nowMs } : undefined;
     s.tIdle = due.length === 0;
     // Entries seen for the first time: later ones may still appear behind them while the index catches up.
@@ -987,21 +1132,44 @@ export class Dispatcher {
     };
   }
 
-  /** Message contents, strongly consistent (a message due by now can no longer change, so it is cached). */
-  private async contents(ids: readonly string[], nowMs: number): Promise<Map<string, StoredMessage>> {
+  /**
+   * Message contents, strongly consistent. A message whose deliver time is at most `finalAtMs` when the
+   * read is sent can no longer change (cancel and reschedule stop a margin before it): it is cached.
+   */
+  private async contents(ids: readonly string[], nowMs: number, finalAtMs = nowMs): Promise<Map<string, StoredMessage>> {
+    const cache = this.deps.messages;
     const out = new Map<string, StoredMessage>();
     const missing: string[] = [];
+    const waits: Promise<void>[] = [];
+    const unread: string[] = [];
     for (const id of new Set(ids)) {
-      const hit = this.deps.messages.get(this.topic, id);
-      if (hit) out.set(id, hit);
+      const hit = cache.get(this.topic, id);
+      if (hit) {
+        out.set(id, hit);
+        continue;
+      }
+      const reading = cache.inFlight(this.topic, id);
+      if (reading)
+        waits.push(
+          reading.then((m) => {
+            if (m) out.set(id, m);
+            else unread.push(id);
+          }),
+        );
       else missing.push(id);
     }
-    if (missing.length === 0) return out;
-    const read = await this.deps.store.readMessages(this.topic, missing);
-    for (const [id, message] of read) {
-      out.set(id, message);
-      if (message.state !== MessageState.Cancelled && message.content.deliverAtMs <= nowMs) this.deps.messages.put(this.topic, message);
-    }
+    const readInto = async (list: readonly string[]) => {
+      if (list.length === 0) return;
+      const read = this.deps.store.readMessages(this.topic, list);
+      cache.track(this.topic, list, read);
+      for (const [id, message] of await read) {
+        out.set(id, message);
+        if (message.state !== MessageState.Cancelled && message.content.deliverAtMs <= finalAtMs) cache.put(this.topic, message);
+      }
+    };
+    await Promise.all([readInto(missing), ...waits]);
+    // A read in flight elsewhere that failed, or found nothing: read here (a message deleted since is not found again).
+    await readInto(unread);
     return out;
   }
 
@@ -1093,6 +1261,7 @@ export class Dispatcher {
   }
 
   private async releaseAll(): Promise<void> {
+    this.disarmPrefetch();
     const nowMs = this.deps.clock.nowMs();
     await Promise.all(this.shards.filter((s) => s.held).map((s) => this.save(s, nowMs, false)));
   }
@@ -1234,6 +1403,8 @@ function freshShard(shard: number): ShardState {
     dormant: undefined,
     checkBehind: false,
     ahead: undefined,
+    soon: [],
+    soonRead: new Set(),
   };
 }
 
@@ -1261,6 +1432,7 @@ function resetToCursor(s: ShardState): void {
   s.gLeft.clear();
   s.moved.clear();
   s.ahead = undefined;
+  s.soon = [];
   s.uncertain = true;
 }
 

@@ -89,6 +89,8 @@ export class Queue {
       indexLagMs: deps.config.indexLagMs,
       lateCheckMs: Math.max(250, Math.min(1000, deps.config.indexLagMs / 4)),
       scanLimit: SCAN_LIMIT,
+      // A quarter of the cancel margin, at most 250 ms: the clocks may then differ by up to ¾ of the margin.
+      prefetchMs: Math.min(250, Math.floor(deps.config.cancelMarginMs / 4)),
     };
     const delivery = { store: deps.store, clock: deps.clock, log: this.log, metrics: this.metrics, options, messages: new MessageCache() };
     this.subscriptions = new Subscriptions(delivery, (topic, group) => this.view(topic, group, true) as Promise<GroupView>);
