@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { mintReceiptHandle } from "./ids.js";
-import type { Delivery, ReceivedMessage, StoredMessage } from "./message.js";
+import type { Delivery, NewMessage, ReceivedMessage, StoredMessage } from "./message.js";
 import { MessageState } from "./message.js";
 import type { QueueMetrics } from "./metrics.js";
 import {
@@ -178,6 +178,11 @@ interface ShardState {
   soon: readonly LaneEntry[];
   /** Ids of `soon` whose message read was sent. */
   soonRead: Set<string>;
+  /** The read `soon` came from reached the lane's end (its last entry is the last one there was). */
+  soonComplete: boolean;
+  /** When the topic lane was last read (not served from `ahead`), and how many `soon` entries were claimed since. */
+  tReadAtMs: number;
+  soonTaken: number;
 }
 
 export interface DeliveryDeps {
@@ -203,6 +208,9 @@ const MAX_LEFT = 50_000;
 const MAX_PARK = 1000;
 /** Most passed entries after its position a saved cursor carries (beyond them, a successor's claims find the rest taken). */
 const MAX_PASSED = 100;
+/** Entries published in this process a dispatcher keeps track of, at most. */
+const MAX_EXPECTED = 10_000;
+
 /** A lane's page after a look that found nothing due there. */
 const IDLE_PAGE = 16;
 
@@ -290,11 +298,17 @@ export class Dispatcher {
   private view: GroupView | undefined;
   /** Something may fall due then (told during a look, which may have read the lane before it was written). */
   private dueHint: number | undefined;
+  /** The earliest hint not covered by a tracked publish: a look at that time is needed. */
+  private untrackedHint: number | undefined;
   /** First pushes handed over unclaimed, by message id: what settling one writes. */
   private readonly firstPushes = new Map<string, { shard: number; delivery: NewDelivery; message: StoredMessage }>();
+  /** Topic-lane entries published in this process, not yet taken or shown by the index for long, by id. */
+  private readonly expected = new Map<string, { shard: number; entry: LaneEntry }>();
   /** The timer of the next read ahead of entries falling due, and when it fires. */
   private prefetchWake: AbortController | undefined;
   private prefetchAtMs = Number.POSITIVE_INFINITY;
+  /** The loop's sleep was ended only to be set again (see `retime`). */
+  private retimed = false;
 
   constructor(
     private readonly deps: DeliveryDeps,
@@ -335,11 +349,75 @@ export class Dispatcher {
     this.notify(dueAtMs);
   }
 
-  /** Something may be due at `dueAtMs` (a publish or nack in this process). */
-  notify(dueAtMs: number): void {
+  /**
+   * A message of the topic was published in this process: its topic-lane entry is known without waiting
+   * for the index. When it falls inside what the last read of its shard covered, it joins that shard's
+   * `soon` entries (read ahead and claimed at its due time like them); either way the dispatcher wakes
+   * at its due time, and the look then reads the lane unless every entry published here that is due by
+   * then was claimed.
+   */
+  published(m: NewMessage): void {
+    if (!this.running) return;
+    if (this.deps.options.prefetchMs > 0 && this.expected.size < MAX_EXPECTED) {
+      const entry: LaneEntry = {
+        messageId: m.messageId,
+        dueAtMs: m.deliverAtMs,
+        deliverAtMs: m.deliverAtMs,
+        expiresAtMs: m.expiresAtMs,
+        ...(m.ttlExpiresAtMs !== undefined && { ttlExpiresAtMs: m.ttlExpiresAtMs }),
+        ...(m.tag !== undefined && { tag: m.tag }),
+        consumedTimes: 0,
+      };
+      this.expected.set(m.messageId, { shard: m.shard, entry });
+      const s = this.shards.find((x) => x.shard === m.shard);
+      if (s?.held) {
+        this.placeExpected(s, this.deps.clock.nowMs());
+        this.armPrefetch(this.deps.clock.nowMs());
+      }
+      return this.notify(m.deliverAtMs, true);
+    }
+    this.notify(m.deliverAtMs);
+  }
+
+  /**
+   * Puts the entries published in this process into the shard's `soon` list where the last read covered
+   * their place (a later entry was read, or the read reached the lane's end), in lane order. Forgets those
+   * taken, and after a read of the lane (`looked`) those due by then: that look was what their due time
+   * needed (one it did not show was cancelled or moved, or the index lags, which the late check covers).
+   */
+  private placeExpected(s: ShardState, nowMs: number, looked = false): void {
+    const last = s.soon.at(-1);
+    const known = new Set(s.soon.map((e) => e.messageId));
+    const add: LaneEntry[] = [];
+    for (const [id, x] of this.expected) {
+      if (x.entry.dueAtMs < nowMs - this.deps.options.indexLagMs || (x.shard === s.shard && this.knownInTopicLane(s, x.entry))) {
+        this.expected.delete(id);
+        continue;
+      }
+      if (x.shard !== s.shard) continue;
+      if (looked && x.entry.dueAtMs <= nowMs) {
+        this.expected.delete(id);
+        continue;
+      }
+      if (known.has(id) || x.entry.dueAtMs <= nowMs || comparePositions(x.entry, s.frontier) <= 0) continue;
+      if (s.soonComplete || (last !== undefined && comparePositions(x.entry, last) <= 0)) add.push(x.entry);
+    }
+    if (add.length === 0) return;
+    s.soon = [...s.soon, ...add].sort(comparePositions);
+    const first = s.soon.find((e) => !this.knownInTopicLane(s, e));
+    if (first && (s.nextDueT === undefined || first.dueAtMs < s.nextDueT)) s.nextDueT = first.dueAtMs;
+  }
+
+  /**
+   * Something may be due at `dueAtMs` (a publish, reschedule or nack in this process). `tracked`: a
+   * publish whose entry is in `expected` (the look at its due time may be left out once it is claimed).
+   */
+  notify(dueAtMs: number, tracked = false): void {
     if (!this.running) return;
     this.dueHint = Math.min(this.dueHint ?? Number.POSITIVE_INFINITY, dueAtMs);
-    this.poke();
+    if (!tracked) this.untrackedHint = Math.min(this.untrackedHint ?? Number.POSITIVE_INFINITY, dueAtMs);
+    if (dueAtMs > this.deps.clock.nowMs()) this.retime();
+    else this.poke();
   }
 
   /** Answers every waiting poll with what it has and releases the leases. */
@@ -356,8 +434,29 @@ export class Dispatcher {
     return new Promise((resolve) => this.idleResolvers.push(resolve));
   }
 
+  /** Wakes the loop to look now. */
   private poke(): void {
+    this.retimed = false;
     this.wake?.abort();
+  }
+
+  /** Wakes the loop only to set its sleep again: something may fall due sooner than it sleeps. */
+  private retime(): void {
+    if (!this.wake) return;
+    this.retimed = true;
+    this.wake.abort();
+  }
+
+  /** Sleeps until the next look is due (at the latest `capMs`), setting the sleep again whenever `retime` is called meanwhile. */
+  private async sleepForWork(capMs = Number.POSITIVE_INFINITY): Promise<void> {
+    const { clock } = this.deps;
+    for (;;) {
+      this.retimed = false;
+      await this.sleepUntil(Math.min(capMs, this.nextWakeMs(clock.nowMs())));
+      if (!this.retimed) return;
+      this.retimed = false;
+      if (this.nextWakeMs(clock.nowMs()) <= clock.nowMs()) return;
+    }
   }
 
   private start(): void {
@@ -404,6 +503,13 @@ export class Dispatcher {
           this.settleWaiters(clock.nowMs());
           if (this.waiters.length === 0) continue;
         }
+        if (this.lookCanWait(clock.nowMs())) {
+          for (const w of this.waiters) w.looked = true;
+          this.armPrefetch(clock.nowMs());
+          await this.sleepForWork(this.recheckAtMs());
+          continue;
+        }
+        if (this.untrackedHint !== undefined && this.untrackedHint <= clock.nowMs()) this.untrackedHint = undefined;
         const progressed = await this.pass(clock.nowMs());
         this.armPrefetch(clock.nowMs());
         const partial = this.partial;
@@ -430,7 +536,7 @@ export class Dispatcher {
         continue;
       }
       if (this.waiters.length === 0) continue;
-      await this.sleepUntil(this.nextWakeMs(clock.nowMs()));
+      await this.sleepForWork();
     }
   }
 
@@ -667,7 +773,60 @@ export class Dispatcher {
     }
     if (candidates.length === 0) return 0;
     candidates.sort((a, b) => a.entry.dueAtMs - b.entry.dueAtMs);
-    return this.serve(candidates, nowMs);
+    const taken = await this.serve(candidates, nowMs);
+    for (const s of this.shards) {
+      if (!s.held || !candidates.some((c) => c.shard === s.shard)) continue;
+      s.soonTaken += candidates.filter((c) => c.shard === s.shard).length;
+      s.nextDueT = s.soon.find((e) => !this.knownInTopicLane(s, e))?.dueAtMs;
+    }
+    return taken;
+  }
+
+  /**
+   * Whether the look can wait for the next known due time, as it would have after reading the lanes now
+   * (after entries read ahead were claimed, or when a long poll joins): nothing known is due (the next
+   * entry of each topic lane is the next one read ahead, every entry published here and due was claimed,
+   * the group lane has nothing due, nothing is held back for other filters), no late check, backlog page,
+   * other hint or lease check is due, and both lanes were read within the poll interval (what other
+   * processes publish, nack or redrive is still seen within it). A poll that joins counts as looked for
+   * only when it waits longer than the poll interval: the re-check reads the lanes before it can answer
+   * empty, and a call that waits less still gets a look of its own. The entries claimed past the frontier
+   * stay fewer than a saved cursor can list as passed.
+   */
+  private lookCanWait(nowMs: number): boolean {
+    const { options } = this.deps;
+    if (this.partial || this.lookedPartly.size > 0 || (this.untrackedHint !== undefined && this.untrackedHint <= nowMs)) return false;
+    const joining = this.waiters.filter((w) => !w.looked);
+    if (joining.some((w) => w.deadlineMs < nowMs + options.pollIntervalMs)) return false;
+    if (joining.length > 0 && this.shards.some((s) => s.tLeft.size > 0 || s.gLeft.size > 0)) return false;
+    for (const x of this.expected.values()) {
+      const s = this.shards[x.shard];
+      if (x.entry.dueAtMs <= nowMs && !(s && this.knownInTopicLane(s, x.entry))) return false;
+    }
+    return this.shards.every((s) => {
+      if (!s.held) return s.nextAcquireAtMs > nowMs;
+      const next = s.soon.find((e) => !this.knownInTopicLane(s, e));
+      return (
+        !s.more &&
+        !s.checkBehind &&
+        !s.uncertain &&
+        s.ahead === undefined &&
+        s.gComplete &&
+        (next === undefined ? s.nextDueT === undefined && (s.soonComplete || s.soon.length === 0) : next.dueAtMs > nowMs && s.nextDueT === next.dueAtMs) &&
+        (s.nextDueG === undefined || s.nextDueG > nowMs) &&
+        !(s.busyUntilMs > nowMs && s.lateCheckAtMs <= nowMs) &&
+        nowMs - s.tReadAtMs < options.pollIntervalMs &&
+        nowMs - s.gReadAtMs < options.pollIntervalMs &&
+        s.soonTaken < MAX_PASSED / 2
+      );
+    });
+  }
+
+  /** When the lanes must be read again at the latest while looks wait: a poll interval after each held shard's last read. */
+  private recheckAtMs(): number {
+    let at = Number.POSITIVE_INFINITY;
+    for (const s of this.shards) if (s.held) at = Math.min(at, s.tReadAtMs, s.gReadAtMs);
+    return at + this.deps.options.pollIntervalMs;
   }
 
   /** When the next read ahead is due: `prefetchMs` before the first entry of a held shard's `soon` not read yet. */
@@ -811,7 +970,11 @@ export class Dispatcher {
     const cut = tRead.more && due.length === tRead.entries.length;
     if (cut) s.more = true;
     if (!fromAhead) {
+      s.tReadAtMs = nowMs;
+      s.soonTaken = 0;
       s.soon = tRead.entries.slice(due.length);
+      s.soonComplete = !tRead.more;
+      this.placeExpected(s, nowMs, true);
       const ids = new Set(s.soon.map((e) => e.messageId));
       for (const id of s.soonRead) if (!ids.has(id)) s.soonRead.delete(id);
     }
@@ -1405,6 +1568,9 @@ function freshShard(shard: number): ShardState {
     ahead: undefined,
     soon: [],
     soonRead: new Set(),
+    soonComplete: false,
+    tReadAtMs: 0,
+    soonTaken: 0,
   };
 }
 
@@ -1458,7 +1624,12 @@ export class Subscriptions {
     return d;
   }
 
-  /** A message of the topic falls due at `dueAtMs` (published or rescheduled in this process). */
+  /** A message of the topic was published in this process. */
+  published(message: NewMessage): void {
+    for (const d of this.dispatchers.values()) if (d.topic === message.topic) d.published(message);
+  }
+
+  /** A message of the topic falls due at `dueAtMs` (rescheduled in this process). */
   notify(topic: string, dueAtMs: number): void {
     for (const d of this.dispatchers.values()) if (d.topic === topic) d.notify(dueAtMs);
   }

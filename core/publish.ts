@@ -56,7 +56,7 @@ export interface PublisherDeps {
   config: QueueConfig;
   log: Logger;
   /** Told about every stored message, so waiting polls in this process wake for it. */
-  published(topic: string, deliverAtMs: number): void;
+  published(message: NewMessage): void;
 }
 
 const result = (m: NewMessage, duplicate: boolean): PublishResult => ({
@@ -182,7 +182,7 @@ export class Publisher {
         .map((r) => store.addKeyPointer(r.message.topic, r.message.key as string, r.message.messageId, r.message.expiresAtMs)),
     );
     await store.insertMessages(unique(toWrite.map((r) => r.message)));
-    for (const r of toWrite) if (!r.duplicate) this.deps.published(r.message.topic, r.message.deliverAtMs);
+    for (const r of toWrite) if (!r.duplicate) this.deps.published(r.message);
     return resolved.map((r, i) => {
       const published = result(r.message, r.duplicate);
       const overMax = r.duplicate ? undefined : this.overMax.get(messages[i] as NewMessage);

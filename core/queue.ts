@@ -99,8 +99,9 @@ export class Queue {
       groups: this.groups,
       config: deps.config,
       log: this.log,
-      published: (topic, atMs) => {
-        this.subscriptions.notify(topic, atMs);
+      published: (message) => {
+        const { topic, deliverAtMs: atMs } = message;
+        this.subscriptions.published(message);
         for (const listener of this.publishListeners) {
           const p = listener(topic, atMs);
           if (p) this.pendingListeners.push(p.catch((error) => this.log.warn("publish-listener-failed", { topic, error: String(error) })));

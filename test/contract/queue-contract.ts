@@ -121,7 +121,7 @@ export function countingLaneEntries(store: QueueStore, read: { topic: number; gr
 }
 
 /** Logs the calls of a store's delivery path in order (lane reads, message reads, first claims) into `log`. */
-export function deliveryCalls(store: QueueStore, log: string[]): QueueStore {
+export function deliveryCalls(store: QueueStore, log: string[], read: Set<string> = new Set()): QueueStore {
   const watched = new Set(["readLane", "readMessages", "claimNew"]);
   return new Proxy(store, {
     get(t, prop, r) {
@@ -129,7 +129,9 @@ export function deliveryCalls(store: QueueStore, log: string[]): QueueStore {
       if (typeof value !== "function" || !watched.has(String(prop))) return value;
       return (...args: unknown[]) => {
         log.push(String(prop));
-        return value.apply(t, args);
+        const out = value.apply(t, args);
+        if (prop === "readMessages") void out.then((m: Map<string, unknown>) => m.forEach((_v, id) => read.add(id)), () => {});
+        return out;
       };
     },
   });
@@ -309,6 +311,51 @@ export function queueContract(target: ContractTarget): void {
       expect(await queue.ack({ topic, group: "g", receiptHandles: [got[0]?.receiptHandle] })).toEqual({ acked: 1, failed: [] });
       clock.advance(30_000);
       expect(await queue.consume({ topic, group: "g" })).toEqual([]);
+    });
+
+    it("claims messages published here at their due times without reading the lanes again in between, and a poll joining meanwhile costs no look", async () => {
+      // Prepare: three polls waiting; three messages published in this process, due 1 s, 1.1 s and 1.2 s from now
+      const log: string[] = [];
+      const read = new Set<string>();
+      const { queue, topic, clock, asleep, finish } = await harness(target, {}, (s) => deliveryCalls(s, log, read));
+      const polls = [1, 2, 3].map(() => track(queue.consume({ topic, group: "g", waitSeconds: 20 })));
+      await asleep("g", 3);
+      const t0 = clock.nowMs();
+      const sent: { messageId: string }[] = [];
+      for (const delayMs of [1000, 1100, 1200]) sent.push(await queue.publish({ topic, body: `m${delayMs}`, timing: { kind: "delay", delayMs, source: "delayMs" } }));
+      await asleep("g", 3);
+      const readsAt = (from: number) => log.slice(from).filter((c) => c === "readLane").length;
+      const atPublish = log.length;
+      clock.set(t0 + 999);
+      await asleep("g", 3);
+      if (!lagging) await waitFor(() => sent.every((m) => read.has(m.messageId)), 10_000, "the reads ahead");
+      const readsBeforeDue = readsAt(atPublish);
+      // Act: the first due time (its look also runs the late check), then the next two
+      clock.set(t0 + 1000);
+      await waitFor(() => polls.some((p) => p.settled()), 10_000, "the first claim");
+      await asleep("g", 2);
+      const afterFirst = log.length;
+      const joined = track(queue.consume({ topic, group: "g", waitSeconds: 20 }));
+      await asleep("g", 3);
+      const readsForJoin = readsAt(afterFirst);
+      clock.set(t0 + 1100);
+      await waitFor(() => polls.filter((p) => p.settled()).length >= 2, 10_000, "the second claim");
+      await asleep("g", 2);
+      clock.set(t0 + 1200);
+      const got = (await Promise.all(polls.map((p) => finish(p)))).flat();
+      const calls = log.slice(afterFirst);
+      // Assess
+      expect(got.map((m) => m.body).sort()).toEqual(["m1000", "m1100", "m1200"]);
+      expect(joined.settled()).toBe(false);
+      if (!lagging) {
+        for (const m of got) expect(m.firstConsumedAtMs).toBe(m.deliverAtMs);
+        expect(readsBeforeDue).toBe(0);
+        expect(readsForJoin).toBe(0);
+        expect(calls.filter((c) => c === "readLane")).toEqual([]);
+        expect(calls.filter((c) => c === "claimNew")).toHaveLength(2);
+      }
+      clock.advance(20_000);
+      expect(await finish(joined)).toEqual([]);
     });
 
     it("wakes one waiting poll per due message, not all of them", async () => {
