@@ -209,7 +209,9 @@ const MAX_PARK = 1000;
 /** Most passed entries after its position a saved cursor carries (beyond them, a successor's claims find the rest taken). */
 const MAX_PASSED = 100;
 /** Entries published in this process a dispatcher keeps track of, at most. */
-const MAX_EXPECTED = 10_000;
+const MAX_EXPECTED = 1_000;
+/** How far ahead a publish here is tracked (a later one is found by the lane reads long before it is due). */
+const EXPECT_AHEAD_MS = 60_000;
 
 /** A lane's page after a look that found nothing due there. */
 const IDLE_PAGE = 16;
@@ -358,7 +360,8 @@ export class Dispatcher {
    */
   published(m: NewMessage): void {
     if (!this.running) return;
-    if (this.deps.options.prefetchMs > 0 && this.expected.size < MAX_EXPECTED) {
+    const nowMs = this.deps.clock.nowMs();
+    if (this.deps.options.prefetchMs > 0 && this.expected.size < MAX_EXPECTED && m.deliverAtMs <= nowMs + EXPECT_AHEAD_MS) {
       const entry: LaneEntry = {
         messageId: m.messageId,
         dueAtMs: m.deliverAtMs,
@@ -368,11 +371,12 @@ export class Dispatcher {
         ...(m.tag !== undefined && { tag: m.tag }),
         consumedTimes: 0,
       };
-      this.expected.set(m.messageId, { shard: m.shard, entry });
-      const s = this.shards.find((x) => x.shard === m.shard);
+      const x = { shard: m.shard, entry };
+      this.expected.set(m.messageId, x);
+      const s = this.shards[m.shard];
       if (s?.held) {
-        this.placeExpected(s, this.deps.clock.nowMs());
-        this.armPrefetch(this.deps.clock.nowMs());
+        this.placeExpected(s, nowMs, false, x);
+        this.armPrefetch(nowMs);
       }
       return this.notify(m.deliverAtMs, true);
     }
@@ -385,11 +389,11 @@ export class Dispatcher {
    * taken, and after a read of the lane (`looked`) those due by then: that look was what their due time
    * needed (one it did not show was cancelled or moved, or the index lags, which the late check covers).
    */
-  private placeExpected(s: ShardState, nowMs: number, looked = false): void {
+  private placeExpected(s: ShardState, nowMs: number, looked = false, only?: { shard: number; entry: LaneEntry }): void {
     const last = s.soon.at(-1);
     const known = new Set(s.soon.map((e) => e.messageId));
     const add: LaneEntry[] = [];
-    for (const [id, x] of this.expected) {
+    for (const [id, x] of only ? [[only.entry.messageId, only] as const] : this.expected) {
       if (x.entry.dueAtMs < nowMs - this.deps.options.indexLagMs || (x.shard === s.shard && this.knownInTopicLane(s, x.entry))) {
         this.expected.delete(id);
         continue;
@@ -403,7 +407,18 @@ export class Dispatcher {
       if (s.soonComplete || (last !== undefined && comparePositions(x.entry, last) <= 0)) add.push(x.entry);
     }
     if (add.length === 0) return;
-    s.soon = [...s.soon, ...add].sort(comparePositions);
+    const soon = s.soon.slice();
+    for (const e of add) {
+      let lo = 0;
+      let hi = soon.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (comparePositions(soon[mid] as LaneEntry, e) < 0) lo = mid + 1;
+        else hi = mid;
+      }
+      soon.splice(lo, 0, e);
+    }
+    s.soon = soon;
     const first = s.soon.find((e) => !this.knownInTopicLane(s, e));
     if (first && (s.nextDueT === undefined || first.dueAtMs < s.nextDueT)) s.nextDueT = first.dueAtMs;
   }
@@ -784,8 +799,9 @@ export class Dispatcher {
 
   /**
    * Whether the look can wait for the next known due time, as it would have after reading the lanes now
-   * (after entries read ahead were claimed, or when a long poll joins): nothing known is due (the next
-   * entry of each topic lane is the next one read ahead, every entry published here and due was claimed,
+   * (after entries read ahead were claimed, or when a long poll joins): nothing known is due (the last
+   * look left no due topic-lane entry open, the next entry of each topic lane is the next one read ahead,
+   * every entry published here and due was claimed,
    * the group lane has nothing due, nothing is held back for other filters), no late check, backlog page,
    * other hint or lease check is due, and both lanes were read within the poll interval (what other
    * processes publish, nack or redrive is still seen within it). A poll that joins counts as looked for
@@ -808,6 +824,7 @@ export class Dispatcher {
       const next = s.soon.find((e) => !this.knownInTopicLane(s, e));
       return (
         !s.more &&
+        s.caughtUpAtMs !== undefined &&
         !s.checkBehind &&
         !s.uncertain &&
         s.ahead === undefined &&

@@ -358,6 +358,18 @@ export function queueContract(target: ContractTarget): void {
       expect(await finish(joined)).toEqual([]);
     });
 
+    it("a long poll joining after a look that filled its polls gets what that look left due, at once", async () => {
+      // Prepare: three messages due now; a poll of two takes two of them (leases kept between polls, as in a door's process)
+      const { queue, topic } = await harness(target, { leaseLingerMs: 60_000 });
+      for (const body of ["a", "b", "c"]) await queue.publish({ topic, body, timing: { kind: "now" } });
+      const first = lagging ? [] : await queue.consume({ topic, group: "g", max: 2, waitSeconds: 20 });
+      // Act: a long poll joins without the clock moving
+      const second = lagging ? [] : await queue.consume({ topic, group: "g", max: 16, waitSeconds: 20 });
+      // Assess
+      if (!lagging) expect([...first, ...second].map((m) => m.body).sort()).toEqual(["a", "b", "c"]);
+      await queue.close();
+    });
+
     it("wakes one waiting poll per due message, not all of them", async () => {
       // Prepare: four polls of one group waiting in one process
       const calls = new Map<string, number>();
