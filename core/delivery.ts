@@ -17,7 +17,7 @@ import {
   comparePositions,
 } from "./ports.js";
 import { isExpired, redeliverAtMs } from "./retry-rules.js";
-import { matchesTags } from "./rules.js";
+import { matchesTags, topicLaneEntry } from "./rules.js";
 import type { GroupSettings, TopicSettings } from "./settings.js";
 
 /**
@@ -362,16 +362,7 @@ export class Dispatcher {
     if (!this.running) return;
     const nowMs = this.deps.clock.nowMs();
     if (this.deps.options.prefetchMs > 0 && this.expected.size < MAX_EXPECTED && m.deliverAtMs <= nowMs + EXPECT_AHEAD_MS) {
-      const entry: LaneEntry = {
-        messageId: m.messageId,
-        dueAtMs: m.deliverAtMs,
-        deliverAtMs: m.deliverAtMs,
-        expiresAtMs: m.expiresAtMs,
-        ...(m.ttlExpiresAtMs !== undefined && { ttlExpiresAtMs: m.ttlExpiresAtMs }),
-        ...(m.tag !== undefined && { tag: m.tag }),
-        consumedTimes: 0,
-      };
-      const x = { shard: m.shard, entry };
+      const x = { shard: m.shard, entry: topicLaneEntry(m) };
       this.expected.set(m.messageId, x);
       const s = this.shards[m.shard];
       if (s?.held) {

@@ -35,7 +35,7 @@ import {
   comparePositions,
 } from "./ports.js";
 import type { GroupSettingsInput, TopicSettingsInput } from "./settings.js";
-import { workShardOf } from "./rules.js";
+import { topicLaneEntry, workShardOf } from "./rules.js";
 
 interface MessageRow {
   message: NewMessage;
@@ -640,16 +640,7 @@ function stored(row: MessageRow): StoredMessage {
 }
 
 function topicEntry(row: MessageRow): LaneEntry {
-  const m = row.message;
-  return {
-    messageId: m.messageId,
-    dueAtMs: m.deliverAtMs,
-    deliverAtMs: m.deliverAtMs,
-    expiresAtMs: m.expiresAtMs,
-    ...(m.ttlExpiresAtMs !== undefined && { ttlExpiresAtMs: m.ttlExpiresAtMs }),
-    ...(m.tag !== undefined && { tag: m.tag }),
-    consumedTimes: 0,
-  };
+  return topicLaneEntry(row.message);
 }
 
 function deliveryEntry(d: DeliveryRow): LaneEntry {

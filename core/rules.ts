@@ -1,6 +1,7 @@
 import { type DelayPolicy, type OverMaxReport, type TimingConvention, applyDelayLimit } from "./delay-limit.js";
 import { ErrorCode, QueueError, invalid, quote } from "./errors.js";
-import type { LocalDeliverAt } from "./message.js";
+import type { LocalDeliverAt, NewMessage } from "./message.js";
+import type { LaneEntry } from "./ports.js";
 
 /** Names of topics and groups (also RocketMQ instance ids). */
 export const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -208,4 +209,17 @@ export const WORK_SHARDS = 4;
 /** Work shard of a group's cursors: stable, from the topic and group names. */
 export function workShardOf(topic: string, group: string): number {
   return shardOf(`${topic}\n${group}`, WORK_SHARDS);
+}
+
+/** A message's entry in its topic's lane (due at its deliver time). */
+export function topicLaneEntry(m: NewMessage): LaneEntry {
+  return {
+    messageId: m.messageId,
+    dueAtMs: m.deliverAtMs,
+    deliverAtMs: m.deliverAtMs,
+    expiresAtMs: m.expiresAtMs,
+    ...(m.ttlExpiresAtMs !== undefined && { ttlExpiresAtMs: m.ttlExpiresAtMs }),
+    ...(m.tag !== undefined && { tag: m.tag }),
+    consumedTimes: 0,
+  };
 }
