@@ -410,7 +410,7 @@ export class Dispatcher {
       soon.splice(lo, 0, e);
     }
     s.soon = soon;
-    const first = s.soon.find((e) => !this.knownInTopicLane(s, e));
+    const first = this.nextSoon(s);
     if (first && (s.nextDueT === undefined || first.dueAtMs < s.nextDueT)) s.nextDueT = first.dueAtMs;
   }
 
@@ -780,12 +780,14 @@ export class Dispatcher {
     if (candidates.length === 0) return 0;
     candidates.sort((a, b) => a.entry.dueAtMs - b.entry.dueAtMs);
     const taken = await this.serve(candidates, nowMs);
-    for (const s of this.shards) {
-      if (!s.held || !candidates.some((c) => c.shard === s.shard)) continue;
-      s.soonTaken += candidates.filter((c) => c.shard === s.shard).length;
-      s.nextDueT = s.soon.find((e) => !this.knownInTopicLane(s, e))?.dueAtMs;
-    }
+    for (const c of candidates) (this.shards[c.shard] as ShardState).soonTaken++;
+    for (const s of new Set(candidates.map((c) => this.shards[c.shard] as ShardState))) s.nextDueT = this.nextSoon(s)?.dueAtMs;
     return taken;
+  }
+
+  /** The first of a shard's `soon` entries not taken, passed or held back yet. */
+  private nextSoon(s: ShardState): LaneEntry | undefined {
+    return s.soon.find((e) => !this.knownInTopicLane(s, e));
   }
 
   /**
@@ -812,7 +814,7 @@ export class Dispatcher {
     }
     return this.shards.every((s) => {
       if (!s.held) return s.nextAcquireAtMs > nowMs;
-      const next = s.soon.find((e) => !this.knownInTopicLane(s, e));
+      const next = this.nextSoon(s);
       return (
         !s.more &&
         s.caughtUpAtMs !== undefined &&
@@ -1607,6 +1609,7 @@ function resetToCursor(s: ShardState): void {
   s.moved.clear();
   s.ahead = undefined;
   s.soon = [];
+  s.soonComplete = false;
   s.uncertain = true;
 }
 
