@@ -329,9 +329,27 @@ export class Dispatcher {
 
   wait(request: WaitRequest): Promise<ReceivedMessage[]> {
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = { ...request, got: [], pending: 0, looked: false, done: false, resolve, reject };
-      if (request.signal?.aborted) return resolve([]);
-      request.signal?.addEventListener("abort", () => this.poke(), { once: true });
+      const { signal } = request;
+      if (signal?.aborted) return resolve([]);
+      // A caller may pass one signal to poll after poll (a consumer's lifetime): the listener goes with the poll.
+      const onAbort = () => this.poke();
+      const settled = () => signal?.removeEventListener("abort", onAbort);
+      const waiter: Waiter = {
+        ...request,
+        got: [],
+        pending: 0,
+        looked: false,
+        done: false,
+        resolve: (messages) => {
+          settled();
+          resolve(messages);
+        },
+        reject: (error) => {
+          settled();
+          reject(error);
+        },
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
       this.waiters.push(waiter);
       this.lastWaiterAtMs = this.deps.clock.nowMs();
       this.start();

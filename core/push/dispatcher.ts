@@ -156,7 +156,8 @@ export class PushDispatcher {
     const endMs = () => Math.min(stopBy, cover);
     const stop = new AbortController();
     const wake = () => stop.signal.aborted || undefined;
-    options.signal?.addEventListener("abort", () => stop.abort(), { once: true });
+    const onAbort = () => stop.abort();
+    options.signal?.addEventListener("abort", onAbort, { once: true });
     const runners = new Map<string, Promise<void>>();
     let seen = 0;
     let nextRefreshMs = nowMs;
@@ -201,6 +202,7 @@ export class PushDispatcher {
         wake();
       }
     } finally {
+      options.signal?.removeEventListener("abort", onAbort);
       stop.abort();
       await Promise.all(runners.values());
     }

@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { verifyPush } from "../../client/src/verify.js";
 import { ManualClock } from "../../core/clock.js";
@@ -124,6 +125,18 @@ export function pushContract(target: ContractTarget): void {
       expect(verifyPush({ secret, signature: got.headers["delayq-signature"] as string, body: `${got.body} `, nowMs: got.atMs })).toBe(false);
       const record = await h.store.inspect(h.topic, published.messageId);
       expect(record?.deliveries.find((d) => d.group === "hook")?.state).toBe("acked");
+    });
+
+    it("runs of a dispatcher given one stop signal leave no listener on it when they end", async () => {
+      const { queue, store, clock, config } = await harness(target);
+      const life = new AbortController();
+      const dispatcher = new PushDispatcher({ queue, store, clock, log: silent, config, transports: {} });
+      for (let i = 0; i < 3; i++) {
+        await store.armDispatcher(0, clock.nowMs(), clock.nowMs() + 60_000, 0);
+        const report = await dispatcher.run(0, { stopByMs: clock.nowMs(), signal: life.signal });
+        expect(report.held).toBe(true);
+      }
+      expect(getEventListeners(life.signal, "abort")).toHaveLength(0);
     });
 
     it("a failing target is retried with the group's backoff and new attempt numbers, then dead-lettered; a redrive pushes it again", async () => {

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { getEventListeners } from "node:events";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../core/clock.js";
 import { type QueueConfig, loadConfig } from "../../core/config.js";
@@ -395,6 +396,28 @@ export function queueContract(target: ContractTarget): void {
       if (!lagging) expect((calls.get("readMessages") ?? 0) - (published.get("readMessages") ?? 0)).toBe(1);
       clock.advance(25_000);
       expect(await Promise.all(polls.filter((p) => !p.settled()).map((p) => p.promise))).toEqual([[], [], []]);
+    });
+
+    it("a consumer passing one signal to every poll leaves no listener on it once each poll answers", async () => {
+      // Prepare: one abort signal for a consumer's whole life, as the AMQP door and long-running clients pass it
+      const { queue, topic, clock } = await harness(target);
+      const life = new AbortController();
+      for (let i = 0; i < 12; i++) await queue.publish({ topic, body: `m${i}`, timing: { kind: "now" } });
+      // Act: polls that find a message, then polls that find none
+      const bodies: string[] = [];
+      for (let i = 0; i < 12; i++) {
+        const got = await queue.consume({ topic, group: "g", max: 1, waitSeconds: 0 }, life.signal);
+        bodies.push(...got.map((m) => m.body));
+        if (got.length > 0) await queue.ack({ topic, group: "g", receiptHandles: got.map((m) => m.receiptHandle) });
+      }
+      for (let i = 0; i < 3; i++) {
+        const poll = track(queue.consume({ topic, group: "g", waitSeconds: 1 }, life.signal));
+        await drive(clock, () => poll.settled(), 250, 5_000);
+        expect(await poll.promise).toEqual([]);
+      }
+      // Assess: every message once, and the signal holds no listener of a finished poll
+      expect(bodies.sort()).toEqual(Array.from({ length: 12 }, (_, i) => `m${i}`).sort());
+      expect(getEventListeners(life.signal, "abort")).toHaveLength(0);
     });
 
     it("idles at a bounded request rate and answers before API Gateway's 30 s", async () => {
