@@ -215,6 +215,12 @@ const EXPECT_AHEAD_MS = 60_000;
 
 /** A lane's page after a look that found nothing due there. */
 const IDLE_PAGE = 16;
+/**
+ * After a read of the topic lane showed due entries published elsewhere (another process, or here but not
+ * tracked), the next read comes this soon, then twice as late after each read that shows none, up to the
+ * poll interval: a stream from another process is followed closely, an idle lane costs the idle rate.
+ */
+export const STREAM_RECHECK_MS = 50;
 
 /**
  * Bounded cache of messages that can no longer change (their deliver time passed, or is nearer than the
@@ -311,6 +317,8 @@ export class Dispatcher {
   private prefetchAtMs = Number.POSITIVE_INFINITY;
   /** The loop's sleep was ended only to be set again (see `retime`). */
   private retimed = false;
+  /** How long after the topic lanes' last read the next one is due while polls wait (see STREAM_RECHECK_MS). */
+  private recheckMs: number;
 
   constructor(
     private readonly deps: DeliveryDeps,
@@ -320,6 +328,7 @@ export class Dispatcher {
     private readonly loadView: () => Promise<GroupView>,
   ) {
     this.shards = Array.from({ length: deps.options.shards }, (_, shard) => freshShard(shard));
+    this.recheckMs = deps.options.pollIntervalMs;
   }
 
   /** Number of polls waiting; true when the dispatcher sleeps with nothing to do before its next wake. */
@@ -580,7 +589,7 @@ export class Dispatcher {
 
   private nextWakeMs(nowMs: number): number {
     const { options } = this.deps;
-    let wakeAt = nowMs + options.pollIntervalMs;
+    let wakeAt = nowMs + Math.min(options.pollIntervalMs, this.recheckMs);
     for (const w of this.waiters) wakeAt = Math.min(wakeAt, w.deadlineMs);
     if (this.dueHint !== undefined) wakeAt = Math.min(wakeAt, Math.max(this.dueHint, nowMs));
     for (const s of this.shards) {
@@ -760,6 +769,8 @@ export class Dispatcher {
     const held = this.shards.filter((s) => s.held && nowMs < s.untilMs - 1000 && !this.lookedPartly.has(s));
     if (held.length === 0) return false;
     const looks = await Promise.all(held.map((s) => this.look(s, nowMs)));
+    const { pollIntervalMs } = this.deps.options;
+    this.recheckMs = looks.some((l) => l.foreign > 0) ? Math.min(pollIntervalMs, STREAM_RECHECK_MS) : Math.min(pollIntervalMs, this.recheckMs * 2);
     // Due order across lanes; within a lane its own order (the sort is stable), so cursors move without gaps.
     const candidates = looks.flatMap((l) => l.candidates).sort((a, b) => a.entry.dueAtMs - b.entry.dueAtMs);
     const taken = await this.serve(candidates, nowMs);
@@ -843,18 +854,19 @@ export class Dispatcher {
         (next === undefined ? s.nextDueT === undefined && (s.soonComplete || s.soon.length === 0) : next.dueAtMs > nowMs && s.nextDueT === next.dueAtMs) &&
         (s.nextDueG === undefined || s.nextDueG > nowMs) &&
         !(s.busyUntilMs > nowMs && s.lateCheckAtMs <= nowMs) &&
-        nowMs - s.tReadAtMs < options.pollIntervalMs &&
+        nowMs - s.tReadAtMs < Math.min(options.pollIntervalMs, this.recheckMs) &&
         nowMs - s.gReadAtMs < options.pollIntervalMs &&
         s.soonTaken < MAX_PASSED / 2
       );
     });
   }
 
-  /** When the lanes must be read again at the latest while looks wait: a poll interval after each held shard's last read. */
+  /** When the lanes must be read again at the latest while looks wait: the recheck after each held shard's last topic-lane read, a poll interval after its group lane's. */
   private recheckAtMs(): number {
+    const { pollIntervalMs } = this.deps.options;
     let at = Number.POSITIVE_INFINITY;
-    for (const s of this.shards) if (s.held) at = Math.min(at, s.tReadAtMs, s.gReadAtMs);
-    return at + this.deps.options.pollIntervalMs;
+    for (const s of this.shards) if (s.held) at = Math.min(at, s.tReadAtMs + Math.min(pollIntervalMs, this.recheckMs), s.gReadAtMs + pollIntervalMs);
+    return at;
   }
 
   /** When the next read ahead is due: `prefetchMs` before the first entry of a held shard's `soon` not read yet. */
@@ -922,7 +934,7 @@ export class Dispatcher {
    * Reads both lanes of a shard: the due candidates, with dead entries retired or passed on the way.
    * `due` is every due topic-lane entry read after the frontier, in lane order.
    */
-  private async look(s: ShardState, nowMs: number): Promise<{ candidates: Candidate[]; due: LaneEntry[]; complete: boolean }> {
+  private async look(s: ShardState, nowMs: number): Promise<{ candidates: Candidate[]; due: LaneEntry[]; complete: boolean; foreign: number }> {
     const view = this.view as GroupView;
     const { store, options } = this.deps;
     const candidates: Candidate[] = [];
@@ -997,6 +1009,9 @@ export class Dispatcher {
     }
     const cut = tRead.more && due.length === tRead.entries.length;
     if (cut) s.more = true;
+    // Due entries new to this dispatcher that were not published here with a tracked place: another process's.
+    let foreign = 0;
+    if (!fromAhead) for (const e of due) if (!this.knownInTopicLane(s, e) && !this.expected.has(e.messageId)) foreign++;
     if (!fromAhead) {
       s.tReadAtMs = nowMs;
       s.soonTaken = 0;
@@ -1019,7 +1034,7 @@ export class Dispatcher {
     for (const e of s.tLeft.values()) candidates.push({ kind: "topic", shard: s.shard, entry: e });
     if (examined > 0) s.busyUntilMs = nowMs + options.indexLagMs;
     this.trim(s, nowMs);
-    return { candidates, due, complete: !(tRead.more && due.length === tRead.entries.length) };
+    return { candidates, due, complete: !(tRead.more && due.length === tRead.entries.length), foreign };
   }
 
   /**

@@ -261,6 +261,38 @@ export function queueContract(target: ContractTarget): void {
       if (!lagging) expect((m?.firstConsumedAtMs ?? 0) - (m?.publishedAtMs ?? 0)).toBeLessThanOrEqual(1000);
     });
 
+    it("follows a stream from another process: a read that found its messages is followed by one within 50 ms, and an idle lane goes back to one read per poll interval", async () => {
+      // Prepare: a consumer that keeps its leases between polls (the local runtime, the AMQP door), whose
+      // poll found another process's message at its poll-interval read
+      const calls = new Map<string, number>();
+      const { queue, topic, clock, asleep, otherProcess, finish, driveAsleep } = await harness(target, { leaseLingerMs: 5_000 }, (s) => counting(s, calls));
+      const other = otherProcess();
+      const first = track(queue.consume({ topic, group: "g", waitSeconds: 20 }));
+      await asleep("g");
+      await other.publish({ topic, body: "a", timing: { kind: "now" } });
+      clock.advance(1000);
+      expect((await finish(first)).map((m) => m.body)).toEqual(["a"]);
+      // Act: the stream goes on while the next poll waits
+      const second = track(queue.consume({ topic, group: "g", max: 16, waitSeconds: 20 }));
+      await asleep("g");
+      await other.publish({ topic, body: "b", timing: { kind: "now" } });
+      const waited = await driveAsleep("g", () => second.settled(), 10, 2_000);
+      const [b] = await finish(second);
+      // Then nothing more comes for 10 s of a waiting poll
+      const third = track(queue.consume({ topic, group: "g", max: 16, waitSeconds: 20 }));
+      await asleep("g");
+      const before = calls.get("readLane") ?? 0;
+      await driveAsleep("g", () => third.settled(), 50, 10_000);
+      const idleReads = (calls.get("readLane") ?? 0) - before;
+      clock.advance(15_000);
+      // Assess: b within 50 ms (a read at most every 10 ms step late), not a poll interval; the idle
+      // reads: the doubling back to the interval (50, 100, … 800 ms) and then one a second, per shard
+      expect(b?.body).toBe("b");
+      if (!lagging) expect(waited).toBeLessThanOrEqual(60);
+      expect(idleReads).toBeLessThanOrEqual(2 * 2 * (6 + 10));
+      expect(await third.promise).toEqual([]);
+    });
+
     it("in one process, a publish wakes a waiting poll for exactly its due time", async () => {
       const { queue, topic, clock, asleep, finish } = await harness(target);
       const poll = track(queue.consume({ topic, group: "g", waitSeconds: 20 }));
