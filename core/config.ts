@@ -25,6 +25,8 @@ export interface QueueConfig {
   retentionMs: number;
   /** How often an idle long poll re-checks the index for new arrivals. */
   pollIntervalMs: number;
+  /** After a read that found due messages published elsewhere, the next one comes this soon (doubling back to the poll interval; 0: off). */
+  streamRecheckMs: number;
   /** The longest a long poll holds a request (API Gateway's integration limit is 30 s). */
   maxWaitMs: number;
   /** Upper bound on the group shards one sweeper run looks at. */
@@ -55,6 +57,7 @@ export const ENV = {
   overMaxDelay: "OVER_MAX_DELAY",
   retentionMs: "RETENTION_MS",
   pollIntervalMs: "POLL_INTERVAL_MS",
+  streamRecheckMs: "STREAM_RECHECK_MS",
   maxWaitMs: "MAX_WAIT_MS",
   sweepBudget: "SWEEP_BUDGET",
   leaseMs: "LEASE_MS",
@@ -73,6 +76,7 @@ export const DEFAULTS = {
   maxDelayMs: 40 * DAY_MS,
   retentionMs: 3 * DAY_MS,
   pollIntervalMs: 1000,
+  streamRecheckMs: 50,
   maxWaitMs: 28_000,
   sweepBudget: 500,
   leaseMs: 10_000,
@@ -116,6 +120,7 @@ export function loadConfig(env: Env, overrides: Partial<QueueConfig> = {}): Queu
     overMaxDelay: over as OverMaxDelay | undefined,
     retentionMs: int(env, ENV.retentionMs, DEFAULTS.retentionMs, 60_000, 366 * DAY_MS, problems),
     pollIntervalMs: int(env, ENV.pollIntervalMs, DEFAULTS.pollIntervalMs, 50, 60_000, problems),
+    streamRecheckMs: int(env, ENV.streamRecheckMs, DEFAULTS.streamRecheckMs, 0, 60_000, problems),
     maxWaitMs: int(env, ENV.maxWaitMs, DEFAULTS.maxWaitMs, 0, 29_500, problems),
     sweepBudget: int(env, ENV.sweepBudget, DEFAULTS.sweepBudget, 1, 100_000, problems),
     leaseMs: int(env, ENV.leaseMs, DEFAULTS.leaseMs, 3_000, 60_000, problems),
@@ -140,4 +145,10 @@ export function loadConfig(env: Env, overrides: Partial<QueueConfig> = {}): Queu
 export function effectivePollIntervalMs(config: Pick<QueueConfig, "pollIntervalMs" | "shards">): number {
   const floor = Math.ceil((2 * config.shards * 1000) / MAX_IDLE_REQUESTS_PER_SECOND);
   return Math.max(config.pollIntervalMs, floor);
+}
+
+/** The quick re-read after another process's messages were found: the configured one per two shards (a read is a query per held shard), never above the poll interval; 0 when off. */
+export function effectiveStreamRecheckMs(config: Pick<QueueConfig, "pollIntervalMs" | "shards" | "streamRecheckMs">): number {
+  if (config.streamRecheckMs === 0) return 0;
+  return Math.min(effectivePollIntervalMs(config), config.streamRecheckMs * Math.max(1, Math.ceil(config.shards / 2)));
 }

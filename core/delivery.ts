@@ -35,6 +35,11 @@ export interface DeliveryOptions {
   shards: number;
   /** Idle re-check interval (new arrivals published by other processes). */
   pollIntervalMs: number;
+  /**
+   * After a topic-lane read showed due entries not published here, the next read comes this soon, then
+   * twice as late after each read that shows none, up to the poll interval (0: always the poll interval).
+   */
+  streamRecheckMs: number;
   /** How long a lease lasts without renewal. */
   leaseMs: number;
   /** How long a dispatcher keeps its leases after its last waiting poll (0: release at once, as in Lambda). */
@@ -215,12 +220,7 @@ const EXPECT_AHEAD_MS = 60_000;
 
 /** A lane's page after a look that found nothing due there. */
 const IDLE_PAGE = 16;
-/**
- * After a read of the topic lane showed due entries published elsewhere (another process, or here but not
- * tracked), the next read comes this soon, then twice as late after each read that shows none, up to the
- * poll interval: a stream from another process is followed closely, an idle lane costs the idle rate.
- */
-export const STREAM_RECHECK_MS = 50;
+
 
 /**
  * Bounded cache of messages that can no longer change (their deliver time passed, or is nearer than the
@@ -317,7 +317,7 @@ export class Dispatcher {
   private prefetchAtMs = Number.POSITIVE_INFINITY;
   /** The loop's sleep was ended only to be set again (see `retime`). */
   private retimed = false;
-  /** How long after the topic lanes' last read the next one is due while polls wait (see STREAM_RECHECK_MS). */
+  /** How long after the topic lanes' last read the next one is due while polls wait (see `streamRecheckMs`). */
   private recheckMs: number;
 
   constructor(
@@ -770,7 +770,9 @@ export class Dispatcher {
     if (held.length === 0) return false;
     const looks = await Promise.all(held.map((s) => this.look(s, nowMs)));
     const { pollIntervalMs } = this.deps.options;
-    this.recheckMs = looks.some((l) => l.foreign > 0) ? Math.min(pollIntervalMs, STREAM_RECHECK_MS) : Math.min(pollIntervalMs, this.recheckMs * 2);
+    const { streamRecheckMs } = this.deps.options;
+    // A stream from another process is followed closely; an idle lane goes back to the idle rate.
+    this.recheckMs = streamRecheckMs > 0 && looks.some((l) => l.foreign > 0) ? Math.min(pollIntervalMs, streamRecheckMs) : Math.min(pollIntervalMs, this.recheckMs * 2);
     // Due order across lanes; within a lane its own order (the sort is stable), so cursors move without gaps.
     const candidates = looks.flatMap((l) => l.candidates).sort((a, b) => a.entry.dueAtMs - b.entry.dueAtMs);
     const taken = await this.serve(candidates, nowMs);

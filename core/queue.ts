@@ -1,4 +1,4 @@
-import { type QueueConfig, effectivePollIntervalMs } from "./config.js";
+import { type QueueConfig, effectivePollIntervalMs, effectiveStreamRecheckMs } from "./config.js";
 import { type DeliveryOptions, type GroupView, MessageCache, Subscriptions } from "./delivery.js";
 import { ErrorCode, QueueError, invalid, quote } from "./errors.js";
 import { Groups } from "./groups.js";
@@ -84,6 +84,7 @@ export class Queue {
     const options: DeliveryOptions = {
       shards: deps.config.shards,
       pollIntervalMs: this.pollIntervalMs,
+      streamRecheckMs: effectiveStreamRecheckMs(deps.config),
       leaseMs: deps.config.leaseMs,
       lingerMs: deps.config.leaseLingerMs,
       indexLagMs: deps.config.indexLagMs,
