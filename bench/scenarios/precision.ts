@@ -1,7 +1,7 @@
 import { DAY_MS } from "../../core/config.js";
 import { md5Hex, newMessageId } from "../../core/ids.js";
 import { shardOf } from "../../core/rules.js";
-import { type BenchContext, type BenchQueue, freshQueue } from "../lib/context.js";
+import { type BenchContext, type BenchQueue, freshQueue, queueOn } from "../lib/context.js";
 import { type Distribution, distribution, median, medianDistribution, pool, requestsPerMessage, round, sleep } from "../lib/stats.js";
 import type { ScenarioResult } from "../lib/types.js";
 
@@ -15,6 +15,8 @@ export interface PrecisionShape {
   producers: number;
   /** Messages per consume call (RocketMQ's numOfMessages maximum is 16). */
   batch: number;
+  /** Publishes paced at this many messages a second (one producer), instead of as fast as the producers go. */
+  perSecond?: number;
 }
 
 export interface GroupRun {
@@ -59,7 +61,7 @@ export function groupNames(shape: PrecisionShape): string[] {
  * message's deliver time, per group (every group receives every message). Early = handed out (claimed or
  * returned) before its deliver time. Acks run beside the next poll.
  */
-export async function precisionRun(ctx: BenchContext, q: BenchQueue, shape: PrecisionShape, label: string): Promise<PrecisionRun> {
+export async function precisionRun(ctx: BenchContext, q: BenchQueue, shape: PrecisionShape, label: string, publisher: BenchQueue = q): Promise<PrecisionRun> {
   const queue = q.runtime.queue;
   const groups = groupNames(shape);
   for (const group of groups) await queue.consume({ topic: TOPIC, group, waitSeconds: 0 });
@@ -109,11 +111,14 @@ export async function precisionRun(ctx: BenchContext, q: BenchQueue, shape: Prec
   );
 
   q.meter.reset();
+  publisher.meter.reset();
   const stopSweeper = q.startSweeper(ctx.sweepEveryMs);
   const publishStart = Date.now();
   const delays = Array.from({ length: shape.messages }, () => Math.floor(Math.random() * (shape.maxDelayMs + 1)));
-  await pool(delays, shape.producers, async (delayMs, i) => {
-    const r = await queue.publish({
+  const { perSecond } = shape;
+  await pool(delays, perSecond ? 1 : shape.producers, async (delayMs, i) => {
+    if (perSecond) await sleep(publishStart + (i * 1000) / perSecond - Date.now());
+    const r = await publisher.runtime.queue.publish({
       topic: TOPIC,
       body: `precision message ${i}`,
       timing: { kind: "delay", delayMs, source: "bench" },
@@ -144,7 +149,7 @@ export async function precisionRun(ctx: BenchContext, q: BenchQueue, shape: Prec
     missing: byGroup.reduce((n, g) => n + g.missing, 0),
     publishMs,
     errors: errors.length,
-    requestsPerMessage: requestsPerMessage(q.meter.snapshot(), shape.messages),
+    requestsPerMessage: requestsPerMessage(merged(publisher === q ? [q] : [q, publisher]), shape.messages),
     stats: distribution(latenessMs),
   };
 }
@@ -246,7 +251,25 @@ function roundDist(d: Distribution): Distribution {
 const fmt = (d: Distribution) => `p50 ${d.p50} / p90 ${d.p90} / p99 ${d.p99} / max ${d.max} ms`;
 
 function shapeText(shape: PrecisionShape): string {
+  if (shape.perSecond)
+    return `${shape.messages} immediate messages published at ${shape.perSecond} a second by another process (a runtime with its own DynamoDB client: no in-process signal) to one topic with ${shape.groups} groups; ${shape.consumers} consumers per group long-polling (waitSeconds 20, up to ${shape.batch} per call), lingering leases, the local sweeper every 5 s`;
   return `${shape.messages} messages, delays uniform in 0–${shape.maxDelayMs / 1000} s, published by ${shape.producers} producers to one topic with ${shape.groups} groups; ${shape.consumers} consumers per group long-polling (waitSeconds 20, up to ${shape.batch} per call) in the same process, lingering leases, the local sweeper every 5 s`;
+}
+
+/** Every meter's requests by operation, summed. */
+function merged(queues: readonly BenchQueue[]): Record<string, { requests: number }> {
+  const out: Record<string, { requests: number }> = {};
+  for (const q of queues) for (const [op, c] of Object.entries(q.meter.snapshot())) out[op] = { requests: (out[op]?.requests ?? 0) + c.requests };
+  return out;
+}
+
+/**
+ * Immediate messages published at a steady rate by another process (a runtime with its own DynamoDB
+ * client, so no in-process signal reaches the consumers), as on AWS, where the publish function is never
+ * the consume function: what a stream costs in lateness when only the lane reads find it.
+ */
+export function streamShape(shape: PrecisionShape): PrecisionShape {
+  return { ...shape, messages: Math.max(4, Math.round(shape.messages / 5)), maxDelayMs: 0, producers: 1, perSecond: 20 };
 }
 
 /** The same scenario at a tenth of the load: what one delivery takes when DynamoDB Local is not queueing requests. */
@@ -323,21 +346,33 @@ export async function precisionScenario(ctx: BenchContext): Promise<{ result: Sc
   const lightRuns: PrecisionRun[] = [];
   for (let r = 0; r < ctx.reps; r++) lightRuns.push(await precisionRun(ctx, ql, light, `precision, light ${r + 1}/${ctx.reps}`));
   await ql.runtime.queue.close();
+  const stream = streamShape(shape);
+  const qs = await freshQueue(ctx);
+  const elsewhere = queueOn(ctx, qs.tableName);
+  const streamRuns: PrecisionRun[] = [];
+  for (let r = 0; r < ctx.reps; r++) streamRuns.push(await precisionRun(ctx, qs, stream, `precision, another process ${r + 1}/${ctx.reps}`, elsewhere));
+  await Promise.all([qs.runtime.queue.close(), elsewhere.runtime.queue.close()]);
   const s = summarize(runs);
   const sl = summarize(lightRuns);
-  const rows = [...shapeRows("", shape, s), ...shapeRows(`light load (${light.messages} msgs): `, light, sl)];
+  const ss = summarize(streamRuns);
+  const rows = [
+    ...shapeRows("", shape, s),
+    ...shapeRows(`light load (${light.messages} msgs): `, light, sl),
+    ...shapeRows(`published by another process (${stream.messages} immediate msgs at ${stream.perSecond}/s): `, stream, ss),
+  ];
   const md =
     shapeMarkdown(`Scenario: ${shapeText(shape)}.`, s) +
-    shapeMarkdown(`Light load: ${shapeText(light)} — about ${round(light.messages / (light.maxDelayMs / 1000), 1)} messages falling due per second.`, sl);
+    shapeMarkdown(`Light load: ${shapeText(light)} — about ${round(light.messages / (light.maxDelayMs / 1000), 1)} messages falling due per second.`, sl) +
+    shapeMarkdown(`Published by another process: ${shapeText(stream)}. The consumers learn of a message only from their lane reads.`, ss);
   return {
     lateness: Object.fromEntries(s.byGroup.map((g) => [g.group, runs.flatMap((r) => r.byGroup.find((x) => x.group === g.group)?.latenessMs ?? [])])),
     result: {
       name: "precision",
       title: "Precision",
-      method: `In-process queue (buildRuntime + in-process arrival signals, as \`npm start\` runs it) on DynamoDB Local: ${shapeText(shape)}. Lateness = time consume() returned − deliver time, per group. Then the same with ${light.messages} messages (one producer) on a fresh table, so that DynamoDB Local is not queueing requests. ${ctx.reps} repetitions each; the tables give the median of each percentile over repetitions, per group.`,
+      method: `In-process queue (buildRuntime + in-process arrival signals, as \`npm start\` runs it) on DynamoDB Local: ${shapeText(shape)}. Lateness = time consume() returned − deliver time, per group. Then the same with ${light.messages} messages (one producer) on a fresh table, so that DynamoDB Local is not queueing requests. Then ${stream.messages} immediate messages published at ${stream.perSecond} a second by another runtime with its own DynamoDB client (on AWS the publish function is never the consume function), on a fresh table. ${ctx.reps} repetitions each; the tables give the median of each percentile over repetitions, per group.`,
       repetitions: ctx.reps,
       rows,
-      data: { shape, ...s, light: { shape: light, ...sl } },
+      data: { shape, ...s, light: { shape: light, ...sl }, anotherProcess: { shape: stream, ...ss } },
       markdown: md,
     },
   };
