@@ -293,6 +293,22 @@ export function queueContract(target: ContractTarget): void {
       expect(await third.promise).toEqual([]);
     });
 
+    it("with STREAM_RECHECK_MS 0 every read of a waiting poll stays a poll interval apart, stream or not", async () => {
+      const { queue, topic, clock, asleep, otherProcess, finish, driveAsleep } = await harness(target, { leaseLingerMs: 5_000, streamRecheckMs: 0 });
+      const other = otherProcess();
+      const first = track(queue.consume({ topic, group: "g", waitSeconds: 20 }));
+      await asleep("g");
+      await other.publish({ topic, body: "a", timing: { kind: "now" } });
+      clock.advance(1000);
+      expect((await finish(first)).map((m) => m.body)).toEqual(["a"]);
+      const second = track(queue.consume({ topic, group: "g", max: 16, waitSeconds: 20 }));
+      await asleep("g");
+      await other.publish({ topic, body: "b", timing: { kind: "now" } });
+      const waited = await driveAsleep("g", () => second.settled(), 10, 2_000);
+      expect((await finish(second)).map((m) => m.body)).toEqual(["b"]);
+      if (!lagging) expect(waited).toBeGreaterThanOrEqual(900);
+    });
+
     it("in one process, a publish wakes a waiting poll for exactly its due time", async () => {
       const { queue, topic, clock, asleep, finish } = await harness(target);
       const poll = track(queue.consume({ topic, group: "g", waitSeconds: 20 }));
