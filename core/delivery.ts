@@ -221,7 +221,6 @@ const EXPECT_AHEAD_MS = 60_000;
 /** A lane's page after a look that found nothing due there. */
 const IDLE_PAGE = 16;
 
-
 /**
  * Bounded cache of messages that can no longer change (their deliver time passed, or is nearer than the
  * cancel margin), shared by a process's dispatchers, with the reads in flight: two groups' dispatchers
@@ -317,7 +316,7 @@ export class Dispatcher {
   private prefetchAtMs = Number.POSITIVE_INFINITY;
   /** The loop's sleep was ended only to be set again (see `retime`). */
   private retimed = false;
-  /** How long after the topic lanes' last read the next one is due while polls wait (see `streamRecheckMs`). */
+  /** How long after the topic lanes' last read the next one is due while polls wait, at most the poll interval (see `streamRecheckMs`). */
   private recheckMs: number;
 
   constructor(
@@ -589,7 +588,7 @@ export class Dispatcher {
 
   private nextWakeMs(nowMs: number): number {
     const { options } = this.deps;
-    let wakeAt = nowMs + Math.min(options.pollIntervalMs, this.recheckMs);
+    let wakeAt = nowMs + this.recheckMs;
     for (const w of this.waiters) wakeAt = Math.min(wakeAt, w.deadlineMs);
     if (this.dueHint !== undefined) wakeAt = Math.min(wakeAt, Math.max(this.dueHint, nowMs));
     for (const s of this.shards) {
@@ -769,8 +768,7 @@ export class Dispatcher {
     const held = this.shards.filter((s) => s.held && nowMs < s.untilMs - 1000 && !this.lookedPartly.has(s));
     if (held.length === 0) return false;
     const looks = await Promise.all(held.map((s) => this.look(s, nowMs)));
-    const { pollIntervalMs } = this.deps.options;
-    const { streamRecheckMs } = this.deps.options;
+    const { pollIntervalMs, streamRecheckMs } = this.deps.options;
     // A stream from another process is followed closely; an idle lane goes back to the idle rate.
     this.recheckMs = streamRecheckMs > 0 && looks.some((l) => l.foreign > 0) ? Math.min(pollIntervalMs, streamRecheckMs) : Math.min(pollIntervalMs, this.recheckMs * 2);
     // Due order across lanes; within a lane its own order (the sort is stable), so cursors move without gaps.
@@ -856,7 +854,7 @@ export class Dispatcher {
         (next === undefined ? s.nextDueT === undefined && (s.soonComplete || s.soon.length === 0) : next.dueAtMs > nowMs && s.nextDueT === next.dueAtMs) &&
         (s.nextDueG === undefined || s.nextDueG > nowMs) &&
         !(s.busyUntilMs > nowMs && s.lateCheckAtMs <= nowMs) &&
-        nowMs - s.tReadAtMs < Math.min(options.pollIntervalMs, this.recheckMs) &&
+        nowMs - s.tReadAtMs < this.recheckMs &&
         nowMs - s.gReadAtMs < options.pollIntervalMs &&
         s.soonTaken < MAX_PASSED / 2
       );
@@ -865,9 +863,8 @@ export class Dispatcher {
 
   /** When the lanes must be read again at the latest while looks wait: the recheck after each held shard's last topic-lane read, a poll interval after its group lane's. */
   private recheckAtMs(): number {
-    const { pollIntervalMs } = this.deps.options;
     let at = Number.POSITIVE_INFINITY;
-    for (const s of this.shards) if (s.held) at = Math.min(at, s.tReadAtMs + Math.min(pollIntervalMs, this.recheckMs), s.gReadAtMs + pollIntervalMs);
+    for (const s of this.shards) if (s.held) at = Math.min(at, s.tReadAtMs + this.recheckMs, s.gReadAtMs + this.deps.options.pollIntervalMs);
     return at;
   }
 
@@ -1011,10 +1008,10 @@ export class Dispatcher {
     }
     const cut = tRead.more && due.length === tRead.entries.length;
     if (cut) s.more = true;
-    // Due entries new to this dispatcher that were not published here with a tracked place: another process's.
     let foreign = 0;
-    if (!fromAhead) for (const e of due) if (!this.knownInTopicLane(s, e) && !this.expected.has(e.messageId)) foreign++;
     if (!fromAhead) {
+      // Due entries new to this dispatcher that were not published here with a tracked place: another process's.
+      for (const e of due) if (!this.knownInTopicLane(s, e) && !this.expected.has(e.messageId)) foreign++;
       s.tReadAtMs = nowMs;
       s.soonTaken = 0;
       s.soon = tRead.entries.slice(due.length);

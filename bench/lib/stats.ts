@@ -68,6 +68,19 @@ export async function pool<T>(items: readonly T[], concurrency: number, worker: 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** DynamoDB requests per message by store operation, from the meter (`:failed` = lost conditional write or transaction). */
+/** Several meters' snapshots summed per operation (a run whose requests several runtimes made). */
+export function mergeSnapshots(snapshots: readonly Record<string, { requests: number; failedConditions: number }>[]): Record<string, { requests: number; failedConditions: number }> {
+  const merged: Record<string, { requests: number; failedConditions: number }> = {};
+  for (const s of snapshots)
+    for (const [op, c] of Object.entries(s)) {
+      const m = merged[op] ?? { requests: 0, failedConditions: 0 };
+      m.requests += c.requests;
+      m.failedConditions += c.failedConditions;
+      merged[op] = m;
+    }
+  return merged;
+}
+
 export function requestsPerMessage(snapshot: Record<string, { requests: number }>, messages: number): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [op, c] of Object.entries(snapshot)) out[op] = Math.round((c.requests / Math.max(1, messages)) * 1000) / 1000;

@@ -2,7 +2,7 @@ import { DAY_MS } from "../../core/config.js";
 import { md5Hex, newMessageId } from "../../core/ids.js";
 import { shardOf } from "../../core/rules.js";
 import { type BenchContext, type BenchQueue, freshQueue, queueOn } from "../lib/context.js";
-import { type Distribution, distribution, median, medianDistribution, pool, requestsPerMessage, round, sleep } from "../lib/stats.js";
+import { type Distribution, distribution, median, medianDistribution, mergeSnapshots, pool, requestsPerMessage, round, sleep } from "../lib/stats.js";
 import type { ScenarioResult } from "../lib/types.js";
 
 export interface PrecisionShape {
@@ -149,7 +149,7 @@ export async function precisionRun(ctx: BenchContext, q: BenchQueue, shape: Prec
     missing: byGroup.reduce((n, g) => n + g.missing, 0),
     publishMs,
     errors: errors.length,
-    requestsPerMessage: requestsPerMessage(merged(publisher === q ? [q] : [q, publisher]), shape.messages),
+    requestsPerMessage: requestsPerMessage(mergeSnapshots((publisher === q ? [q] : [q, publisher]).map((x) => x.meter.snapshot())), shape.messages),
     stats: distribution(latenessMs),
   };
 }
@@ -254,13 +254,6 @@ function shapeText(shape: PrecisionShape): string {
   if (shape.perSecond)
     return `${shape.messages} immediate messages published at ${shape.perSecond} a second by another process (a runtime with its own DynamoDB client: no in-process signal) to one topic with ${shape.groups} groups; ${shape.consumers} consumers per group long-polling (waitSeconds 20, up to ${shape.batch} per call), lingering leases, the local sweeper every 5 s`;
   return `${shape.messages} messages, delays uniform in 0–${shape.maxDelayMs / 1000} s, published by ${shape.producers} producers to one topic with ${shape.groups} groups; ${shape.consumers} consumers per group long-polling (waitSeconds 20, up to ${shape.batch} per call) in the same process, lingering leases, the local sweeper every 5 s`;
-}
-
-/** Every meter's requests by operation, summed. */
-function merged(queues: readonly BenchQueue[]): Record<string, { requests: number }> {
-  const out: Record<string, { requests: number }> = {};
-  for (const q of queues) for (const [op, c] of Object.entries(q.meter.snapshot())) out[op] = { requests: (out[op]?.requests ?? 0) + c.requests };
-  return out;
 }
 
 /**

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { ConditionalCheckFailedException, type DynamoDBClient, PutItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { TABLE_SCHEMA } from "../../lambda/dynamo/schema.js";
 import { type BenchContext, type BenchQueue, freshTable, queueOn } from "../lib/context.js";
-import { median, requestsPerMessage, round, sleep } from "../lib/stats.js";
+import { median, mergeSnapshots, requestsPerMessage, round, sleep } from "../lib/stats.js";
 import type { ScenarioResult, TargetRow } from "../lib/types.js";
 
 const BODY = "x".repeat(1024);
@@ -190,14 +190,7 @@ export async function measureQueue(ctx: BenchContext, tableName: string, topic: 
   const snapshots = all.map((q) => q.meter.snapshot());
   await Promise.all(all.map((q) => q.runtime.queue.close()));
   bar.finish();
-  const merged: Record<string, { requests: number; failedConditions: number }> = {};
-  for (const s of snapshots)
-    for (const [op, c] of Object.entries(s)) {
-      const m = merged[op] ?? { requests: 0, failedConditions: 0 };
-      m.requests += c.requests;
-      m.failedConditions += c.failedConditions;
-      merged[op] = m;
-    }
+  const merged = mergeSnapshots(snapshots);
   const requests = Object.values(merged).reduce((t, c) => t + c.requests, 0);
   const failedConditions = Object.values(merged).reduce((t, c) => t + c.failedConditions, 0);
   return {
