@@ -35,6 +35,12 @@ export interface QueueConfig {
   leaseMs: number;
   /** How long a process keeps its leases after a group's last waiting poll (0: release at once, as Lambda does). */
   leaseLingerMs: number;
+  /**
+   * Without lingering (LEASE_LINGER_MS 0): while calls answer quickly, how long a lease write holds, and
+   * so how long a lease stays with its process after the call that used it answered, with no release
+   * write (0: released before every answer).
+   */
+  leaseKeepMs: number;
   /** Longest time a due-index entry may take to appear: cursors look again this far behind. */
   indexLagMs: number;
   /** A message can be cancelled or rescheduled until this long before its deliver time. */
@@ -62,6 +68,7 @@ export const ENV = {
   sweepBudget: "SWEEP_BUDGET",
   leaseMs: "LEASE_MS",
   leaseLingerMs: "LEASE_LINGER_MS",
+  leaseKeepMs: "LEASE_KEEP_MS",
   indexLagMs: "INDEX_LAG_MS",
   cancelMarginMs: "CANCEL_MARGIN_MS",
   dynamoEndpoint: "DYNAMODB_ENDPOINT",
@@ -81,6 +88,7 @@ export const DEFAULTS = {
   sweepBudget: 500,
   leaseMs: 10_000,
   leaseLingerMs: 2_000,
+  leaseKeepMs: 0,
   indexLagMs: 10_000,
   cancelMarginMs: 1_000,
   pushShards: 1,
@@ -125,6 +133,7 @@ export function loadConfig(env: Env, overrides: Partial<QueueConfig> = {}): Queu
     sweepBudget: int(env, ENV.sweepBudget, DEFAULTS.sweepBudget, 1, 100_000, problems),
     leaseMs: int(env, ENV.leaseMs, DEFAULTS.leaseMs, 3_000, 60_000, problems),
     leaseLingerMs: int(env, ENV.leaseLingerMs, DEFAULTS.leaseLingerMs, 0, 60_000, problems),
+    leaseKeepMs: int(env, ENV.leaseKeepMs, DEFAULTS.leaseKeepMs, 0, 60_000, problems),
     indexLagMs: int(env, ENV.indexLagMs, DEFAULTS.indexLagMs, 0, 300_000, problems),
     cancelMarginMs: int(env, ENV.cancelMarginMs, DEFAULTS.cancelMarginMs, 0, 60_000, problems),
     dynamoEndpoint: env[ENV.dynamoEndpoint] || undefined,

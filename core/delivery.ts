@@ -44,6 +44,12 @@ export interface DeliveryOptions {
   leaseMs: number;
   /** How long a dispatcher keeps its leases after its last waiting poll (0: release at once, as in Lambda). */
   lingerMs: number;
+  /**
+   * Without lingering: how long a lease write holds while calls answer quickly. A lease that runs out
+   * within this when a call answers is left to run out (no release write), and the process's next call
+   * goes on with it; 0: every lease is released before the answer.
+   */
+  keepMs: number;
   /** Longest time an index entry may take to appear: entries up to this far behind a cursor are looked for again. */
   indexLagMs: number;
   /** How often the entries behind a cursor are looked for again while the lane is busy. */
@@ -109,6 +115,10 @@ interface ShardState {
   held: boolean;
   /** Held: when the lease runs out. Not held: when the other holder's lease runs out, as last seen. */
   untilMs: number;
+  /** Held: how long the last write of the lease held it for (renewed when half of it is spent). */
+  spanMs: number;
+  /** Held and left to run out after a call answered (`keepMs`): when that was. */
+  keptAtMs: number | undefined;
   nextAcquireAtMs: number;
   /** Persisted cursor. */
   pos: LanePosition;
@@ -220,6 +230,8 @@ const EXPECT_AHEAD_MS = 60_000;
 
 /** A lane's page after a look that found nothing due there. */
 const IDLE_PAGE = 16;
+/** A held shard is looked at only while its lease has at least this long to run (a renewal comes first). */
+const LOOK_MARGIN_MS = 1000;
 
 /**
  * Bounded cache of messages that can no longer change (their deliver time passed, or is nearer than the
@@ -294,6 +306,8 @@ export class Dispatcher {
   private running = false;
   private wake: AbortController | undefined;
   private lastWaiterAtMs = 0;
+  /** When a waiting poll was last answered with messages. */
+  private lastDeliveredAtMs = Number.NEGATIVE_INFINITY;
   /** Where the next one-shard-at-a-time acquisition starts. */
   private rotation = 0;
   /** The last ensureLeases left acquirable shards out (one at a time): a look that found nothing is not a whole look. */
@@ -456,7 +470,11 @@ export class Dispatcher {
   async close(): Promise<void> {
     this.closing = true;
     this.poke();
-    if (!this.running) return;
+    if (!this.running) {
+      // Leases kept after the last call (keep mode) are released now.
+      if (!this.shards.some((s) => s.held)) return;
+      this.start(true);
+    }
     await new Promise<void>((resolve) => this.idleResolvers.push(resolve));
   }
 
@@ -491,10 +509,10 @@ export class Dispatcher {
     }
   }
 
-  private start(): void {
+  private start(closing = false): void {
     if (this.running) return;
     this.running = true;
-    this.closing = false;
+    this.closing = closing;
     void this.run().finally(() => {
       this.running = false;
       for (const r of this.idleResolvers.splice(0)) r();
@@ -580,6 +598,7 @@ export class Dispatcher {
       if (w.got.length > 0 || (w.looked && nowMs >= w.deadlineMs) || w.signal?.aborted || this.closing) {
         w.done = true;
         this.waiters.splice(i, 1);
+        if (w.got.length > 0) this.lastDeliveredAtMs = nowMs;
         if (w.got.length === 0 && w.failure !== undefined && !this.closing && !w.signal?.aborted) w.reject(w.failure);
         else w.resolve(w.got);
       }
@@ -605,8 +624,35 @@ export class Dispatcher {
 
   private renewAtMs(): number {
     let at = Number.POSITIVE_INFINITY;
-    for (const s of this.shards) if (s.held) at = Math.min(at, Math.max(s.untilMs - this.deps.options.leaseMs / 2, s.renewRetryAtMs));
+    for (const s of this.shards) if (s.held) at = Math.min(at, Math.max(s.untilMs - s.spanMs / 2, s.renewRetryAtMs));
     return at;
+  }
+
+  /**
+   * How long the next write of a lease holds it: `leaseMs`, or in keep mode (`keepMs`, no lingering)
+   * `keepMs` past the look margin while calls answer quickly — something was delivered within `keepMs`,
+   * or every waiting poll's time runs out within half of it — so that a call answering then leaves a
+   * lease that runs out soon, without a release write. A long poll waiting with nothing to deliver
+   * renews for `leaseMs`, and releases.
+   */
+  private leaseSpanMs(nowMs: number): number {
+    const { keepMs, leaseMs } = this.deps.options;
+    if (keepMs <= 0 || this.closing) return leaseMs;
+    const quick = nowMs - this.lastDeliveredAtMs < keepMs || this.waiters.every((w) => w.deadlineMs <= nowMs + keepMs / 2);
+    return quick ? Math.min(leaseMs, LOOK_MARGIN_MS + keepMs) : leaseMs;
+  }
+
+  /**
+   * Keep mode: a held shard may be left to run out when its call answers — its lease runs out within
+   * the look margin and `keepMs`, and nothing needs a save (no entries to park, no pushes unsettled, no claims of an earlier
+   * holder to be unsure of, and the sweeper's next look as saved no later than what is in flight needs).
+   */
+  private keepable(s: ShardState, nowMs: number): boolean {
+    const { keepMs } = this.deps.options;
+    if (keepMs <= 0 || this.closing || s.untilMs <= nowMs || s.untilMs - nowMs > LOOK_MARGIN_MS + keepMs) return false;
+    if (s.tLeft.size > 0 || s.unsettled.size > 0 || s.uncertain) return false;
+    const work = this.workAt(s);
+    return work === undefined || (s.workAtMs !== undefined && s.workAtMs <= work);
   }
 
   private async sleepUntil(wakeAtMs: number): Promise<void> {
@@ -626,6 +672,7 @@ export class Dispatcher {
   /** Takes the leases nobody holds; looks again at held-elsewhere ones at most once per poll interval. */
   private async ensureLeases(nowMs: number): Promise<void> {
     const { options } = this.deps;
+    this.takeUpKept(nowMs);
     await this.renewDue(nowMs);
     this.partial = false;
     // One waiting poll for one message, nothing held, leases given up after each call (Lambda): the
@@ -663,7 +710,8 @@ export class Dispatcher {
       }
     }
     const start = { dueAtMs: view.startMs - 1, messageId: "" };
-    const outcome = await store.acquireLease(this.leaseKey(s.shard), this.owner, nowMs, nowMs + options.leaseMs, start);
+    const spanMs = this.leaseSpanMs(nowMs);
+    const outcome = await store.acquireLease(this.leaseKey(s.shard), this.owner, nowMs, nowMs + spanMs, start);
     if (!outcome.ok) {
       s.untilMs = outcome.untilMs;
       s.nextAcquireAtMs = Math.min(outcome.untilMs, nowMs + options.pollIntervalMs);
@@ -671,13 +719,14 @@ export class Dispatcher {
     }
     const dormant = s.dormant;
     if (outcome.lease.resumed && dormant && dormant.gen === view.gen && comparePositions(s.pos, outcome.lease.pos) === 0 && !outcome.lease.takenOver) {
-      this.resume(s, dormant, nowMs, outcome.lease.workAtMs);
+      this.resume(s, dormant, nowMs, spanMs, outcome.lease.workAtMs);
       return;
     }
     const fresh = freshShard(s.shard);
     Object.assign(s, fresh, {
       held: true,
-      untilMs: nowMs + options.leaseMs,
+      untilMs: nowMs + spanMs,
+      spanMs,
       pos: outcome.lease.pos,
       frontier: outcome.lease.pos,
       uncertain: outcome.lease.takenOver,
@@ -695,9 +744,10 @@ export class Dispatcher {
    * consume call). Entries examined before the release that the index showed late are looked for at
    * the first look, in the same query as the lane after the frontier.
    */
-  private resume(s: ShardState, dormant: { atMs: number }, nowMs: number, workAtMs: number | undefined): void {
+  private resume(s: ShardState, dormant: { atMs: number }, nowMs: number, spanMs: number, workAtMs: number | undefined): void {
     s.held = true;
-    s.untilMs = nowMs + this.deps.options.leaseMs;
+    s.untilMs = nowMs + spanMs;
+    s.spanMs = spanMs;
     s.nextAcquireAtMs = 0;
     s.renewRetryAtMs = 0;
     s.dormant = undefined;
@@ -765,7 +815,7 @@ export class Dispatcher {
 
   /** One look at every held shard: claims for the waiting polls, retires what is dead. True if anything was taken or passed. */
   private async pass(nowMs: number): Promise<boolean> {
-    const held = this.shards.filter((s) => s.held && nowMs < s.untilMs - 1000 && !this.lookedPartly.has(s));
+    const held = this.shards.filter((s) => s.held && nowMs < s.untilMs - LOOK_MARGIN_MS && !this.lookedPartly.has(s));
     if (held.length === 0) return false;
     const looks = await Promise.all(held.map((s) => this.look(s, nowMs)));
     const { pollIntervalMs, streamRecheckMs } = this.deps.options;
@@ -794,7 +844,7 @@ export class Dispatcher {
     if (this.deps.options.prefetchMs <= 0) return 0;
     const candidates: Candidate[] = [];
     for (const s of this.shards) {
-      if (!s.held || nowMs >= s.untilMs - 1000 || this.lookedPartly.has(s)) continue;
+      if (!s.held || nowMs >= s.untilMs - LOOK_MARGIN_MS || this.lookedPartly.has(s)) continue;
       let examined = 0;
       for (const e of s.soon) {
         if (e.dueAtMs > nowMs) break;
@@ -1413,12 +1463,16 @@ export class Dispatcher {
       .filter(([id, d]) => !behind(id, d) && !s.unsettled.has(id))
       .slice(0, MAX_PASSED)
       .map(([messageId, dueAtMs]) => ({ dueAtMs, messageId }));
-    const untilMs = nowMs + options.leaseMs;
-    const workAtMs = renew ? undefined : this.workAt(s);
+    const spanMs = this.leaseSpanMs(nowMs);
+    const untilMs = nowMs + spanMs;
+    // In keep mode a renewal is the last save before the lease may be left to run out: it saves the
+    // sweeper's next look as a release does.
+    const withWork = !renew || options.keepMs > 0;
+    const workAtMs = withWork ? this.workAt(s) : undefined;
     // At release the sweeper's next look only ever moves earlier: one saved earlier than needed costs the
     // sweeper a look that finds nothing (and sets it right), while moving it at every release would be an
     // index write per consume call in Lambda.
-    const keepWork = !renew && s.workAtMs !== undefined && (workAtMs === undefined || s.workAtMs <= workAtMs);
+    const keepWork = withWork && s.workAtMs !== undefined && (workAtMs === undefined || s.workAtMs <= workAtMs);
     const ok = await store.saveLease(this.leaseKey(s.shard), this.owner, {
       pos,
       recent,
@@ -1434,13 +1488,14 @@ export class Dispatcher {
       } else Object.assign(s, freshShard(s.shard));
       return;
     }
-    s.workAtMs = undefined;
+    if (!keepWork) s.workAtMs = workAtMs;
     if (!ok) {
       Object.assign(s, freshShard(s.shard), { nextAcquireAtMs: nowMs + options.pollIntervalMs, untilMs });
       return;
     }
     s.pos = pos;
     s.untilMs = untilMs;
+    s.spanMs = spanMs;
   }
 
   /** When the sweeper should look at this shard if no consumer does: the next redelivery or expiry it knows of. */
@@ -1454,7 +1509,7 @@ export class Dispatcher {
   private async renewDue(nowMs: number): Promise<void> {
     const { options, log } = this.deps;
     for (const s of this.shards) {
-      if (!s.held || nowMs < s.untilMs - options.leaseMs / 2 || nowMs < s.renewRetryAtMs) continue;
+      if (!s.held || nowMs < s.untilMs - s.spanMs / 2 || nowMs < s.renewRetryAtMs) continue;
       try {
         await this.save(s, nowMs, true);
       } catch (error) {
@@ -1465,10 +1520,32 @@ export class Dispatcher {
     }
   }
 
+  /** Releases every held lease; in keep mode a lease that runs out soon is left to run out instead (see `keepable`). */
   private async releaseAll(): Promise<void> {
     this.disarmPrefetch();
     const nowMs = this.deps.clock.nowMs();
-    await Promise.all(this.shards.filter((s) => s.held).map((s) => this.save(s, nowMs, false)));
+    await Promise.all(
+      this.shards
+        .filter((s) => s.held)
+        .map(async (s) => {
+          if (this.keepable(s, nowMs)) s.keptAtMs = nowMs;
+          else await this.save(s, nowMs, false);
+        }),
+    );
+  }
+
+  /**
+   * A call after a kept lease: the shard goes on as under a holder that never let go. Its lease may
+   * have run out meanwhile (the renewal's condition tells whether anyone held it since). If the time in
+   * which entries it examined could still appear late in the index ended while nothing looked, the
+   * first look reads the topic lane's late window (in the same query).
+   */
+  private takeUpKept(nowMs: number): void {
+    for (const s of this.shards) {
+      if (s.keptAtMs === undefined) continue;
+      if (s.held && nowMs >= s.busyUntilMs && s.busyUntilMs > s.keptAtMs) s.checkBehind = true;
+      s.keptAtMs = undefined;
+    }
   }
 
   /**
@@ -1482,7 +1559,7 @@ export class Dispatcher {
     const start = { dueAtMs: this.view.startMs - 1, messageId: "" };
     const outcome = await store.acquireLease(this.leaseKey(shard), this.owner, nowMs, nowMs + options.leaseMs, start);
     if (!outcome.ok) return undefined;
-    Object.assign(s, freshShard(shard), { held: true, untilMs: nowMs + options.leaseMs, pos: outcome.lease.pos, frontier: outcome.lease.pos });
+    Object.assign(s, freshShard(shard), { held: true, untilMs: nowMs + options.leaseMs, spanMs: options.leaseMs, pos: outcome.lease.pos, frontier: outcome.lease.pos });
     for (const p of outcome.lease.passed) s.handled.set(p.messageId, p.dueAtMs);
     const report: MaintenanceReport = { retired: 0, deadLettered: 0, dropped: 0, passed: 0, workAtMs: undefined };
     try {
@@ -1580,6 +1657,8 @@ function freshShard(shard: number): ShardState {
     shard,
     held: false,
     untilMs: 0,
+    spanMs: 0,
+    keptAtMs: undefined,
     nextAcquireAtMs: 0,
     pos: { dueAtMs: 0, messageId: "" },
     frontier: { dueAtMs: 0, messageId: "" },

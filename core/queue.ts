@@ -87,6 +87,7 @@ export class Queue {
       streamRecheckMs: effectiveStreamRecheckMs(deps.config),
       leaseMs: deps.config.leaseMs,
       lingerMs: deps.config.leaseLingerMs,
+      keepMs: deps.config.leaseLingerMs === 0 ? Math.min(deps.config.leaseKeepMs, deps.config.leaseMs) : 0,
       indexLagMs: deps.config.indexLagMs,
       lateCheckMs: Math.max(250, Math.min(1000, deps.config.indexLagMs / 4)),
       scanLimit: SCAN_LIMIT,
@@ -205,7 +206,8 @@ export class Queue {
       deadlineMs,
       ...(signal && { signal }),
     });
-    // Without lingering (Lambda), the last poll's answer waits for the leases' release: a frozen container must not hold them.
+    // Without lingering (Lambda), the last poll's answer waits for the leases' release (or, in keep mode, for
+    // the choice to leave one that runs out within LEASE_KEEP_MS): a frozen container must not hold them longer.
     if (this.config.leaseLingerMs === 0 && dispatcher.state.waiting === 0) await dispatcher.settled();
     if (messages.length > 0) this.metrics.delivered(topic, input.door ?? DeliveryDoor.Json, messages.length);
     return messages;

@@ -14,9 +14,11 @@ export function getRuntime(): Promise<LambdaRuntime> {
     const meter = new CapacityMeter();
     const logger = powertoolsLogger(process.env.POWERTOOLS_SERVICE_NAME || undefined);
     const metrics = CloudWatchMetrics.fromEnv(process.env);
-    // A container serves one request at a time and is frozen between them: it releases its consume leases
-    // before each answer (LEASE_LINGER_MS 0) unless the function's environment says otherwise.
-    return { ...buildRuntime({ env: { LEASE_LINGER_MS: "0", ...process.env }, log: logger, meter, metrics }), meter, metrics, logger };
+    // A container serves one request at a time and is frozen between them: it does not linger with its
+    // consume leases (LEASE_LINGER_MS 0); a lease written while calls answer quickly holds for 1 s and is
+    // left to run out after the answer (LEASE_KEEP_MS), any other is released before the answer — unless
+    // the function's environment says otherwise.
+    return { ...buildRuntime({ env: { LEASE_LINGER_MS: "0", LEASE_KEEP_MS: "1000", ...process.env }, log: logger, meter, metrics }), meter, metrics, logger };
   });
   return runtime;
 }

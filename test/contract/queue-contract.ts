@@ -6,6 +6,7 @@ import { type QueueConfig, loadConfig } from "../../core/config.js";
 import type { ReceivedMessage } from "../../core/message.js";
 import type { QueueStore } from "../../core/ports.js";
 import { type ConsumeInput, Queue } from "../../core/queue.js";
+import { shardOf } from "../../core/rules.js";
 import { track, waitFor } from "../support/wait.js";
 import { retried } from "./retry-contract.js";
 
@@ -572,6 +573,88 @@ export function queueContract(target: ContractTarget): void {
       await queue.sweep();
       const [after] = await store.listLeases(topic, "g");
       expect(after?.workAtMs ?? Number.POSITIVE_INFINITY).toBeGreaterThan(clock.nowMs());
+    });
+
+    it("with LEASE_KEEP_MS, one process's calls go on with the leases the last call left: renewals instead of an acquire and a release per call; an idle long poll renews as before", async () => {
+      const calls = new Map<string, number>();
+      const { queue, topic, clock, store, asleep } = await harness(target, { shards: 2, leaseKeepMs: 1_000 }, (s) => counting(s, calls));
+      await retried(() => queue.consume({ topic, group: "g" }));
+      const ids = new Set<string>();
+      for (let i = 0; i < 40; i++) ids.add((await retried(() => queue.publish({ topic, body: `m${i}`, timing: { kind: "now" } }))).messageId);
+      calls.clear();
+      const got: ReceivedMessage[] = [];
+      let consumes = 0;
+      const startMs = clock.nowMs();
+      for (let look = 0; look < 200 && got.length < 40; look++) {
+        got.push(...(await retried(() => queue.consume({ topic, group: "g", max: 1, visibilitySeconds: 600 }))));
+        consumes++;
+        clock.advance(20);
+      }
+      // Every message once
+      expect(got).toHaveLength(40);
+      expect(new Set(got.map((m) => m.messageId))).toEqual(ids);
+      // Lease writes: a few acquires, then a renewal per held shard every half second of calls, not two per call
+      const spentS = (clock.nowMs() - startMs) / 1000;
+      const leaseWrites = (calls.get("acquireLease") ?? 0) + (calls.get("saveLease") ?? 0);
+      expect(consumes).toBeGreaterThanOrEqual(40);
+      if (!lagging) expect(leaseWrites).toBeLessThanOrEqual(4 + Math.ceil(spentS * 2) * 2 + 2);
+      expect(leaseWrites).toBeLessThan(consumes);
+      // Between calls the leases stay with this process, running out within LEASE_KEEP_MS past the 1 s look margin
+      const leases = await store.listLeases(topic, "g");
+      expect(leases.length).toBe(2);
+      for (const l of leases) {
+        if (l.holder === undefined) continue;
+        expect(l.untilMs ?? 0).toBeGreaterThan(clock.nowMs() - 1);
+        expect(l.untilMs ?? 0).toBeLessThanOrEqual(clock.nowMs() + 2_000);
+      }
+      // Each shard's next sweeper look as saved is never later than its first delivery in flight falls visible again
+      for (const l of leases) {
+        const inFlightEndMs = Math.min(...got.filter((m) => shardOf(m.messageId, 2) === l.shard).map((m) => m.nextVisibleAtMs));
+        expect(l.workAtMs ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(inFlightEndMs);
+      }
+      // An idle long poll: its leases renewed for LEASE_MS, as without LEASE_KEEP_MS (at most one write per shard per 5 s, and the first)
+      clock.advance(5_000);
+      calls.clear();
+      const poll = track(queue.consume({ topic, group: "g", waitSeconds: 20 }));
+      await asleep("g");
+      let elapsed = 0;
+      while (!poll.settled() && elapsed < 21_000) {
+        clock.advance(100);
+        elapsed += 100;
+        await new Promise((r) => setTimeout(r, 1));
+        if (!poll.settled()) await asleep("g").catch(() => undefined);
+      }
+      expect(await poll.promise).toEqual([]);
+      const idleWrites = (calls.get("acquireLease") ?? 0) + (calls.get("saveLease") ?? 0);
+      if (!lagging) expect(idleWrites).toBeLessThanOrEqual(2 * (2 + Math.ceil(elapsed / 5_000)));
+      // Closing the process releases what it kept
+      await queue.close();
+      for (const l of await store.listLeases(topic, "g")) expect(l.holder).toBeUndefined();
+    });
+
+    it("with LEASE_KEEP_MS, a lease a process left runs out soon: another process takes over then, and neither delivers a message twice", async () => {
+      const { queue, topic, clock, otherProcess, take } = await harness(target, { shards: 2, leaseKeepMs: 1_000 });
+      const other = otherProcess();
+      await retried(() => queue.consume({ topic, group: "g" }));
+      await retried(() => other.consume({ topic, group: "g" }));
+      const ids = new Set<string>();
+      for (let i = 0; i < 30; i++) ids.add((await retried(() => queue.publish({ topic, body: `m${i}`, timing: { kind: "now" } }))).messageId);
+      // This process takes some, one call after another; its last call leaves both leases
+      const first: ReceivedMessage[] = [];
+      for (let look = 0; look < 60 && first.length < 10; look++) {
+        first.push(...(await retried(() => queue.consume({ topic, group: "g", max: 2, visibilitySeconds: 600 }))));
+        clock.advance(10);
+      }
+      expect(first.length).toBeGreaterThanOrEqual(10);
+      // The other process gets nothing while they hold; once they ran out (LEASE_KEEP_MS past the 1 s look margin at most) it takes the rest
+      if (!lagging) expect(await retried(() => other.consume({ topic, group: "g", max: 16 }))).toEqual([]);
+      clock.advance(2_001);
+      const rest = await take({ group: "g", max: 16, visibilitySeconds: 600 }, 30 - first.length, other);
+      // The first process, called again, finds its leases taken: nothing twice
+      const again = await retried(() => queue.consume({ topic, group: "g", max: 16, visibilitySeconds: 600 }));
+      const all = [...first, ...rest, ...again];
+      expect(all).toHaveLength(30);
+      expect(new Set(all.map((m) => m.messageId))).toEqual(ids);
     });
 
     it("answers by the answer-by time it is given (API Gateway's limit from the request's arrival), claiming nothing after", async () => {
