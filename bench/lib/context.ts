@@ -32,12 +32,23 @@ export interface BenchQueue {
   startSweeper(everyMs: number): () => void;
 }
 
-/** Lease modes: Lambda releases a group's leases before each answer; the local runtime keeps them between polls. */
+/**
+ * Lease modes. Lambda as deployed (lambda/runtime.ts): no lingering, and a lease written while calls answer
+ * quickly is left to run out after the answer (LEASE_KEEP_MS 1000); `release`: Lambda with LEASE_KEEP_MS 0,
+ * every lease released before each answer; `lingering`: the local runtime's default, leases kept between polls.
+ */
 export const LEASE_MODES = {
-  lambda: { leaseLingerMs: 0 },
+  lambda: { leaseLingerMs: 0, leaseKeepMs: 1_000 },
+  release: { leaseLingerMs: 0, leaseKeepMs: 0 },
   lingering: {},
 } as const satisfies Record<string, Partial<QueueConfig>>;
 export type LeaseMode = keyof typeof LEASE_MODES;
+
+export const LEASE_MODE_LABELS: Record<LeaseMode, string> = {
+  lambda: "Lambda leases",
+  release: "Lambda leases, LEASE_KEEP_MS 0",
+  lingering: "lingering leases",
+};
 
 /** A fresh table on the run's DynamoDB Local. */
 export async function freshTable(ctx: BenchContext): Promise<{ client: DynamoDBClient; tableName: string }> {

@@ -184,14 +184,14 @@ export async function contentionScenario(ctx: BenchContext): Promise<ScenarioRes
     const { tableName } = await freshTable(ctx);
     let i = 0;
     for (let r = 0; r < reps; r++)
-      for (const mode of ["lingering", "lambda"] as const) runs.push(await runOnce(ctx, procs, tableName, `contention-${i++}`, mode, shape));
+      for (const mode of ["lingering", "lambda", "release"] as const) runs.push(await runOnce(ctx, procs, tableName, `contention-${i++}`, mode, shape));
   } finally {
     await procs.close();
   }
   const rows: TargetRow[] = [];
   const summary: Record<string, unknown> = {};
   let md = "| lease mode | repetition | delivered / published | deliveries | left unacked: came back / all | redeliveries after their visibility | early or after-ack redeliveries | failed conditional writes / msg | requests / msg | msg/s | first deliveries per process |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
-  for (const mode of ["lingering", "lambda"] as const) {
+  for (const mode of ["lingering", "lambda", "release"] as const) {
     const mine = runs.filter((r) => r.mode === mode);
     const failed = round(median(mine.map((r) => r.failedPerMessage)), 3);
     const requests = round(median(mine.map((r) => r.requestsPerMessage)), 2);
@@ -200,7 +200,7 @@ export async function contentionScenario(ctx: BenchContext): Promise<ScenarioRes
     const redelivered = mine.reduce((n, r) => n + r.afterVisibility, 0);
     const unacked = mine.reduce((n, r) => n + r.leftUnacked, 0);
     const returned = mine.reduce((n, r) => n + r.leftUnackedReturned, 0);
-    const label = mode === "lambda" ? "Lambda leases (linger 0)" : "lingering leases (local runtime)";
+    const label = mode === "lambda" ? "Lambda leases (linger 0, keep 1 s)" : mode === "release" ? "Lambda leases, LEASE_KEEP_MS 0 (released each call)" : "lingering leases (local runtime)";
     summary[mode] = { failedPerMessage: failed, requestsPerMessage: requests, lost, earlyOrAfterAck: bad, redeliveredAfterVisibility: redelivered, leftUnacked: unacked, leftUnackedReturned: returned };
     rows.push(
       {
@@ -223,7 +223,7 @@ export async function contentionScenario(ctx: BenchContext): Promise<ScenarioRes
     });
   }
   md += "\nFailed conditional writes per delivered message, by operation (median run of each mode):\n\n";
-  for (const mode of ["lingering", "lambda"] as const) {
+  for (const mode of ["lingering", "lambda", "release"] as const) {
     const mine = runs.filter((r) => r.mode === mode).sort((a, b) => a.failedPerMessage - b.failedPerMessage);
     const mid = mine[Math.floor(mine.length / 2)];
     if (mid) md += `- ${mode}: ${Object.entries(mid.failedByOperation).map(([k, v]) => `${k} ${v}`).join(", ") || "none"}; requests by operation: ${Object.entries(mid.byOperation).map(([k, v]) => `${k} ${v}`).join(", ")}\n`;
@@ -231,7 +231,7 @@ export async function contentionScenario(ctx: BenchContext): Promise<ScenarioRes
   return {
     name: "contention",
     title: "Consumers in separate processes",
-    method: `${shape.processes} consumers of one group, each a \`node\` child process of its own (bench/lib/consumer-worker.ts, bundled by esbuild) with its own runtime, DynamoStore, DynamoDB client and CapacityMeter on one table of the run's DynamoDB Local; each long-polls (waitSeconds 20, max 16, visibility ${shape.visibilitySeconds} s) and acks each batch in one call${shape.skipAckEvery > 0 ? `, except the first delivery of one message in ${shape.skipAckEvery} (by id), which it leaves unacked so that it comes back` : ""}. The parent publishes ${shape.messages} messages in batches of 16 (2 in flight), delays uniform in 0–${shape.maxDelayMs / 1000} s, and waits until every message has an acked delivery. Failed conditional writes are counted by every process's meter (lost lease acquisitions, claims, acks) and divided by the messages delivered. A redelivery is correct only after the previous delivery's visibility ended (receive time ≥ its nextVisibleAt, the count one higher) and never after an ack; besides the messages left unacked on purpose, a redelivery happens when an ack comes after the visibility ran out (a busy machine). Both lease modes, ${reps} repetitions each, alternating; medians reported.`,
+    method: `${shape.processes} consumers of one group, each a \`node\` child process of its own (bench/lib/consumer-worker.ts, bundled by esbuild) with its own runtime, DynamoStore, DynamoDB client and CapacityMeter on one table of the run's DynamoDB Local; each long-polls (waitSeconds 20, max 16, visibility ${shape.visibilitySeconds} s) and acks each batch in one call${shape.skipAckEvery > 0 ? `, except the first delivery of one message in ${shape.skipAckEvery} (by id), which it leaves unacked so that it comes back` : ""}. The parent publishes ${shape.messages} messages in batches of 16 (2 in flight), delays uniform in 0–${shape.maxDelayMs / 1000} s, and waits until every message has an acked delivery. Failed conditional writes are counted by every process's meter (lost lease acquisitions, claims, acks) and divided by the messages delivered. A redelivery is correct only after the previous delivery's visibility ended (receive time ≥ its nextVisibleAt, the count one higher) and never after an ack; besides the messages left unacked on purpose, a redelivery happens when an ack comes after the visibility ran out (a busy machine). Three lease modes (lingering; Lambda as deployed, LEASE_KEEP_MS 1000; Lambda with LEASE_KEEP_MS 0), ${reps} repetitions each, alternating; medians reported.`,
     repetitions: reps,
     rows,
     data: { shape, runs, summary },

@@ -1,5 +1,5 @@
 import type { OperationCost } from "../../lambda/dynamo/capacity.js";
-import { type BenchContext, LEASE_MODES, type LeaseMode, freshTable, queueOn } from "../lib/context.js";
+import { type BenchContext, type BenchQueue, LEASE_MODES, LEASE_MODE_LABELS, type LeaseMode, freshTable, queueOn } from "../lib/context.js";
 import { READ_MINIMUM_PER_REQUEST, median, round } from "../lib/stats.js";
 import type { ScenarioResult, TargetRow } from "../lib/types.js";
 import { LAMBDA_ASSUMPTIONS, PRICE_REGION, PRICE_SOURCES, PRICES, PRICES_AS_OF } from "../prices.js";
@@ -24,6 +24,8 @@ export interface CostCase {
   /** `max` of each consume call, and handles per ack call. */
   consumeBatch: number;
   mode: LeaseMode;
+  /** Runtimes the consume and ack calls go to in turn (Lambda containers; default 1: every call to the same one). */
+  containers?: number;
 }
 
 /** A store operation's cost; `billedReadUnits`: DynamoDB Local's read units, but at least the service's minimum per request. */
@@ -142,12 +144,23 @@ export function byKind(byOperation: Record<string, Cost>): { kind: string; cost:
 }
 
 async function runOnce(ctx: BenchContext, tableName: string, topic: string, c: CostCase, messages: number): Promise<{ total: Cost; byOperation: Record<string, Cost>; calls: number }> {
-  const q = queueOn(ctx, tableName, LEASE_MODES[c.mode]);
+  const runtimes: BenchQueue[] = Array.from({ length: c.containers ?? 1 }, () => queueOn(ctx, tableName, LEASE_MODES[c.mode]));
+  const q = runtimes[0] as BenchQueue;
   const queue = q.runtime.queue;
   const groups = Array.from({ length: c.groups }, (_, i) => `g${i + 1}`);
-  // Steady state: groups registered, settings cached, leases (when lingering) held, as in a queue in use.
-  for (const group of groups) await queue.consume({ topic, group, waitSeconds: 0 });
-  q.meter.reset();
+  // Steady state, as in a queue in use: groups registered, settings cached, leases (when lingering) held,
+  // and each group's cursor already carrying the sweeper's next look (set once, by a first delivery in flight).
+  // Enough messages that every shard has had one (8 over 2 shards: all in one with probability 1/128).
+  const warmUp = 8;
+  for (let i = 0; i < warmUp; i++) await queue.publish({ topic, body: "warm-up", timing: { kind: "now" } });
+  for (const group of groups)
+    for (let look = 0, got = 0; look < 40 && got < warmUp; look++) {
+      const batch = await queue.consume({ topic, group, max: 16, waitSeconds: 0 });
+      got += batch.length;
+      if (batch.length > 0) await queue.ack({ topic, group, receiptHandles: batch.map((m) => m.receiptHandle) });
+    }
+  for (const r of runtimes.slice(1)) for (const group of groups) await r.runtime.queue.consume({ topic, group, waitSeconds: 0 });
+  for (const r of runtimes) r.meter.reset();
   const body = BODIES[c.body].body;
   let calls = 0;
   for (let i = 0; i < messages; i += c.publishBatch) {
@@ -161,12 +174,14 @@ async function runOnce(ctx: BenchContext, tableName: string, topic: string, c: C
   }
   for (const group of groups) {
     let received = 0;
-    for (let guard = 0; received < messages && guard < messages * 4; guard++) {
-      const got = await queue.consume({ topic, group, max: c.consumeBatch, waitSeconds: 0 });
+    for (let guard = 0; received < messages && guard < messages * 8; guard++) {
+      // Calls go to the containers in turn; an ack goes where its consume went.
+      const at = (runtimes[guard % runtimes.length] as BenchQueue).runtime.queue;
+      const got = await at.consume({ topic, group, max: c.consumeBatch, waitSeconds: 0 });
       calls++;
       if (got.length === 0) continue;
       received += got.length;
-      await queue.ack({ topic, group, receiptHandles: got.map((m) => m.receiptHandle) });
+      await at.ack({ topic, group, receiptHandles: got.map((m) => m.receiptHandle) });
       calls++;
     }
     if (received < messages) throw new Error(`cost case ${JSON.stringify(c)}: group ${group} received ${received} of ${messages}`);
@@ -174,11 +189,13 @@ async function runOnce(ctx: BenchContext, tableName: string, topic: string, c: C
   // Read before close(): a lingering lease's final release belongs to the end of use, not to each message.
   const byOperation: Record<string, Cost> = {};
   let total = ZERO;
-  for (const [op, c] of Object.entries(q.meter.snapshot())) {
-    byOperation[op] = { ...c, billedReadUnits: Math.max(c.readUnits, (READ_MINIMUM_PER_REQUEST[op] ?? 0) * c.requests) };
-    total = add(total, byOperation[op]);
-  }
-  await queue.close();
+  for (const r of runtimes)
+    for (const [op, c] of Object.entries(r.meter.snapshot())) {
+      const cost = { ...c, billedReadUnits: Math.max(c.readUnits, (READ_MINIMUM_PER_REQUEST[op] ?? 0) * c.requests) };
+      byOperation[op] = add(byOperation[op] ?? ZERO, cost);
+      total = add(total, cost);
+    }
+  for (const r of runtimes) await r.runtime.queue.close();
   return { total, byOperation, calls };
 }
 
@@ -195,23 +212,27 @@ async function runCase(ctx: BenchContext, tableName: string, index: number, c: C
 }
 
 export function caseLabel(c: CostCase): string {
-  return `${c.body === "small" ? "small body" : "1 KB body"}, ${c.groups} group${c.groups > 1 ? "s" : ""}, ${c.mode === "lambda" ? "Lambda leases" : "lingering leases"}, publish ×${c.publishBatch}, consume/ack ×${c.consumeBatch}`;
+  return `${c.body === "small" ? "small body" : "1 KB body"}, ${c.groups} group${c.groups > 1 ? "s" : ""}, ${LEASE_MODE_LABELS[c.mode]}${(c.containers ?? 1) > 1 ? `, calls alternating over ${c.containers} containers` : ""}, publish ×${c.publishBatch}, consume/ack ×${c.consumeBatch}`;
 }
 
 export function costCases(): CostCase[] {
   const cases: CostCase[] = [];
   for (const body of ["small", "1kb"] as const)
-    for (const mode of ["lambda", "lingering"] as const)
+    for (const mode of ["lambda", "release", "lingering"] as const)
       for (const publishBatch of [1, 16])
         for (const consumeBatch of [1, 16]) {
           cases.push({ body, groups: 1, publishBatch, consumeBatch, mode });
           // The extra groups' cost, against the same case with one group.
           if (publishBatch === 16) cases.push({ body, groups: 3, publishBatch, consumeBatch, mode });
         }
+  // Lambda's calls need not come to the container that holds the leases: every call to the other of two containers in turn.
+  for (const mode of ["lambda", "release"] as const)
+    for (const consumeBatch of [1, 16]) cases.push({ body: "small", groups: 1, publishBatch: 16, consumeBatch, mode, containers: 2 });
   return cases;
 }
 
-const same = (a: CostCase, b: CostCase) => a.body === b.body && a.mode === b.mode && a.publishBatch === b.publishBatch && a.consumeBatch === b.consumeBatch;
+const same = (a: CostCase, b: CostCase) =>
+  a.body === b.body && a.mode === b.mode && a.publishBatch === b.publishBatch && a.consumeBatch === b.consumeBatch && (a.containers ?? 1) === (b.containers ?? 1);
 
 function f(n: number, digits = 2): string {
   return n.toFixed(digits);
@@ -269,7 +290,7 @@ export async function costScenario(ctx: BenchContext): Promise<ScenarioResult> {
       pass: wcu <= EXTRA_GROUP_WCU_TARGET,
     });
   }
-  const headline = results.find((r) => r.body === "1kb" && r.groups === 1 && r.mode === "lambda" && r.publishBatch === 16 && r.consumeBatch === 16);
+  const headline = results.find((r) => r.body === "1kb" && r.groups === 1 && r.mode === "lambda" && r.publishBatch === 16 && r.consumeBatch === 16 && (r.containers ?? 1) === 1);
   const alt = alternatives();
   if (headline)
     rows.push({
@@ -284,7 +305,7 @@ export async function costScenario(ctx: BenchContext): Promise<ScenarioResult> {
   md +=
     "| case | requests | write units billed (service rules) | write units (DynamoDB Local) | read units billed | read units (DynamoDB Local) | failed conditional writes | API calls (= Lambda invocations) | $/M DynamoDB | $/M Lambda | $/M API Gateway | $/M total |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const r of results) {
-    const aws = r.mode === "lambda";
+    const aws = r.mode !== "lingering";
     const d = r.dollarsPerMillion;
     md += `| ${caseLabel(r)} | ${f(r.perMessage.requests)} | ${f(r.perMessage.billedWriteUnits)} | ${f(r.perMessage.writeUnits)} | ${f(r.perMessage.billedReadUnits)} | ${f(r.perMessage.readUnits)} | ${f(r.perMessage.failedConditions, 3)} | ${f(r.apiCallsPerMessage, 3)} | ${aws ? f(d.dynamodb) : "—"} | ${aws ? f(d.lambda) : "—"} | ${aws ? f(d.apiGateway) : "—"} | ${aws ? `**${f(d.total)}**` : "—"} |\n`;
   }
@@ -296,14 +317,14 @@ export async function costScenario(ctx: BenchContext): Promise<ScenarioResult> {
   for (const a of alt) md += `| ${a.name} | ${f(a.dollarsPerMillion)} | ${a.how} |\n`;
 
   const sample = (body: BodyKind) =>
-    (["lambda", "lingering"] as const).flatMap((mode) =>
-      [1, 16].flatMap((consumeBatch) => one.filter((r) => r.body === body && r.mode === mode && r.publishBatch === 1 && r.consumeBatch === consumeBatch)),
+    (["lambda", "release", "lingering"] as const).flatMap((mode) =>
+      [1, 16].flatMap((consumeBatch) => one.filter((r) => r.body === body && r.mode === mode && r.publishBatch === 1 && r.consumeBatch === consumeBatch && (r.containers ?? 1) === 1)),
     );
   for (const body of ["small", "1kb"] as const) {
     const cols = sample(body);
     if (cols.length === 0) continue;
     md += `\n### Per operation, ${BODIES[body].label}, 1 group, publish ×1 (per message: requests / WCU billed / WCU by DynamoDB Local / RCU billed)\n\n`;
-    md += `| operation | ${cols.map((r) => `${r.mode === "lambda" ? "Lambda" : "lingering"}, consume ×${r.consumeBatch}`).join(" | ")} |\n|---|${cols.map(() => "---:").join("|")}|\n`;
+    md += `| operation | ${cols.map((r) => `${LEASE_MODE_LABELS[r.mode]}, consume ×${r.consumeBatch}`).join(" | ")} |\n|---|${cols.map(() => "---:").join("|")}|\n`;
     const kinds = new Map<string, Map<CaseResult, Cost>>();
     for (const r of cols) for (const k of byKind(r.byOperation)) (kinds.get(k.kind) ?? kinds.set(k.kind, new Map()).get(k.kind))?.set(r, k.cost);
     for (const [kind, byCase] of kinds) {
@@ -318,7 +339,7 @@ export async function costScenario(ctx: BenchContext): Promise<ScenarioResult> {
   return {
     name: "cost",
     title: "Cost per message",
-    method: `Per case, ${messages} immediate messages on a fresh topic of one table, by a fresh runtime (its own CapacityMeter) whose groups have consumed once already (registered, settings cached, lingering leases held: the steady state of a queue in use). Publish each message (×1: POST …/messages) or 16 per call (×16: POST …/messages/batch); then each group consumes with waitSeconds 0, max 1 or 16, and acks each batch in one call. Lambda leases: LEASE_LINGER_MS 0, as in Lambda (every consume call acquires and releases its group's leases); lingering: the local runtime's default (leases kept between polls, renewed every LEASE_MS/2). The meter is read before the runtime closes. Billed write units are computed by the store from the items it writes, by the service's rules (lambda/dynamo/billing.ts: 1 per started KB of the item, each index change a write, a failed conditional write billed like any write); DynamoDB Local's own report (ReturnConsumedCapacity TOTAL) is beside it; read units billed are DynamoDB Local's report per operation, raised to the service's minimum per request where Local reports less (it reports 0 for a query that finds nothing; the service bills at least 0.5 for an eventually consistent lane query, 1 for a strongly consistent read; bodies are read strongly, 1 per item ≤ 4 KB). Median over ${reps} repetitions.`,
+    method: `Per case, ${messages} immediate messages on a fresh topic of one table, by a fresh runtime (its own CapacityMeter) whose groups have consumed and acked one message already (registered, settings cached, lingering leases held, the cursor's next sweeper look set: the steady state of a queue in use). Publish each message (×1: POST …/messages) or 16 per call (×16: POST …/messages/batch); then each group consumes with waitSeconds 0, max 1 or 16, and acks each batch in one call. Lambda leases: as the functions run (lambda/runtime.ts: LEASE_LINGER_MS 0, LEASE_KEEP_MS 1000 — a lease written while calls answer quickly holds 2 s, is renewed after 1 s of calls and left to run out after an answer, so a container's next call within it goes on with it); Lambda leases, LEASE_KEEP_MS 0: every consume call acquires and releases its group's leases; lingering: the local runtime's default (leases kept between polls, renewed every LEASE_MS/2). "Calls alternating over 2 containers": two runtimes, each consume call (and its ack) to the other one in turn, as Lambda may route a consumer's calls; empty answers count as calls. The meter is read before the runtime closes. Billed write units are computed by the store from the items it writes, by the service's rules (lambda/dynamo/billing.ts: 1 per started KB of the item, each index change a write, a failed conditional write billed like any write); DynamoDB Local's own report (ReturnConsumedCapacity TOTAL) is beside it; read units billed are DynamoDB Local's report per operation, raised to the service's minimum per request where Local reports less (it reports 0 for a query that finds nothing; the service bills at least 0.5 for an eventually consistent lane query, 1 for a strongly consistent read; bodies are read strongly, 1 per item ≤ 4 KB). Median over ${reps} repetitions.`,
     repetitions: reps,
     rows,
     data: {

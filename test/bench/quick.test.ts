@@ -64,11 +64,11 @@ describe("npm run bench -- --quick", () => {
     expect(rowsOf(report, "throughput", /requests\/msg vs N=1/).length).toBeGreaterThanOrEqual(2);
     expect(judged(rowsOf(report, "throughput", /requests\/msg vs N=1/))).toBe(true);
     expect(rowsOf(report, "throughput", /share of raw bound/).filter((r) => r.pass !== null)).toHaveLength(2);
-    // Contention: failed conditional writes per delivered message and delivery correctness, both lease modes.
+    // Contention: failed conditional writes per delivered message and delivery correctness, every lease mode.
     const failed = rowsOf(report, "contention", /failed conditional writes per delivered message/);
-    expect(failed).toHaveLength(2);
+    expect(failed).toHaveLength(3);
     expect(judged(failed)).toBe(true);
-    expect(rowsOf(report, "contention", /lost \/ redelivered early or after ack/)).toHaveLength(2);
+    expect(rowsOf(report, "contention", /lost \/ redelivered early or after ack/)).toHaveLength(3);
     // Precision: p99 and max for every group (at least two).
     const p99 = rowsOf(report, "precision", /^group .*: lateness p99$/);
     const max = rowsOf(report, "precision", /^group .*: lateness max$/);
