@@ -188,10 +188,15 @@ async function runOnce(ctx: BenchContext, tableName: string, topic: string, mess
   }
 }
 
-/** The same messages pulled: publish ×1, consume ×1 (Lambda leases), ack ×1, for the comparison. */
+/** The same messages pulled: publish ×1, consume ×1 (Lambda leases as the functions run them), ack ×1, for the comparison. */
 async function pullOnce(ctx: BenchContext, tableName: string, topic: string, messages: number): Promise<Cost> {
   const meter = new CapacityMeter();
-  const runtime = buildRuntime({ env: { TABLE_NAME: tableName, DYNAMODB_ENDPOINT: ctx.endpoint, LEASE_LINGER_MS: "0" }, log: { info() {}, warn() {}, error() {} }, client: createDynamoClient(ctx.endpoint), meter });
+  const runtime = buildRuntime({
+    env: { TABLE_NAME: tableName, DYNAMODB_ENDPOINT: ctx.endpoint, LEASE_LINGER_MS: "0", LEASE_KEEP_MS: "1000" },
+    log: { info() {}, warn() {}, error() {} },
+    client: createDynamoClient(ctx.endpoint),
+    meter,
+  });
   const { queue } = runtime;
   try {
     await queue.consume({ topic, group: "pull", waitSeconds: 0 });
