@@ -1490,7 +1490,10 @@ export class Dispatcher {
     }
     if (!keepWork) s.workAtMs = workAtMs;
     if (!ok) {
-      Object.assign(s, freshShard(s.shard), { nextAcquireAtMs: nowMs + options.pollIntervalMs, untilMs });
+      // Taken by another holder. A kept lease that had run out (keep mode) may be free again already: a
+      // look at the lease item tells at once (the wait before it would leave a short call empty).
+      const lapsed = s.untilMs <= nowMs;
+      Object.assign(s, freshShard(s.shard), { nextAcquireAtMs: lapsed ? nowMs : nowMs + options.pollIntervalMs, untilMs });
       return;
     }
     s.pos = pos;
