@@ -36,9 +36,9 @@ export interface QueueConfig {
   /** How long a process keeps its leases after a group's last waiting poll (0: release at once, as Lambda does). */
   leaseLingerMs: number;
   /**
-   * Without lingering (LEASE_LINGER_MS 0): while calls answer quickly, how long a lease write holds, and
-   * so how long a lease stays with its process after the call that used it answered, with no release
-   * write (0: released before every answer).
+   * Without lingering (LEASE_LINGER_MS 0): while calls answer quickly, how long past the 1 s look margin
+   * a lease write holds, and so how long a lease stays with its process after the call that used it
+   * answered, with no release write (0: released before every answer).
    */
   leaseKeepMs: number;
   /** Longest time a due-index entry may take to appear: cursors look again this far behind. */

@@ -45,9 +45,9 @@ export interface DeliveryOptions {
   /** How long a dispatcher keeps its leases after its last waiting poll (0: release at once, as in Lambda). */
   lingerMs: number;
   /**
-   * Without lingering: how long a lease write holds while calls answer quickly. A lease that runs out
-   * within this when a call answers is left to run out (no release write), and the process's next call
-   * goes on with it; 0: every lease is released before the answer.
+   * Without lingering: while calls answer quickly, how long past the look margin a lease write holds. A
+   * lease that runs out within that when a call answers is left to run out (no release write), and the
+   * process's next call goes on with it; 0: every lease is released before the answer.
    */
   keepMs: number;
   /** Longest time an index entry may take to appear: entries up to this far behind a cursor are looked for again. */

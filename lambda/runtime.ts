@@ -15,8 +15,8 @@ export function getRuntime(): Promise<LambdaRuntime> {
     const logger = powertoolsLogger(process.env.POWERTOOLS_SERVICE_NAME || undefined);
     const metrics = CloudWatchMetrics.fromEnv(process.env);
     // A container serves one request at a time and is frozen between them: it does not linger with its
-    // consume leases (LEASE_LINGER_MS 0); a lease written while calls answer quickly holds for 1 s and is
-    // left to run out after the answer (LEASE_KEEP_MS), any other is released before the answer — unless
+    // consume leases (LEASE_LINGER_MS 0); a lease written while calls answer quickly holds 1 s past the
+    // look margin (LEASE_KEEP_MS) and is left to run out after the answer, any other is released before it — unless
     // the function's environment says otherwise.
     return { ...buildRuntime({ env: { LEASE_LINGER_MS: "0", LEASE_KEEP_MS: "1000", ...process.env }, log: logger, meter, metrics }), meter, metrics, logger };
   });

@@ -82,6 +82,17 @@ export async function harness(target: ContractTarget, overrides: Partial<QueueCo
     }
     return spent;
   };
+  /** Lets a waiting long poll run idle in 100 ms clock steps, each once its dispatcher sleeps, until it answers or `limitMs`; returns the clock time spent. */
+  const idleOut = async (poll: { settled: () => boolean }, group: string, limitMs: number): Promise<number> => {
+    let elapsed = 0;
+    while (!poll.settled() && elapsed < limitMs) {
+      clock.advance(100);
+      elapsed += 100;
+      await new Promise((r) => setTimeout(r, 1));
+      if (!poll.settled()) await asleep(group).catch(() => undefined);
+    }
+    return elapsed;
+  };
   /** Lets a waiting poll finish: at once when the index is exact, else by re-checks 100 ms of clock apart. */
   const finish = async (poll: { promise: Promise<ReceivedMessage[]>; settled: () => boolean }) => {
     for (let i = 0; lagging && !poll.settled() && i < 300; i++) {
@@ -90,7 +101,7 @@ export async function harness(target: ContractTarget, overrides: Partial<QueueCo
     }
     return poll.promise;
   };
-  return { clock, store, queue, topic, otherProcess, asleep, config, take, finish, driveAsleep };
+  return { clock, store, queue, topic, otherProcess, asleep, config, take, finish, driveAsleep, idleOut };
 }
 
 /** Counts store calls by method, to measure what an idle long poll costs. */
@@ -470,17 +481,11 @@ export function queueContract(target: ContractTarget): void {
 
     it("idles at a bounded request rate and answers before API Gateway's 30 s", async () => {
       const calls = new Map<string, number>();
-      const { queue, topic, clock, asleep } = await harness(target, {}, (s) => counting(s, calls));
+      const { queue, topic, asleep, idleOut } = await harness(target, {}, (s) => counting(s, calls));
       const poll = track(queue.consume({ topic, group: "g", waitSeconds: 30 }));
       await asleep("g");
       const before = requests(calls);
-      let elapsed = 0;
-      while (!poll.settled() && elapsed < 31_000) {
-        clock.advance(100);
-        elapsed += 100;
-        await new Promise((r) => setTimeout(r, 1));
-        if (!poll.settled()) await asleep("g").catch(() => undefined);
-      }
+      const elapsed = await idleOut(poll, "g", 31_000);
       expect(await poll.promise).toEqual([]);
       expect(elapsed).toBeLessThanOrEqual(28_100);
       const idle = requests(calls) - before;
@@ -577,7 +582,7 @@ export function queueContract(target: ContractTarget): void {
 
     it("with LEASE_KEEP_MS, one process's calls go on with the leases the last call left: renewals instead of an acquire and a release per call; an idle long poll renews as before", async () => {
       const calls = new Map<string, number>();
-      const { queue, topic, clock, store, asleep } = await harness(target, { shards: 2, leaseKeepMs: 1_000 }, (s) => counting(s, calls));
+      const { queue, topic, clock, store, asleep, idleOut } = await harness(target, { shards: 2, leaseKeepMs: 1_000 }, (s) => counting(s, calls));
       await retried(() => queue.consume({ topic, group: "g" }));
       const ids = new Set<string>();
       for (let i = 0; i < 40; i++) ids.add((await retried(() => queue.publish({ topic, body: `m${i}`, timing: { kind: "now" } }))).messageId);
@@ -617,13 +622,7 @@ export function queueContract(target: ContractTarget): void {
       calls.clear();
       const poll = track(queue.consume({ topic, group: "g", waitSeconds: 20 }));
       await asleep("g");
-      let elapsed = 0;
-      while (!poll.settled() && elapsed < 21_000) {
-        clock.advance(100);
-        elapsed += 100;
-        await new Promise((r) => setTimeout(r, 1));
-        if (!poll.settled()) await asleep("g").catch(() => undefined);
-      }
+      const elapsed = await idleOut(poll, "g", 21_000);
       expect(await poll.promise).toEqual([]);
       const idleWrites = (calls.get("acquireLease") ?? 0) + (calls.get("saveLease") ?? 0);
       if (!lagging) expect(idleWrites).toBeLessThanOrEqual(2 * (2 + Math.ceil(elapsed / 5_000)));
