@@ -62,6 +62,13 @@ export interface DeliveryOptions {
    * be cancelled or rescheduled, so at its due time the claim is the only request left to make.
    */
   prefetchMs: number;
+  /**
+   * How long before its due time an entry read ahead may be claimed for a waiting poll that will still be
+   * waiting then (0: claimed at its due time). The poll answers at the due time, not before: the claim's
+   * times (first consumed, visible until) count from the due time. At most `prefetchMs`, as only a message
+   * read ahead can no longer change.
+   */
+  claimAheadMs: number;
 }
 
 /** What a dispatcher knows of its group and topic (cached by the caller; refreshed every few seconds). */
@@ -98,6 +105,8 @@ interface Waiter extends WaitRequest {
   /** The last look failed (the store is unavailable): answered with this error if time runs out first. */
   failure?: unknown;
   done: boolean;
+  /** A timer is set to answer the poll at this time (its claims made ahead fall due then). */
+  timerAtMs: number;
   resolve(messages: ReceivedMessage[]): void;
   reject(error: unknown): void;
 }
@@ -330,6 +339,13 @@ export class Dispatcher {
   private prefetchAtMs = Number.POSITIVE_INFINITY;
   /** The loop's sleep was ended only to be set again (see `retime`). */
   private retimed = false;
+  /** Messages taken from the topic lane, not answered yet: their lateness is measured when the poll answers. */
+  private readonly firstTaken = new WeakSet<ReceivedMessage>();
+  /**
+   * Lingering: messages claimed ahead that the poll holding them could not return when it answered (due
+   * later than its first): handed to the next poll, which answers when they fall due.
+   */
+  private carried: ReceivedMessage[] = [];
   /** How long after the topic lanes' last read the next one is due while polls wait, at most the poll interval (see `streamRecheckMs`). */
   private recheckMs: number;
 
@@ -362,6 +378,7 @@ export class Dispatcher {
         pending: 0,
         looked: false,
         done: false,
+        timerAtMs: Number.POSITIVE_INFINITY,
         resolve: (messages) => {
           settled();
           resolve(messages);
@@ -374,6 +391,7 @@ export class Dispatcher {
       signal?.addEventListener("abort", onAbort, { once: true });
       this.waiters.push(waiter);
       this.lastWaiterAtMs = this.deps.clock.nowMs();
+      if (this.carried.length > 0) this.handCarried(this.lastWaiterAtMs);
       this.start();
       this.poke();
     });
@@ -535,12 +553,19 @@ export class Dispatcher {
           continue;
         }
         if (this.closing || nowMs - this.lastWaiterAtMs >= options.lingerMs) {
+          if (this.carried.length > 0) await this.returnCarried();
           await this.releaseAll().catch((error) => log.warn("lease-release-failed", { topic: this.topic, group: this.group, error: String(error) }));
           if (this.waiters.length === 0) return;
           continue;
         }
         await this.renewDue(nowMs);
         await this.sleepUntil(Math.min(this.lastWaiterAtMs + options.lingerMs, this.renewAtMs()));
+        continue;
+      }
+      // Every poll holds claims made ahead (answered at their due time) and can take no more: nothing to look for until then or until another poll joins.
+      if (this.waiters.every((w) => w.got.length > 0 && this.readyAtMs(w) > nowMs && !(this.carries() && w.got.length < w.max))) {
+        await this.renewDue(nowMs);
+        await this.sleepUntil(Math.min(...this.waiters.map((w) => this.readyAtMs(w)), this.renewAtMs()));
         continue;
       }
       try {
@@ -590,19 +615,92 @@ export class Dispatcher {
     }
   }
 
-  /** Answers polls that have messages, ran out of time, or were aborted. */
+  /**
+   * Answers polls that have messages, ran out of time, or were aborted. A poll holding messages claimed
+   * ahead answers at their due time, not before (also when aborted or closing: at most `claimAheadMs`
+   * later). A lingering dispatcher answers at the first of them with those due, and hands the others to
+   * the next poll (see `carried`).
+   */
   private settleWaiters(nowMs: number): void {
     for (let i = this.waiters.length - 1; i >= 0; i--) {
       const w = this.waiters[i] as Waiter;
-      if (w.pending > 0) continue;
+      // Claims in flight hold the answer, except that a lingering dispatcher answers with what fell due (they are carried when they land).
+      if (w.pending > 0 && !(this.carries() && !w.pushFirst && w.got.length > 0 && this.readyAtMs(w) <= nowMs)) continue;
+      if (w.got.length > 0 && this.readyAtMs(w) > nowMs) continue;
+      if (this.carries() && w.got.some((m) => m.deliverAtMs > nowMs)) {
+        this.carried.push(...w.got.filter((m) => m.deliverAtMs > nowMs));
+        this.carried.sort((a, b) => a.deliverAtMs - b.deliverAtMs);
+        w.got = w.got.filter((m) => m.deliverAtMs <= nowMs);
+      }
       if (w.got.length > 0 || (w.looked && nowMs >= w.deadlineMs) || w.signal?.aborted || this.closing) {
         w.done = true;
         this.waiters.splice(i, 1);
         if (w.got.length > 0) this.lastDeliveredAtMs = nowMs;
+        for (const m of w.got) if (this.firstTaken.delete(m)) this.deps.metrics.lateness(this.topic, Math.max(0, nowMs - m.deliverAtMs));
         if (w.got.length === 0 && w.failure !== undefined && !this.closing && !w.signal?.aborted) w.reject(w.failure);
         else w.resolve(w.got);
       }
     }
+    if (this.carried.length > 0) this.handCarried(nowMs);
+  }
+
+  /** Whether claims made ahead that a poll answering now cannot return yet may wait for the next poll: a lingering dispatcher keeps running between polls. */
+  private carries(): boolean {
+    return this.deps.options.lingerMs > 0 && !this.closing;
+  }
+
+  /**
+   * When a poll holding messages may answer: the due time of its first (lingering: the rest wait for the
+   * next poll) or of its last message (otherwise; such a poll holds messages of one due time only).
+   */
+  private readyAtMs(w: Waiter): number {
+    let first = Number.POSITIVE_INFINITY;
+    let last = 0;
+    for (const m of w.got) {
+      first = Math.min(first, m.deliverAtMs);
+      last = Math.max(last, m.deliverAtMs);
+    }
+    return this.carries() ? first : last;
+  }
+
+  /** Whether a poll can take a claim made ahead for a message due at `dueAtMs` (with `tag`). */
+  private takesAheadFor(w: Waiter, dueAtMs: number, tag: string | undefined): boolean {
+    if (w.done || w.pushFirst || w.pending > 0 || w.signal?.aborted || w.deadlineMs < dueAtMs || !matchesTags(tag, w.tags)) return false;
+    return this.carries() ? w.got.length < w.max : w.got.length === 0;
+  }
+
+  /** Hands claims made ahead that the poll holding them could not return yet to the polls waiting now, first due first. */
+  private handCarried(nowMs: number): void {
+    for (const w of this.waiters) {
+      if (this.carried.length === 0) break;
+      if (w.done || w.pushFirst || w.pending > 0 || w.signal?.aborted) continue;
+      const keep: ReceivedMessage[] = [];
+      for (const m of this.carried) {
+        if (w.got.length < w.max && matchesTags(m.tag, w.tags) && (m.deliverAtMs <= nowMs || m.deliverAtMs <= w.deadlineMs)) w.got.push(m);
+        else keep.push(m);
+      }
+      this.carried = keep;
+      this.answerAtReady(w);
+    }
+  }
+
+  /**
+   * Claims made ahead that no poll took (every poll of the process went away before they fell due): made
+   * visible again at once, for the next poll here or elsewhere (a claim counts as a delivery).
+   */
+  private async returnCarried(): Promise<void> {
+    const { store, clock, log } = this.deps;
+    const returning = this.carried.splice(0);
+    await Promise.all(
+      returning.map(async (m) => {
+        const nowMs = clock.nowMs();
+        try {
+          await store.nack(this.topic, this.group, m.messageId, { receiptHandle: m.receiptHandle, consumedTimes: m.consumedTimes, redeliverAtMs: nowMs, nowMs });
+        } catch (error) {
+          log.warn("carried-return-failed", { topic: this.topic, group: this.group, messageId: m.messageId, error: String(error) });
+        }
+      }),
+    );
   }
 
   private nextWakeMs(nowMs: number): number {
@@ -613,7 +711,7 @@ export class Dispatcher {
     for (const s of this.shards) {
       if (s.held) {
         if (s.more) return nowMs;
-        for (const t of [s.nextDueT, s.nextDueG]) if (t !== undefined) wakeAt = Math.min(wakeAt, Math.max(t, nowMs));
+        for (const t of [s.nextDueT, s.nextDueG, this.aheadAtMs(s, nowMs)]) if (t !== undefined) wakeAt = Math.min(wakeAt, Math.max(t, nowMs));
         if (s.busyUntilMs > nowMs) wakeAt = Math.min(wakeAt, Math.max(s.lateCheckAtMs, nowMs));
       } else {
         wakeAt = Math.min(wakeAt, Math.max(s.nextAcquireAtMs, nowMs));
@@ -835,19 +933,22 @@ export class Dispatcher {
   }
 
   /**
-   * Claims the entries of held shards' `soon` lists that are due now and whose messages were read ahead
-   * (cached), in due order, without reading the lanes first. A shard's list is served up to its first
-   * due entry not read ahead, so each lane's order holds; the frontier moves at the next look, which
+   * Claims the entries of held shards' `soon` lists whose messages were read ahead (cached), in due
+   * order, without reading the lanes first: those due now, and those due within `claimAheadMs` for
+   * polls that will still wait then (answered at the due time). A shard's list is served up to its first
+   * entry not read ahead, so each lane's order holds; the frontier moves at the next look, which
    * reads the lane from it and finds these entries taken. Returns how many were taken.
    */
   private async serveSoon(nowMs: number): Promise<number> {
-    if (this.deps.options.prefetchMs <= 0) return 0;
+    const { prefetchMs, claimAheadMs } = this.deps.options;
+    if (prefetchMs <= 0) return 0;
+    const untilMs = nowMs + (this.takesAhead() ? Math.min(claimAheadMs, prefetchMs) : 0);
     const candidates: Candidate[] = [];
     for (const s of this.shards) {
-      if (!s.held || nowMs >= s.untilMs - LOOK_MARGIN_MS || this.lookedPartly.has(s)) continue;
+      if (!this.servesSoon(s, nowMs)) continue;
       let examined = 0;
       for (const e of s.soon) {
-        if (e.dueAtMs > nowMs) break;
+        if (e.dueAtMs > untilMs) break;
         if (this.knownInTopicLane(s, e)) continue;
         if (!this.deps.messages.has(this.topic, e.messageId)) break;
         examined++;
@@ -859,9 +960,36 @@ export class Dispatcher {
     if (candidates.length === 0) return 0;
     candidates.sort((a, b) => a.entry.dueAtMs - b.entry.dueAtMs);
     const taken = await this.serve(candidates, nowMs);
-    for (const c of candidates) (this.shards[c.shard] as ShardState).soonTaken++;
+    for (const c of candidates) {
+      const s = this.shards[c.shard] as ShardState;
+      if (c.entry.dueAtMs <= nowMs || this.knownInTopicLane(s, c.entry)) s.soonTaken++;
+    }
     for (const s of new Set(candidates.map((c) => this.shards[c.shard] as ShardState))) s.nextDueT = this.nextSoon(s)?.dueAtMs;
     return taken;
+  }
+
+  private servesSoon(s: ShardState, nowMs: number): boolean {
+    return s.held && nowMs < s.untilMs - LOOK_MARGIN_MS && !this.lookedPartly.has(s);
+  }
+
+  /** Whether a poll could take a claim made ahead now. */
+  private takesAhead(): boolean {
+    if (this.deps.options.claimAheadMs <= 0) return false;
+    const carries = this.carries();
+    return this.waiters.some((w) => !w.done && !w.pushFirst && w.pending === 0 && !w.signal?.aborted && (carries ? w.got.length < w.max : w.got.length === 0));
+  }
+
+  /**
+   * When the loop should wake to claim a shard's next `soon` entry ahead: `claimAheadMs` before it falls
+   * due, once its message was read ahead and a poll that waits past its due time and wants its tag can
+   * take it (undefined otherwise: it is claimed at its due time).
+   */
+  private aheadAtMs(s: ShardState, nowMs: number): number | undefined {
+    const { prefetchMs, claimAheadMs } = this.deps.options;
+    if (prefetchMs <= 0 || claimAheadMs <= 0 || !this.servesSoon(s, nowMs)) return undefined;
+    const e = this.nextSoon(s);
+    if (!e || e.dueAtMs <= nowMs || !this.deps.messages.has(this.topic, e.messageId)) return undefined;
+    return this.waiters.some((w) => this.takesAheadFor(w, e.dueAtMs, e.tag)) ? e.dueAtMs - Math.min(claimAheadMs, prefetchMs) : undefined;
   }
 
   /** The first of a shard's `soon` entries not taken, passed or held back yet. */
@@ -976,7 +1104,10 @@ export class Dispatcher {
         ids.push(e.messageId);
       }
     }
-    if (ids.length > 0) await this.contents(ids, nowMs, untilMs);
+    if (ids.length === 0) return;
+    await this.contents(ids, nowMs, untilMs);
+    // Read: they may now be claimed ahead for a waiting poll.
+    if (this.deps.options.claimAheadMs > 0) this.retime();
   }
 
   /**
@@ -1067,6 +1198,11 @@ export class Dispatcher {
       s.soon = tRead.entries.slice(due.length);
       s.soonComplete = !tRead.more;
       this.placeExpected(s, nowMs, true);
+      // Entries due later may be claimed already (ahead): the next due time is that of the first one open,
+      // or, when every entry read is taken and the read was cut, the last one's (the lane is read again then).
+      const next = this.nextSoon(s);
+      if (next) s.nextDueT = next.dueAtMs;
+      else if (s.soon.length > 0) s.nextDueT = s.soonComplete ? undefined : s.soon.at(-1)?.dueAtMs;
       const ids = new Set(s.soon.map((e) => e.messageId));
       for (const id of s.soonRead) if (!ids.has(id)) s.soonRead.delete(id);
     }
@@ -1227,26 +1363,45 @@ export class Dispatcher {
    * tag filter wants is held back (parked in the group lane at the next save); one that only found every
    * wanting poll full stays open for the next look. Returns how many were taken.
    */
+  /**
+   * Claims candidates for the waiting polls, in due order. A candidate due later (claimed ahead, from
+   * `serveSoon`) goes only to a poll that waits past its due time. Without lingering such a poll holds
+   * messages of that one due time only (it answers when they fall due, and takes nothing due earlier);
+   * a lingering one answers at the first due time with what is due and leaves the rest to the next poll.
+   */
   private async serve(candidates: readonly Candidate[], nowMs: number): Promise<number> {
     const open = this.waiters.filter((w) => !w.done);
     const order = new Map<ReceivedMessage, number>();
     let rest = candidates;
     let taken = 0;
+    // Without lingering: when a poll's planned messages are due (0: now); absent while it holds none.
+    const carries = this.carries();
+    const readyAt = new Map<Waiter, number>();
+    for (const w of open) if (w.got.length > 0) readyAt.set(w, this.readyAtMs(w) > nowMs ? this.readyAtMs(w) : 0);
+    const atOf = (c: Candidate) => (c.entry.dueAtMs > nowMs ? c.entry.dueAtMs : 0);
+    const fits = (c: Candidate, w: Waiter) => {
+      const at = atOf(c);
+      if (at > 0 && (w.pushFirst || w.pending > 0 || w.deadlineMs < at || w.signal?.aborted)) return false;
+      if (carries) return true;
+      const held = readyAt.get(w);
+      return held === undefined || held === at;
+    };
     // Rounds: a claim that finds the message taken already (after a takeover) frees its slot for the next candidate.
     for (let round = 0; round < 8 && rest.length > 0; round++) {
       const plan: { c: Candidate; w: Waiter; rank: number }[] = [];
       const room = new Map<Waiter, number>();
-      for (const w of open) room.set(w, w.max - w.got.length - w.pending);
+      for (const w of open) room.set(w, w.done ? 0 : w.max - w.got.length - w.pending);
       const unplanned: Candidate[] = [];
       for (const c of rest) {
         const wanting = open.filter((x) => matchesTags(c.entry.tag, x.tags));
-        const w = wanting.find((x) => (room.get(x) ?? 0) > 0);
+        const w = wanting.find((x) => (room.get(x) ?? 0) > 0 && fits(c, x));
         if (w) {
           room.set(w, (room.get(w) ?? 0) - 1);
+          readyAt.set(w, atOf(c));
           plan.push({ c, w, rank: candidates.indexOf(c) });
         } else if (wanting.length === 0 && c.kind === "topic") {
           (this.shards[c.shard] as ShardState).tLeft.set(c.entry.messageId, c.entry);
-        } else {
+        } else if (atOf(c) === 0) {
           unplanned.push(c);
         }
       }
@@ -1255,14 +1410,18 @@ export class Dispatcher {
       let missed = 0;
       await Promise.all(
         plan.map(async ({ c, w, rank }) => {
+          // Answered meanwhile (a poll holding claims made ahead answers at their due time): the candidate waits for the next look.
+          if (w.done) return;
           w.pending++;
           try {
             const message = contents.get(c.entry.messageId);
-            const got = c.kind === "topic" ? await this.takeNew(c, w, message, nowMs) : await this.takeAgain(c, w, message, nowMs);
+            const got = c.kind === "topic" ? await this.takeNew(c, w, message, Math.max(nowMs, c.entry.dueAtMs)) : await this.takeAgain(c, w, message, nowMs);
             if (got) {
-              if (c.kind === "topic") this.deps.metrics.lateness(this.topic, Math.max(0, got.firstConsumedAtMs - got.deliverAtMs));
+              if (c.kind === "topic") this.firstTaken.add(got);
               else if (got.consumedTimes > 1) this.deps.metrics.redelivered(this.topic, 1);
-              w.got.push(got);
+              // Carried messages handed to the poll meanwhile filled it: this one waits for the next poll.
+              if (carries && (w.done || w.got.length >= w.max)) this.carried.push(got);
+              else w.got.push(got);
               order.set(got, rank);
               taken++;
             } else missed++;
@@ -1275,8 +1434,28 @@ export class Dispatcher {
       rest = unplanned;
     }
     // Claims finish in any order; each poll gets its batch in due order.
-    for (const w of open) w.got.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0));
+    for (const w of open) {
+      w.got.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0));
+      this.answerAtReady(w);
+    }
+    if (this.carried.length > 0) this.carried.sort((a, b) => a.deliverAtMs - b.deliverAtMs);
     return taken;
+  }
+
+  /** A poll holding claims made ahead answers at their due time, whatever the loop is doing then. */
+  private answerAtReady(w: Waiter): void {
+    const { clock } = this.deps;
+    if (w.done || w.got.length === 0) return;
+    const atMs = this.readyAtMs(w);
+    const nowMs = clock.nowMs();
+    if (atMs <= nowMs || atMs >= w.timerAtMs) return;
+    w.timerAtMs = atMs;
+    void clock.sleep(atMs - nowMs).then(() => {
+      if (w.timerAtMs === atMs) w.timerAtMs = Number.POSITIVE_INFINITY;
+      if (w.done) return;
+      this.settleWaiters(clock.nowMs());
+      this.poke();
+    });
   }
 
   /** A topic-lane entry: confirmed on the message itself (the index may be stale), then claimed by creating the group's delivery. */

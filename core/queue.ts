@@ -93,6 +93,8 @@ export class Queue {
       scanLimit: SCAN_LIMIT,
       // A quarter of the cancel margin, at most 250 ms: the clocks may then differ by up to ¾ of the margin.
       prefetchMs: Math.min(250, Math.floor(deps.config.cancelMarginMs / 4)),
+      // Claimed as soon as read ahead: a claim then no longer stands between a waiting poll and the due time.
+      claimAheadMs: Math.min(250, Math.floor(deps.config.cancelMarginMs / 4)),
     };
     const delivery = { store: deps.store, clock: deps.clock, log: this.log, metrics: this.metrics, options, messages: new MessageCache() };
     this.subscriptions = new Subscriptions(delivery, (topic, group) => this.view(topic, group, true) as Promise<GroupView>);

@@ -135,7 +135,7 @@ export function countingLaneEntries(store: QueueStore, read: { topic: number; gr
 
 /** Logs the calls of a store's delivery path in order (lane reads, message reads, first claims) into `log`. */
 export function deliveryCalls(store: QueueStore, log: string[], read: Set<string> = new Set()): QueueStore {
-  const watched = new Set(["readLane", "readMessages", "claimNew"]);
+  const watched = new Set(["readLane", "readMessages", "claimNew", "nack"]);
   return new Proxy(store, {
     get(t, prop, r) {
       const value = Reflect.get(t, prop, r);
@@ -335,7 +335,7 @@ export function queueContract(target: ContractTarget): void {
       else expect(m?.firstConsumedAtMs).toBe(m?.deliverAtMs);
     });
 
-    it("reads a message seen ahead a quarter of the cancel margin before it is due, claims it first thing at its due time, and a cancel up to the margin still wins", async () => {
+    it("reads a message seen ahead a quarter of the cancel margin before it is due and claims it then for the waiting poll, which answers at its due time, not before; a cancel up to the margin still wins", async () => {
       // Prepare: a waiting poll; two messages it sees ahead; one cancelled at the last moment allowed
       const log: string[] = [];
       const { queue, topic, clock, asleep, finish, config } = await harness(target, {}, (s) => deliveryCalls(s, log));
@@ -354,6 +354,7 @@ export function queueContract(target: ContractTarget): void {
       // Act
       clock.advance(1);
       if (!lagging) await waitFor(() => log.filter((c) => c === "readMessages").length > beforeReadAhead, 10_000, "the read ahead");
+      if (!lagging) await waitFor(() => log.includes("claimNew"), 10_000, "the claim made ahead");
       clock.set(kept.deliverAtMs - 1);
       await asleep("g");
       const early = poll.settled();
@@ -365,19 +366,22 @@ export function queueContract(target: ContractTarget): void {
       expect(early).toBe(false);
       expect(got.map((m) => m.body)).toEqual(["kept"]);
       if (!lagging) {
+        // Claimed once, ahead; its times count from the due time, as if claimed then.
+        expect(log.filter((c) => c === "claimNew")).toHaveLength(1);
+        expect(log.slice(mark)).not.toContain("claimNew");
         expect(got[0]?.firstConsumedAtMs).toBe(kept.deliverAtMs);
-        expect(log.slice(mark)[0]).toBe("claimNew");
+        expect(got[0]?.nextVisibleAtMs).toBe(kept.deliverAtMs + config.defaultVisibilitySeconds * 1000);
       }
       expect(await queue.ack({ topic, group: "g", receiptHandles: [got[0]?.receiptHandle] })).toEqual({ acked: 1, failed: [] });
       clock.advance(30_000);
       expect(await queue.consume({ topic, group: "g" })).toEqual([]);
     });
 
-    it("claims messages published here at their due times without reading the lanes again in between, and a poll joining meanwhile costs no look", async () => {
+    it("claims messages published here once read ahead, each for a poll that answers at its due time, without reading the lanes again in between, and a poll joining meanwhile costs no look", async () => {
       // Prepare: three polls waiting; three messages published in this process, due 1 s, 1.1 s and 1.2 s from now
       const log: string[] = [];
       const read = new Set<string>();
-      const { queue, topic, clock, asleep, finish } = await harness(target, {}, (s) => deliveryCalls(s, log, read));
+      const { queue, topic, clock, asleep, finish, config } = await harness(target, {}, (s) => deliveryCalls(s, log, read));
       const polls = [1, 2, 3].map(() => track(queue.consume({ topic, group: "g", waitSeconds: 20 })));
       await asleep("g", 3);
       const t0 = clock.nowMs();
@@ -389,33 +393,134 @@ export function queueContract(target: ContractTarget): void {
       clock.set(t0 + 999);
       await asleep("g", 3);
       if (!lagging) await waitFor(() => sent.every((m) => read.has(m.messageId)), 10_000, "the reads ahead");
+      if (!lagging) await waitFor(() => log.filter((c) => c === "claimNew").length === 3, 10_000, "the claims made ahead");
       const readsBeforeDue = readsAt(atPublish);
+      const settledBeforeDue = polls.filter((p) => p.settled()).length;
       // Act: the first due time (its look also runs the late check), then the next two
       clock.set(t0 + 1000);
       await waitFor(() => polls.some((p) => p.settled()), 10_000, "the first claim");
       await asleep("g", 2);
+      const settledAtFirst = polls.filter((p) => p.settled()).length;
       const afterFirst = log.length;
       const joined = track(queue.consume({ topic, group: "g", waitSeconds: 20 }));
       await asleep("g", 3);
-      const readsForJoin = readsAt(afterFirst);
+      const afterJoin = log.length;
       clock.set(t0 + 1100);
       await waitFor(() => polls.filter((p) => p.settled()).length >= 2, 10_000, "the second claim");
       await asleep("g", 2);
       clock.set(t0 + 1200);
       const got = (await Promise.all(polls.map((p) => finish(p)))).flat();
       const calls = log.slice(afterFirst);
+      const lookReads = 2 * config.shards;
       // Assess
       expect(got.map((m) => m.body).sort()).toEqual(["m1000", "m1100", "m1200"]);
       expect(joined.settled()).toBe(false);
+      expect(settledAtFirst).toBe(1);
       if (!lagging) {
         for (const m of got) expect(m.firstConsumedAtMs).toBe(m.deliverAtMs);
+        expect(settledBeforeDue).toBe(0);
         expect(readsBeforeDue).toBe(0);
-        expect(readsForJoin).toBe(0);
-        expect(calls.filter((c) => c === "readLane")).toEqual([]);
-        expect(calls.filter((c) => c === "claimNew")).toHaveLength(2);
+        // One look in all, for the late check after the entries claimed (at the first due time, or when the poll joins), none for the due times after it.
+        expect(readsAt(atPublish)).toBeLessThanOrEqual(lookReads);
+        expect(readsAt(afterJoin)).toBe(0);
+        expect(calls.filter((c) => c === "claimNew")).toEqual([]);
       }
       clock.advance(20_000);
       expect(await finish(joined)).toEqual([]);
+    });
+
+    it("a poll that waits less than the time to a message's due time takes no claim made ahead; the next poll gets it at its due time", async () => {
+      // Prepare: a poll that answers in 1 s; a message due in 1.1 s, read ahead while the poll waits
+      const log: string[] = [];
+      const { queue, topic, clock, asleep, finish, config } = await harness(target, {}, (s) => deliveryCalls(s, log));
+      await queue.consume({ topic, group: "g", waitSeconds: 0 });
+      const short = track(queue.consume({ topic, group: "g", waitSeconds: 1 }));
+      await asleep("g");
+      const m = await queue.publish({ topic, body: "later", timing: { kind: "delay", delayMs: 1100, source: "delayMs" } });
+      await asleep("g");
+      clock.set(m.deliverAtMs - Math.min(250, config.cancelMarginMs / 4) + 50);
+      if (!lagging) await waitFor(() => log.includes("readMessages"), 10_000, "the read ahead");
+      await asleep("g");
+      const claimsWhileShort = log.filter((c) => c === "claimNew").length;
+      // Act
+      clock.set(m.deliverAtMs - 100);
+      const first = await finish(short);
+      const next = track(queue.consume({ topic, group: "g", waitSeconds: 20 }));
+      if (!lagging) await asleep("g");
+      clock.set(m.deliverAtMs);
+      const got = await finish(next);
+      // Assess
+      expect(claimsWhileShort).toBe(0);
+      expect(first).toEqual([]);
+      expect(got.map((x) => x.body)).toEqual(["later"]);
+      expect(got[0]?.firstConsumedAtMs).toBeGreaterThanOrEqual(m.deliverAtMs);
+    });
+
+    it("lingering: a poll holding claims made ahead for two due times answers at the first with it alone, and the next poll gets the second at its due time", async () => {
+      // Prepare: leases kept between polls (a door's process); one poll; two messages 50 ms apart, both read ahead
+      const log: string[] = [];
+      const { queue, topic, clock, asleep } = await harness(target, { leaseLingerMs: 60_000 }, (s) => deliveryCalls(s, log));
+      await queue.consume({ topic, group: "g", waitSeconds: 0 });
+      const poll = track(queue.consume({ topic, group: "g", max: 16, waitSeconds: 20 }));
+      await asleep("g");
+      const a = await queue.publish({ topic, body: "a", timing: { kind: "delay", delayMs: 100, source: "delayMs" } });
+      const b = await queue.publish({ topic, body: "b", timing: { kind: "delay", delayMs: 150, source: "delayMs" } });
+      if (!lagging) await waitFor(() => log.filter((c) => c === "claimNew").length === 2, 10_000, "both claims made ahead");
+      await asleep("g");
+      const early = poll.settled();
+      // Act: the first due time, a poll joining, the second due time
+      clock.set(a.deliverAtMs);
+      await waitFor(() => poll.settled(), 10_000, "the first answer");
+      const first = await poll.promise;
+      const next = track(queue.consume({ topic, group: "g", max: 16, waitSeconds: 20 }));
+      await asleep("g");
+      const nextEarly = next.settled();
+      clock.set(b.deliverAtMs);
+      await waitFor(() => next.settled(), 10_000, "the second answer");
+      const second = await next.promise;
+      // Assess: nothing early, each message once, the second handed over without another claim
+      if (!lagging) {
+        expect(early).toBe(false);
+        expect(first.map((m) => m.body)).toEqual(["a"]);
+        expect(nextEarly).toBe(false);
+        expect(second.map((m) => m.body)).toEqual(["b"]);
+        expect(log.filter((c) => c === "claimNew")).toHaveLength(2);
+      } else expect([...first, ...second].map((m) => m.body).sort()).toEqual(["a", "b"]);
+      for (const m of [...first, ...second]) expect(m.firstConsumedAtMs).toBeGreaterThanOrEqual(m.deliverAtMs);
+      expect(await queue.ack({ topic, group: "g", receiptHandles: [...first, ...second].map((m) => m.receiptHandle) })).toEqual({ acked: 2, failed: [] });
+      await queue.close();
+    });
+
+    it("lingering: claims made ahead that no poll is left to take are made visible again when the dispatcher stops, not a visibility timeout later", async () => {
+      // Prepare: one poll holding claims for two due times; it answers with the first and nobody polls again
+      const log: string[] = [];
+      const { queue, topic, clock, asleep, otherProcess } = await harness(target, { leaseLingerMs: 1_000 }, (s) => deliveryCalls(s, log));
+      await queue.consume({ topic, group: "g", waitSeconds: 0 });
+      const poll = track(queue.consume({ topic, group: "g", max: 16, waitSeconds: 20 }));
+      await asleep("g");
+      const a = await queue.publish({ topic, body: "a", timing: { kind: "delay", delayMs: 100, source: "delayMs" } });
+      const b = await queue.publish({ topic, body: "b", timing: { kind: "delay", delayMs: 200, source: "delayMs" } });
+      if (lagging) {
+        // A lagging index may hide the entries from the read ahead: nothing is carried then; the case needs the claims made ahead.
+        clock.set(b.deliverAtMs);
+        await queue.close();
+        return;
+      }
+      await waitFor(() => log.filter((c) => c === "claimNew").length === 2, 10_000, "both claims made ahead");
+      await asleep("g");
+      clock.set(a.deliverAtMs);
+      const first = await poll.promise;
+      // Act: the lingering time runs out with the second still held
+      clock.set(b.deliverAtMs + 1_000);
+      await waitFor(() => log.includes("nack"), 10_000, "the carried claim returned");
+      await queue.close();
+      const other = otherProcess();
+      const again = await other.consume({ topic, group: "g", waitSeconds: 0 });
+      // Assess
+      expect(first.map((m) => m.body)).toEqual(["a"]);
+      expect(again.map((m) => m.body)).toEqual(["b"]);
+      expect(again[0]?.messageId).toBe(b.messageId);
+      await other.close();
     });
 
     it("a long poll joining after a look that filled its polls gets what that look left due, at once", async () => {
@@ -439,7 +544,8 @@ export function queueContract(target: ContractTarget): void {
       const published = new Map(calls);
       await queue.publish({ topic, body: "one", timing: { kind: "delay", delayMs: 100, source: "delayMs" } });
       await asleep("g", 4);
-      const before = new Map(calls);
+      // Read ahead and claimed ahead for one of them (the clock has not moved): nobody answered yet.
+      const early = polls.filter((p) => p.settled()).length;
       // Act
       clock.advance(100);
       await drive(clock, () => polls.some((p) => p.settled()), 50, lagging ? 10_000 : 0);
@@ -447,9 +553,10 @@ export function queueContract(target: ContractTarget): void {
       await asleep("g", 3);
       // Assess: exactly one poll got it; the others still wait; one look served them all
       const settled = polls.filter((p) => p.settled());
+      expect(early).toBe(0);
       expect(settled).toHaveLength(1);
       expect((await settled[0]?.promise)?.map((m) => m.body)).toEqual(["one"]);
-      const claims = (calls.get("claimNew") ?? 0) - (before.get("claimNew") ?? 0);
+      const claims = (calls.get("claimNew") ?? 0) - (published.get("claimNew") ?? 0);
       expect(claims).toBe(1);
       // The message is read once: within the read-ahead before its due time, or at it.
       if (!lagging) expect((calls.get("readMessages") ?? 0) - (published.get("readMessages") ?? 0)).toBe(1);
