@@ -1928,9 +1928,21 @@ export class Subscriptions {
     return d;
   }
 
-  /** A message of the topic was published in this process. */
+  /**
+   * A message of the topic was published in this process. One due within the read ahead can no longer
+   * change (as a message read then): its content is kept, so no read of it stands before its claim.
+   */
   published(message: NewMessage): void {
-    for (const d of this.dispatchers.values()) if (d.topic === message.topic) d.published(message);
+    let served = false;
+    for (const d of this.dispatchers.values()) {
+      if (d.topic !== message.topic) continue;
+      if (!served && this.deps.options.prefetchMs > 0 && message.deliverAtMs <= this.deps.clock.nowMs() + this.deps.options.prefetchMs) {
+        const { shard, ...content } = message;
+        this.deps.messages.put(message.topic, { content, shard, state: MessageState.Scheduled });
+      }
+      served = true;
+      d.published(message);
+    }
   }
 
   /** A message of the topic falls due at `dueAtMs` (rescheduled in this process). */
