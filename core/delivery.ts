@@ -663,9 +663,17 @@ export class Dispatcher {
     return this.carries() ? first : last;
   }
 
-  /** Whether a poll can take a claim made ahead for a message due at `dueAtMs` (with `tag`). */
-  private takesAheadFor(w: Waiter, dueAtMs: number, tag: string | undefined): boolean {
-    if (w.done || w.pushFirst || w.pending > 0 || w.signal?.aborted || w.deadlineMs < dueAtMs || !matchesTags(tag, w.tags)) return false;
+  /**
+   * Whether a poll is free to be handed claims made ahead and still waits at `untilMs`: not answered, not
+   * a push, no claim of its own under way, not aborted.
+   */
+  private waitsFree(w: Waiter, untilMs = 0): boolean {
+    return !w.done && !w.pushFirst && w.pending === 0 && !w.signal?.aborted && w.deadlineMs >= untilMs;
+  }
+
+  /** Whether a poll can take a claim made ahead for `entry`: it waits past the due time, wants the tag and has room (without lingering: holds none yet). */
+  private takesAheadFor(w: Waiter, entry?: Pick<LaneEntry, "dueAtMs" | "tag">): boolean {
+    if (!this.waitsFree(w, entry?.dueAtMs) || (entry && !matchesTags(entry.tag, w.tags))) return false;
     return this.carries() ? w.got.length < w.max : w.got.length === 0;
   }
 
@@ -673,7 +681,7 @@ export class Dispatcher {
   private handCarried(nowMs: number): void {
     for (const w of this.waiters) {
       if (this.carried.length === 0) break;
-      if (w.done || w.pushFirst || w.pending > 0 || w.signal?.aborted) continue;
+      if (!this.waitsFree(w)) continue;
       const keep: ReceivedMessage[] = [];
       for (const m of this.carried) {
         if (w.got.length < w.max && matchesTags(m.tag, w.tags) && (m.deliverAtMs <= nowMs || m.deliverAtMs <= w.deadlineMs)) w.got.push(m);
@@ -974,9 +982,7 @@ export class Dispatcher {
 
   /** Whether a poll could take a claim made ahead now. */
   private takesAhead(): boolean {
-    if (this.deps.options.claimAheadMs <= 0) return false;
-    const carries = this.carries();
-    return this.waiters.some((w) => !w.done && !w.pushFirst && w.pending === 0 && !w.signal?.aborted && (carries ? w.got.length < w.max : w.got.length === 0));
+    return this.deps.options.claimAheadMs > 0 && this.waiters.some((w) => this.takesAheadFor(w));
   }
 
   /**
@@ -989,7 +995,7 @@ export class Dispatcher {
     if (prefetchMs <= 0 || claimAheadMs <= 0 || !this.servesSoon(s, nowMs)) return undefined;
     const e = this.nextSoon(s);
     if (!e || e.dueAtMs <= nowMs || !this.deps.messages.has(this.topic, e.messageId)) return undefined;
-    return this.waiters.some((w) => this.takesAheadFor(w, e.dueAtMs, e.tag)) ? e.dueAtMs - Math.min(claimAheadMs, prefetchMs) : undefined;
+    return this.waiters.some((w) => this.takesAheadFor(w, e)) ? e.dueAtMs - Math.min(claimAheadMs, prefetchMs) : undefined;
   }
 
   /** The first of a shard's `soon` entries not taken, passed or held back yet. */
@@ -1359,15 +1365,12 @@ export class Dispatcher {
   }
 
   /**
-   * Hands candidates to waiting polls in due order and claims them. A topic-lane entry no waiting poll's
-   * tag filter wants is held back (parked in the group lane at the next save); one that only found every
-   * wanting poll full stays open for the next look. Returns how many were taken.
-   */
-  /**
-   * Claims candidates for the waiting polls, in due order. A candidate due later (claimed ahead, from
-   * `serveSoon`) goes only to a poll that waits past its due time. Without lingering such a poll holds
-   * messages of that one due time only (it answers when they fall due, and takes nothing due earlier);
-   * a lingering one answers at the first due time with what is due and leaves the rest to the next poll.
+   * Claims candidates for the waiting polls, in due order. A topic-lane entry no waiting poll's tag filter
+   * wants is held back (parked in the group lane at the next save); one that only found every wanting poll
+   * full stays open for the next look. A candidate due later (claimed ahead, from `serveSoon`) goes only
+   * to a poll that waits past its due time. Without lingering such a poll holds messages of that one due
+   * time only (it answers when they fall due, and takes nothing due earlier); a lingering one answers at
+   * the first due time with what is due and leaves the rest to the next poll. Returns how many were taken.
    */
   private async serve(candidates: readonly Candidate[], nowMs: number): Promise<number> {
     const open = this.waiters.filter((w) => !w.done);
@@ -1381,7 +1384,7 @@ export class Dispatcher {
     const atOf = (c: Candidate) => (c.entry.dueAtMs > nowMs ? c.entry.dueAtMs : 0);
     const fits = (c: Candidate, w: Waiter) => {
       const at = atOf(c);
-      if (at > 0 && (w.pushFirst || w.pending > 0 || w.deadlineMs < at || w.signal?.aborted)) return false;
+      if (at > 0 && !this.waitsFree(w, at)) return false;
       if (carries) return true;
       const held = readyAt.get(w);
       return held === undefined || held === at;
