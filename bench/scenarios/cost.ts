@@ -144,9 +144,13 @@ export function byKind(byOperation: Record<string, Cost>): { kind: string; cost:
 }
 
 async function runOnce(ctx: BenchContext, tableName: string, topic: string, c: CostCase, messages: number): Promise<{ total: Cost; byOperation: Record<string, Cost>; calls: number }> {
-  const runtimes: BenchQueue[] = Array.from({ length: c.containers ?? 1 }, () => queueOn(ctx, tableName, LEASE_MODES[c.mode]));
-  const q = runtimes[0] as BenchQueue;
-  const queue = q.runtime.queue;
+  const consumers: BenchQueue[] = Array.from({ length: c.containers ?? 1 }, () => queueOn(ctx, tableName, LEASE_MODES[c.mode]));
+  // On AWS the publish function runs in containers of its own: no consume call sees what it published (no
+  // arrival signal, no content kept from the publish). The local runtime is one process.
+  const publisher = c.mode === "lingering" ? undefined : queueOn(ctx, tableName, LEASE_MODES[c.mode]);
+  const runtimes = publisher ? [...consumers, publisher] : consumers;
+  const queue = (consumers[0] as BenchQueue).runtime.queue;
+  const publishing = (publisher ?? (consumers[0] as BenchQueue)).runtime.queue;
   const groups = Array.from({ length: c.groups }, (_, i) => `g${i + 1}`);
   // Steady state, as in a queue in use: groups registered, settings cached, leases (when lingering) held,
   // and each group's cursor already carrying the sweeper's next look (set once, by a first delivery in flight).
@@ -154,22 +158,22 @@ async function runOnce(ctx: BenchContext, tableName: string, topic: string, c: C
   const warmUp = 8;
   // Every group registered first: a group starts at its registration, and each must take the warm-up messages.
   for (const group of groups) await queue.consume({ topic, group, waitSeconds: 0 });
-  for (let i = 0; i < warmUp; i++) await queue.publish({ topic, body: "warm-up", timing: { kind: "now" } });
+  for (let i = 0; i < warmUp; i++) await publishing.publish({ topic, body: "warm-up", timing: { kind: "now" } });
   for (const group of groups)
     for (let look = 0, got = 0; look < 40 && got < warmUp; look++) {
       const batch = await queue.consume({ topic, group, max: 16, waitSeconds: 0 });
       got += batch.length;
       if (batch.length > 0) await queue.ack({ topic, group, receiptHandles: batch.map((m) => m.receiptHandle) });
     }
-  for (const r of runtimes.slice(1)) for (const group of groups) await r.runtime.queue.consume({ topic, group, waitSeconds: 0 });
+  for (const r of consumers.slice(1)) for (const group of groups) await r.runtime.queue.consume({ topic, group, waitSeconds: 0 });
   for (const r of runtimes) r.meter.reset();
   const body = BODIES[c.body].body;
   let calls = 0;
   for (let i = 0; i < messages; i += c.publishBatch) {
     const n = Math.min(c.publishBatch, messages - i);
-    if (c.publishBatch === 1) await queue.publish({ topic, body, timing: { kind: "now" } });
+    if (c.publishBatch === 1) await publishing.publish({ topic, body, timing: { kind: "now" } });
     else {
-      const out = await queue.publishBatch(Array.from({ length: n }, () => ({ topic, body, timing: { kind: "now" as const } })));
+      const out = await publishing.publishBatch(Array.from({ length: n }, () => ({ topic, body, timing: { kind: "now" as const } })));
       if (out.some((o) => !o.ok)) throw new Error("a batch publish failed in the cost scenario");
     }
     calls++;
@@ -178,7 +182,7 @@ async function runOnce(ctx: BenchContext, tableName: string, topic: string, c: C
     let received = 0;
     for (let guard = 0; received < messages && guard < messages * 8; guard++) {
       // Calls go to the containers in turn; an ack goes where its consume went.
-      const at = (runtimes[guard % runtimes.length] as BenchQueue).runtime.queue;
+      const at = (consumers[guard % consumers.length] as BenchQueue).runtime.queue;
       const got = await at.consume({ topic, group, max: c.consumeBatch, waitSeconds: 0 });
       calls++;
       if (got.length === 0) continue;
@@ -341,7 +345,7 @@ export async function costScenario(ctx: BenchContext): Promise<ScenarioResult> {
   return {
     name: "cost",
     title: "Cost per message",
-    method: `Per case, ${messages} immediate messages on a fresh topic of one table, by a fresh runtime (its own CapacityMeter) whose groups have each consumed and acked 8 messages already (registered, settings cached, lingering leases held, every shard's cursor carrying its next sweeper look: the steady state of a queue in use). Publish each message (×1: POST …/messages) or 16 per call (×16: POST …/messages/batch); then each group consumes with waitSeconds 0, max 1 or 16, and acks each batch in one call. Lambda leases: as the functions run (lambda/runtime.ts: LEASE_LINGER_MS 0, LEASE_KEEP_MS 1000 — a lease written while calls answer quickly holds 2 s, is renewed after 1 s of calls and left to run out after an answer, so a container's next call within it goes on with it); Lambda leases, LEASE_KEEP_MS 0: every consume call acquires and releases its group's leases; lingering: the local runtime's default (leases kept between polls, renewed every LEASE_MS/2). "Calls alternating over 2 containers": two runtimes, each consume call (and its ack) to the other one in turn, as Lambda may route a consumer's calls; empty answers count as calls. The meter is read before the runtime closes. Billed write units are computed by the store from the items it writes, by the service's rules (lambda/dynamo/billing.ts: 1 per started KB of the item, each index change a write, a failed conditional write billed like any write); DynamoDB Local's own report (ReturnConsumedCapacity TOTAL) is beside it; read units billed are DynamoDB Local's report per operation, raised to the service's minimum per request where Local reports less (it reports 0 for a query that finds nothing; the service bills at least 0.5 for an eventually consistent lane query, 1 for a strongly consistent read; bodies are read strongly, 1 per item ≤ 4 KB). Median over ${reps} repetitions.`,
+    method: `Per case, ${messages} immediate messages on a fresh topic of one table, by a fresh runtime (its own CapacityMeter) whose groups have each consumed and acked 8 messages already (registered, settings cached, lingering leases held, every shard's cursor carrying its next sweeper look: the steady state of a queue in use). With Lambda leases another runtime publishes (the publish function's container: no consume call sees the content it wrote or its arrival signal); lingering, the consuming runtime does (the local runtime is one process). Publish each message (×1: POST …/messages) or 16 per call (×16: POST …/messages/batch); then each group consumes with waitSeconds 0, max 1 or 16, and acks each batch in one call. Lambda leases: as the functions run (lambda/runtime.ts: LEASE_LINGER_MS 0, LEASE_KEEP_MS 1000 — a lease written while calls answer quickly holds 2 s, is renewed after 1 s of calls and left to run out after an answer, so a container's next call within it goes on with it); Lambda leases, LEASE_KEEP_MS 0: every consume call acquires and releases its group's leases; lingering: the local runtime's default (leases kept between polls, renewed every LEASE_MS/2). "Calls alternating over 2 containers": two runtimes, each consume call (and its ack) to the other one in turn, as Lambda may route a consumer's calls; empty answers count as calls. The meter is read before the runtime closes. Billed write units are computed by the store from the items it writes, by the service's rules (lambda/dynamo/billing.ts: 1 per started KB of the item, each index change a write, a failed conditional write billed like any write); DynamoDB Local's own report (ReturnConsumedCapacity TOTAL) is beside it; read units billed are DynamoDB Local's report per operation, raised to the service's minimum per request where Local reports less (it reports 0 for a query that finds nothing; the service bills at least 0.5 for an eventually consistent lane query, 1 for a strongly consistent read; bodies are read strongly, 1 per item ≤ 4 KB). Median over ${reps} repetitions.`,
     repetitions: reps,
     rows,
     data: {

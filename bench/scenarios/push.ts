@@ -191,17 +191,26 @@ async function runOnce(ctx: BenchContext, tableName: string, topic: string, mess
 /** The same messages pulled: publish ×1, consume ×1 (Lambda leases as the functions run them), ack ×1, for the comparison. */
 async function pullOnce(ctx: BenchContext, tableName: string, topic: string, messages: number): Promise<Cost> {
   const meter = new CapacityMeter();
-  const runtime = buildRuntime({
-    env: { TABLE_NAME: tableName, DYNAMODB_ENDPOINT: ctx.endpoint, LEASE_LINGER_MS: "0", LEASE_KEEP_MS: "1000" },
-    log: { info() {}, warn() {}, error() {} },
-    client: createDynamoClient(ctx.endpoint),
-    meter,
-  });
-  const { queue } = runtime;
+  const lambda = () =>
+    buildRuntime({
+      env: { TABLE_NAME: tableName, DYNAMODB_ENDPOINT: ctx.endpoint, LEASE_LINGER_MS: "0", LEASE_KEEP_MS: "1000" },
+      log: { info() {}, warn() {}, error() {} },
+      client: createDynamoClient(ctx.endpoint),
+      meter,
+    });
+  // The publish function's container and the consume and ack functions' container: one meter for both.
+  const publisher = lambda().queue;
+  const { queue } = lambda();
   try {
     await queue.consume({ topic, group: "pull", waitSeconds: 0 });
+    await publisher.publish({ topic, body: BODY, timing: { kind: "now" } });
+    for (let guard = 0, got = 0; got < 1 && guard < 40; guard++) {
+      const first = await queue.consume({ topic, group: "pull", waitSeconds: 0 });
+      got += first.length;
+      if (first.length > 0) await queue.ack({ topic, group: "pull", receiptHandles: first.map((m) => m.receiptHandle) });
+    }
     meter.reset();
-    for (let i = 0; i < messages; i++) await queue.publish({ topic, body: BODY, timing: { kind: "now" } });
+    for (let i = 0; i < messages; i++) await publisher.publish({ topic, body: BODY, timing: { kind: "now" } });
     let received = 0;
     for (let guard = 0; received < messages && guard < messages * 4; guard++) {
       const got = await queue.consume({ topic, group: "pull", max: 1, waitSeconds: 0 });
@@ -212,6 +221,7 @@ async function pullOnce(ctx: BenchContext, tableName: string, topic: string, mes
     return per(costs(meter).total, Math.max(1, received));
   } finally {
     await queue.close();
+    await publisher.close();
   }
 }
 
