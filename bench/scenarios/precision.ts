@@ -17,6 +17,8 @@ export interface PrecisionShape {
   batch: number;
   /** Publishes paced at this many messages a second (one producer), instead of as fast as the producers go. */
   perSecond?: number;
+  /** Published by another runtime with its own DynamoDB client (no in-process signal, no content kept from the publish). */
+  elsewhere?: boolean;
 }
 
 export interface GroupRun {
@@ -31,6 +33,8 @@ export interface GroupRun {
 export interface PrecisionRun {
   /** Every group's lateness pooled. */
   latenessMs: number[];
+  /** Every group's deliveries: the message's delay at its publish and its lateness. */
+  byDelay: { delayMs: number; latenessMs: number }[];
   byGroup: GroupRun[];
   early: number;
   duplicates: number;
@@ -66,6 +70,8 @@ export async function precisionRun(ctx: BenchContext, q: BenchQueue, shape: Prec
   const groups = groupNames(shape);
   for (const group of groups) await queue.consume({ topic: TOPIC, group, waitSeconds: 0 });
   const published = new Map<string, number>();
+  const delayOf = new Map<string, number>();
+  const byDelay: { delayMs: number; latenessMs: number }[] = [];
   const state = groups.map((group) => ({ group, seen: new Set<string>(), latenessMs: [] as number[], early: 0, duplicates: 0 }));
   const errors: string[] = [];
   const acks: Promise<unknown>[] = [];
@@ -96,6 +102,7 @@ export async function precisionRun(ctx: BenchContext, q: BenchQueue, shape: Prec
           }
           g.seen.add(m.messageId);
           g.latenessMs.push(receivedAtMs - m.deliverAtMs);
+          byDelay.push({ delayMs: delayOf.get(m.messageId) ?? Number.NaN, latenessMs: receivedAtMs - m.deliverAtMs });
           if (receivedAtMs < m.deliverAtMs || m.firstConsumedAtMs < m.deliverAtMs) g.early++;
           bar.tick();
         }
@@ -124,6 +131,7 @@ export async function precisionRun(ctx: BenchContext, q: BenchQueue, shape: Prec
       timing: { kind: "delay", delayMs, source: "bench" },
     });
     published.set(r.messageId, r.deliverAtMs);
+    delayOf.set(r.messageId, delayMs);
   });
   const publishMs = Date.now() - publishStart;
   await Promise.race([finished, sleep(shape.maxDelayMs + 60_000)]);
@@ -143,6 +151,7 @@ export async function precisionRun(ctx: BenchContext, q: BenchQueue, shape: Prec
   const latenessMs = byGroup.flatMap((g) => g.latenessMs);
   return {
     latenessMs,
+    byDelay,
     byGroup,
     early: byGroup.reduce((n, g) => n + g.early, 0),
     duplicates: byGroup.reduce((n, g) => n + g.duplicates, 0),
@@ -204,6 +213,8 @@ export async function fillBacklog(
 
 export const P99_TARGET_MS = 25;
 export const MAX_TARGET_MS = 100;
+/** The default POLL_INTERVAL_MS: a message published elsewhere with a shorter delay may fall due before the next read finds it. */
+const SHORT_DELAY_MS = 1000;
 
 function summarize(runs: PrecisionRun[]) {
   const groups = runs[0]?.byGroup.map((g) => g.group) ?? [];
@@ -231,6 +242,12 @@ function summarize(runs: PrecisionRun[]) {
         missing: mine.reduce((a, g) => a + g.missing, 0),
       };
     }),
+    /** Every group and repetition pooled, by the delay at publish: shorter than the poll interval, and not. */
+    byDelay: {
+      splitMs: SHORT_DELAY_MS,
+      shorter: roundDist(distribution(runs.flatMap((r) => r.byDelay.filter((d) => d.delayMs < SHORT_DELAY_MS).map((d) => d.latenessMs)))),
+      longer: roundDist(distribution(runs.flatMap((r) => r.byDelay.filter((d) => d.delayMs >= SHORT_DELAY_MS).map((d) => d.latenessMs)))),
+    },
     early: runs.reduce((a, r) => a + r.early, 0),
     duplicates: runs.reduce((a, r) => a + r.duplicates, 0),
     missing: runs.reduce((a, r) => a + r.missing, 0),
@@ -253,7 +270,18 @@ const fmt = (d: Distribution) => `p50 ${d.p50} / p90 ${d.p90} / p99 ${d.p99} / m
 function shapeText(shape: PrecisionShape): string {
   if (shape.perSecond)
     return `${shape.messages} immediate messages published at ${shape.perSecond} a second by another process (a runtime with its own DynamoDB client: no in-process signal) to one topic with ${shape.groups} groups; ${shape.consumers} consumers per group long-polling (waitSeconds 20, up to ${shape.batch} per call), lingering leases, the local sweeper every 5 s`;
-  return `${shape.messages} messages, delays uniform in 0–${shape.maxDelayMs / 1000} s, published by ${shape.producers} producers to one topic with ${shape.groups} groups; ${shape.consumers} consumers per group long-polling (waitSeconds 20, up to ${shape.batch} per call) in the same process, lingering leases, the local sweeper every 5 s`;
+  const by = shape.elsewhere ? `${shape.producers} producers in another process (a runtime with its own DynamoDB client: no in-process signal)` : `${shape.producers} producers`;
+  const consumers = shape.elsewhere ? "" : " in the same process";
+  return `${shape.messages} messages, delays uniform in 0–${shape.maxDelayMs / 1000} s, published by ${by} to one topic with ${shape.groups} groups; ${shape.consumers} consumers per group long-polling (waitSeconds 20, up to ${shape.batch} per call)${consumers}, lingering leases, the local sweeper every 5 s`;
+}
+
+/**
+ * The first scenario's messages published by another process, as on AWS, where the publish function is
+ * never the consume function: the consumers find each message in their lane reads, ahead of its due time
+ * when its delay is longer than the wait for the next read.
+ */
+export function elsewhereShape(shape: PrecisionShape): PrecisionShape {
+  return { ...shape, elsewhere: true };
 }
 
 /**
@@ -262,7 +290,7 @@ function shapeText(shape: PrecisionShape): string {
  * the consume function: what a stream costs in lateness when only the lane reads find it.
  */
 export function streamShape(shape: PrecisionShape): PrecisionShape {
-  return { ...shape, messages: Math.max(4, Math.round(shape.messages / 5)), maxDelayMs: 0, producers: 1, perSecond: 20 };
+  return { ...shape, messages: Math.max(4, Math.round(shape.messages / 5)), maxDelayMs: 0, producers: 1, perSecond: 20, elsewhere: true };
 }
 
 /** The same scenario at a tenth of the load: what one delivery takes when DynamoDB Local is not queueing requests. */
@@ -312,6 +340,15 @@ function shapeRows(label: string, shape: PrecisionShape, s: ReturnType<typeof su
       },
     );
   }
+  const { splitMs, shorter, longer } = s.byDelay;
+  if (shape.elsewhere && shorter.count > 0 && longer.count > 0)
+    rows.push({
+      scenario: "precision",
+      metric: `${label}delay shorter than ${splitMs / 1000} s / ${splitMs / 1000} s or longer: lateness p99 / max, every group, all repetitions pooled`,
+      target: "—",
+      measured: `${shorter.p99} / ${shorter.max} ms (${shorter.count} deliveries); ${longer.p99} / ${longer.max} ms (${longer.count})`,
+      pass: null,
+    });
   return rows;
 }
 
@@ -321,6 +358,9 @@ function shapeMarkdown(title: string, s: ReturnType<typeof summarize>): string {
   const midReqs = round(reqs[Math.floor(reqs.length / 2)] ?? Number.NaN, 2);
   for (const g of s.byGroup) md += `| ${g.group} | ${g.median.p50} | ${g.median.p90} | ${g.median.p99} | ${g.median.max} | ${g.pooled.p99} / ${g.pooled.max} ms | ${midReqs} |\n`;
   md += `\nEvery group pooled, median over repetitions: ${fmt(s.median)}; all ${s.pooled.count} deliveries pooled: ${fmt(s.pooled)}. Per repetition: ${s.perRepetition.map((r, i) => `${i + 1}: ${Object.entries(r.byGroup).map(([g, d]) => `${g} p99 ${d.p99} / max ${d.max}`).join(", ")}`).join("; ")} (ms).\n\n`;
+  const { splitMs, shorter, longer } = s.byDelay;
+  if (shorter.count > 0 && longer.count > 0)
+    md += `By the delay at publish, every group and repetition pooled: shorter than ${splitMs / 1000} s (${shorter.count} deliveries) ${fmt(shorter)}; ${splitMs / 1000} s or longer (${longer.count}) ${fmt(longer)}.\n\n`;
   return md;
 }
 
@@ -339,6 +379,12 @@ export async function precisionScenario(ctx: BenchContext): Promise<{ result: Sc
   const lightRuns: PrecisionRun[] = [];
   for (let r = 0; r < ctx.reps; r++) lightRuns.push(await precisionRun(ctx, ql, light, `precision, light ${r + 1}/${ctx.reps}`));
   await ql.runtime.queue.close();
+  const remote = elsewhereShape(shape);
+  const qr = await freshQueue(ctx);
+  const publisher = queueOn(ctx, qr.tableName);
+  const remoteRuns: PrecisionRun[] = [];
+  for (let r = 0; r < ctx.reps; r++) remoteRuns.push(await precisionRun(ctx, qr, remote, `precision, delayed, another process ${r + 1}/${ctx.reps}`, publisher));
+  await Promise.all([qr.runtime.queue.close(), publisher.runtime.queue.close()]);
   const stream = streamShape(shape);
   const qs = await freshQueue(ctx);
   const elsewhere = queueOn(ctx, qs.tableName);
@@ -347,25 +393,28 @@ export async function precisionScenario(ctx: BenchContext): Promise<{ result: Sc
   await Promise.all([qs.runtime.queue.close(), elsewhere.runtime.queue.close()]);
   const s = summarize(runs);
   const sl = summarize(lightRuns);
+  const sr = summarize(remoteRuns);
   const ss = summarize(streamRuns);
   const rows = [
     ...shapeRows("", shape, s),
     ...shapeRows(`light load (${light.messages} msgs): `, light, sl),
+    ...shapeRows(`${remote.messages} msgs over ${remote.maxDelayMs / 1000} s published by another process: `, remote, sr),
     ...shapeRows(`published by another process (${stream.messages} immediate msgs at ${stream.perSecond}/s): `, stream, ss),
   ];
   const md =
     shapeMarkdown(`Scenario: ${shapeText(shape)}.`, s) +
     shapeMarkdown(`Light load: ${shapeText(light)} — about ${round(light.messages / (light.maxDelayMs / 1000), 1)} messages falling due per second.`, sl) +
+    shapeMarkdown(`Delayed messages published by another process: ${shapeText(remote)}. The consumers learn of a message only from their lane reads.`, sr) +
     shapeMarkdown(`Published by another process: ${shapeText(stream)}. The consumers learn of a message only from their lane reads.`, ss);
   return {
     lateness: Object.fromEntries(s.byGroup.map((g) => [g.group, runs.flatMap((r) => r.byGroup.find((x) => x.group === g.group)?.latenessMs ?? [])])),
     result: {
       name: "precision",
       title: "Precision",
-      method: `In-process queue (buildRuntime + in-process arrival signals, as \`npm start\` runs it) on DynamoDB Local: ${shapeText(shape)}. Lateness = time consume() returned − deliver time, per group. Then the same with ${light.messages} messages (one producer) on a fresh table, so that DynamoDB Local is not queueing requests. Then ${stream.messages} immediate messages published at ${stream.perSecond} a second by another runtime with its own DynamoDB client (on AWS the publish function is never the consume function), on a fresh table. ${ctx.reps} repetitions each; the tables give the median of each percentile over repetitions, per group.`,
+      method: `In-process queue (buildRuntime + in-process arrival signals, as \`npm start\` runs it) on DynamoDB Local: ${shapeText(shape)}. Lateness = time consume() returned − deliver time, per group. Then the same with ${light.messages} messages (one producer) on a fresh table, so that DynamoDB Local is not queueing requests. Then the first scenario's messages published by another runtime with its own DynamoDB client, on a fresh table. Then ${stream.messages} immediate messages published at ${stream.perSecond} a second by another runtime with its own DynamoDB client (on AWS the publish function is never the consume function), on a fresh table. ${ctx.reps} repetitions each; the tables give the median of each percentile over repetitions, per group.`,
       repetitions: ctx.reps,
       rows,
-      data: { shape, ...s, light: { shape: light, ...sl }, anotherProcess: { shape: stream, ...ss } },
+      data: { shape, ...s, light: { shape: light, ...sl }, delayedAnotherProcess: { shape: remote, ...sr }, anotherProcess: { shape: stream, ...ss } },
       markdown: md,
     },
   };
