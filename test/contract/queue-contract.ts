@@ -996,7 +996,8 @@ export function queueContract(target: ContractTarget): void {
       };
       await drive();
       const inTime = seen.size;
-      if (lagging && seen.size < sent.size) {
+      // A message claimed again after its visibility may lose its answers again: each round waits out one more visibility.
+      for (let round = 0; lagging && seen.size < sent.size && round < 3; round++) {
         afterVisibility = true;
         clock.advance(601_000);
         await drive();
