@@ -1199,9 +1199,15 @@ export class Dispatcher {
     if (!fromAhead) {
       // Due entries new to this dispatcher that were not published here with a tracked place: another process's.
       for (const e of due) if (!this.knownInTopicLane(s, e) && !this.expected.has(e.messageId)) foreign++;
+      // So are entries due later that the last read would have shown had they been there: a delayed
+      // message from elsewhere may fall due before the next poll-interval read.
+      const before = new Set(s.soon.map((e) => e.messageId));
+      const lastBefore = s.soonComplete ? undefined : s.soon.at(-1);
+      const shown = (e: LaneEntry) => s.soonComplete || (lastBefore !== undefined && comparePositions(e, lastBefore) < 0);
       s.tReadAtMs = nowMs;
       s.soonTaken = 0;
       s.soon = tRead.entries.slice(due.length);
+      for (const e of s.soon) if (!before.has(e.messageId) && !this.expected.has(e.messageId) && shown(e)) foreign++;
       s.soonComplete = !tRead.more;
       this.placeExpected(s, nowMs, true);
       // Entries due later may be claimed already (ahead): the next due time is that of the first one open,

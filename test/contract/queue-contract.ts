@@ -314,6 +314,24 @@ export function queueContract(target: ContractTarget): void {
       expect(await third.promise).toEqual([]);
     });
 
+    it("follows a stream of delayed messages from another process: a read that shows a new entry due later is followed within 50 ms, so a message with a delay shorter than the poll interval is not found a poll interval late", async () => {
+      // Prepare: a waiting poll whose poll-interval read shows another process's message due in 10 s
+      const { queue, topic, otherProcess, asleep, driveAsleep, finish } = await harness(target, { leaseLingerMs: 5_000 });
+      const other = otherProcess();
+      const poll = track(queue.consume({ topic, group: "g", max: 16, waitSeconds: 20 }));
+      await asleep("g");
+      await other.publish({ topic, body: "later", timing: { kind: "delay", delayMs: 10_000, source: "delayMs" } });
+      await driveAsleep("g", () => poll.settled(), 10, 1_000);
+      // Act: the same process publishes one due 100 ms later
+      await other.publish({ topic, body: "soon", timing: { kind: "delay", delayMs: 100, source: "delayMs" } });
+      const waited = await driveAsleep("g", () => poll.settled(), 10, 3_000);
+      // Assess: found by a read within about 50 ms, claimed at its due time (not at the next read a poll interval on)
+      const got = await finish(poll);
+      expect(got.map((m) => m.body)).toEqual(["soon"]);
+      if (!lagging) expect(waited).toBeLessThanOrEqual(160);
+      expect(got[0]?.firstConsumedAtMs).toBeGreaterThanOrEqual(got[0]?.deliverAtMs ?? 0);
+    });
+
     it("with STREAM_RECHECK_MS 0 every read of a waiting poll stays a poll interval apart, stream or not", async () => {
       const { b, waited } = await streamFromAnotherProcess({ streamRecheckMs: 0 });
       expect(b?.body).toBe("b");
