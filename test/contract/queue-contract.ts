@@ -322,7 +322,7 @@ export function queueContract(target: ContractTarget): void {
       await asleep("g");
       await other.publish({ topic, body: "later", timing: { kind: "delay", delayMs: 10_000, source: "delayMs" } });
       await driveAsleep("g", () => poll.settled(), 10, 1_000);
-      // Act: the same process publishes one due 100 ms later
+      // Act: the other process publishes one due in 100 ms
       await other.publish({ topic, body: "soon", timing: { kind: "delay", delayMs: 100, source: "delayMs" } });
       const waited = await driveAsleep("g", () => poll.settled(), 10, 3_000);
       // Assess: found by a read within about 50 ms, claimed at its due time (not at the next read a poll interval on)
