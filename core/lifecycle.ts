@@ -413,6 +413,7 @@ function decodeCursor(text: string, shardCount: number): ListCursor {
   } catch {
     throw bad();
   }
+  if (typeof raw !== "object" || raw === null) throw bad();
   const c = raw as { v?: unknown; from?: unknown; to?: unknown; tag?: unknown; shards?: unknown };
   const safe = (n: unknown): n is number => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
   if (c.v !== 2 || !safe(c.from) || !safe(c.to) || c.from > c.to || !Array.isArray(c.shards)) throw bad();

@@ -196,6 +196,11 @@ describe("every route answers as the document says (local server, DynamoDB Local
     const listed = await call("GET", `${V}/messages?state=scheduled&limit=1`);
     expect(listed.json.cursor).toBeDefined();
     expect((await call("GET", `${V}/messages?cursor=${encodeURIComponent(listed.json.cursor)}`)).status).toBe(200);
+    for (const json of ["null", "7", "\"x\"", "[]"]) {
+      const forged = await call("GET", `${V}/messages?cursor=${Buffer.from(json).toString("base64url")}`);
+      expect(forged.status).toBe(400);
+      expect(forged.json.error.code).toBe("InvalidArgument");
+    }
     expect((await call("GET", `${V}/messages?from=2027-01-01T00:00:00Z&to=2026-01-01T00:00:00Z`)).status).toBe(400);
     expect((await call("GET", `${V}/stats`)).json.scheduled).toBeGreaterThanOrEqual(3);
     expect((await call("PATCH", `${V}/messages/${header.json.messageId}`, { delayMs: 7_200_000 })).json.outcome).toBe("rescheduled");
