@@ -92,6 +92,12 @@ export interface WaitRequest {
    * Until then the saved cursor stays before it, so a successor that takes the lease meets it again.
    */
   pushFirst?: boolean;
+  /**
+   * The poll takes only messages nothing ready precedes: from a look at every shard, all held by this
+   * dispatcher (a shard held elsewhere gives the poll nothing), due now, and not after the last entry read of a lane whose read was cut. Claims made ahead and served
+   * from `soon` are not for it. A max-length trim drops the head this way (RabbitMQ's drop-head).
+   */
+  ordered?: boolean;
 }
 
 /** A message handed over by a pushFirst poll: no delivery exists yet. */
@@ -665,10 +671,10 @@ export class Dispatcher {
 
   /**
    * Whether a poll is free to be handed claims made ahead and still waits at `untilMs`: not answered, not
-   * a push, no claim of its own under way, not aborted.
+   * a push or an ordered poll, no claim of its own under way, not aborted.
    */
   private waitsFree(w: Waiter, untilMs = 0): boolean {
-    return !w.done && !w.pushFirst && w.pending === 0 && !w.signal?.aborted && w.deadlineMs >= untilMs;
+    return !w.done && !w.pushFirst && !w.ordered && w.pending === 0 && !w.signal?.aborted && w.deadlineMs >= untilMs;
   }
 
   /** Whether a poll can take a claim made ahead for `entry`: it waits past the due time, wants the tag and has room (without lingering: holds none yet). */
@@ -785,7 +791,7 @@ export class Dispatcher {
     // shards are taken one at a time, from a rotating start, until a look finds something. A batch of one
     // has no order across shards to keep, and each shard not taken saves a lease's acquire and release.
     const w = this.waiters[0];
-    if (options.lingerMs === 0 && this.waiters.length === 1 && w?.max === 1 && !w.pushFirst && this.shards.length > 1 && this.shards.every((s) => !s.held)) {
+    if (options.lingerMs === 0 && this.waiters.length === 1 && w?.max === 1 && !w.pushFirst && !w.ordered && this.shards.length > 1 && this.shards.every((s) => !s.held)) {
       const start = this.rotation++ % this.shards.length;
       for (let i = 0; i < this.shards.length; i++) {
         const s = this.shards[(start + i) % this.shards.length] as ShardState;
@@ -929,7 +935,16 @@ export class Dispatcher {
     this.recheckMs = streamRecheckMs > 0 && looks.some((l) => l.foreign > 0) ? Math.min(pollIntervalMs, streamRecheckMs) : Math.min(pollIntervalMs, this.recheckMs * 2);
     // Due order across lanes; within a lane its own order (the sort is stable), so cursors move without gaps.
     const candidates = looks.flatMap((l) => l.candidates).sort((a, b) => a.entry.dueAtMs - b.entry.dueAtMs);
-    const taken = await this.serve(candidates, nowMs);
+    // Ordered polls: only when every shard is held here and was looked at, and not past a lane whose read was cut.
+    let bound: LanePosition | null = null;
+    if (held.length === this.shards.length) {
+      bound = { dueAtMs: nowMs, messageId: "\uffff" };
+      for (const l of looks) {
+        const last = l.due.at(-1);
+        if (!l.complete && last && comparePositions(last, bound) < 0) bound = { dueAtMs: last.dueAtMs, messageId: last.messageId };
+      }
+    }
+    const taken = await this.serve(candidates, nowMs, bound);
     let moved = false;
     looks.forEach((l, i) => {
       const s = held[i] as ShardState;
@@ -1378,7 +1393,8 @@ export class Dispatcher {
    * time only (it answers when they fall due, and takes nothing due earlier); a lingering one answers at
    * the first due time with what is due and leaves the rest to the next poll. Returns how many were taken.
    */
-  private async serve(candidates: readonly Candidate[], nowMs: number): Promise<number> {
+  /** `orderedUpTo`: how far an ordered poll may take (null: nothing in this serve). */
+  private async serve(candidates: readonly Candidate[], nowMs: number, orderedUpTo: LanePosition | null = null): Promise<number> {
     const open = this.waiters.filter((w) => !w.done);
     const order = new Map<ReceivedMessage, number>();
     let rest = candidates;
@@ -1390,6 +1406,7 @@ export class Dispatcher {
     const atOf = (c: Candidate) => (c.entry.dueAtMs > nowMs ? c.entry.dueAtMs : 0);
     const fits = (c: Candidate, w: Waiter) => {
       const at = atOf(c);
+      if (w.ordered && (orderedUpTo === null || at > 0 || (c.kind === "topic" ? comparePositions(c.entry, orderedUpTo) > 0 : c.entry.dueAtMs > orderedUpTo.dueAtMs))) return false;
       if (at > 0 && !this.waitsFree(w, at)) return false;
       if (carries) return true;
       const held = readyAt.get(w);

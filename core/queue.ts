@@ -29,6 +29,8 @@ export interface ConsumeInput {
   answerByMs?: number;
   /** The door the call came through: a label of the delivered count only (default json). */
   door?: DeliveryDoor;
+  /** Only the oldest ready messages across every shard this process holds (see WaitRequest.ordered). */
+  ordered?: boolean;
 }
 
 export interface AckInput {
@@ -206,6 +208,7 @@ export class Queue {
       tags: input.tags,
       visibilityMs: visibilitySeconds * 1000,
       deadlineMs,
+      ...(input.ordered && { ordered: true }),
       ...(signal && { signal }),
     });
     // Without lingering (Lambda), the last poll's answer waits for the leases' release (or, in keep mode, for

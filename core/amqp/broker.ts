@@ -162,6 +162,9 @@ function deadLettered(w: Watched | undefined): w is DeadLettered {
 
 /** Bytes of a stored body (UTF-8) at most; binary bodies are stored in base64 within it. */
 const BODY_LIMIT = LIMITS.bodyBytes;
+/** An ordered take that found nothing while ready messages remain is tried again this often, this long apart. */
+const TAKE_READY_ATTEMPTS = 8;
+const TAKE_READY_PAUSE_MS = 25;
 
 function sameArgs(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
   const norm = (x: Record<string, unknown>) => JSON.stringify(Object.keys(x).sort().map((k) => [k, x[k] === undefined ? null : typeof x[k] === "bigint" ? String(x[k]) : x[k]]));
@@ -500,7 +503,7 @@ export class AmqpBroker {
   async purge(q: QueueDef): Promise<number> {
     let purged = 0;
     for (;;) {
-      const got = await this.queue.consume({ topic: q.topic, group: AMQP_GROUP, max: 16, waitSeconds: 0, visibilitySeconds: 60 });
+      const got = await this.takeReady(q.topic, 16, 1);
       if (got.length === 0) return purged;
       const { acked } = await this.queue.ack({ topic: q.topic, group: AMQP_GROUP, receiptHandles: got.map((m) => m.receiptHandle) });
       purged += acked;
@@ -734,13 +737,31 @@ export class AmqpBroker {
       });
   }
 
+  /**
+   * The oldest ready messages of a queue, up to `max`, claimed in due order across its shards (an ordered
+   * poll). A look that could not cover every shard (a lease being renewed, or held by another process)
+   * gives nothing: while the queue still counts at least `atLeast` ready messages it is asked again, a few
+   * times, shortly after; then without the order (the bound matters more than which message goes).
+   */
+  private async takeReady(topic: string, max: number, atLeast: number): Promise<Awaited<ReturnType<Queue["consume"]>>> {
+    const take = (ordered: boolean) => this.queue.consume({ topic, group: AMQP_GROUP, max, waitSeconds: 0, visibilitySeconds: 60, ordered });
+    for (let attempt = 0; attempt < TAKE_READY_ATTEMPTS; attempt++) {
+      const got = await take(true);
+      if (got.length > 0 || this.closed) return got;
+      if ((await this.queue.lifecycle.readyCount(topic, AMQP_GROUP, atLeast)) < atLeast) return got;
+      await new Promise((resolve) => setTimeout(resolve, TAKE_READY_PAUSE_MS));
+    }
+    this.log.warn("amqp-ordered-take-gave-up", { topic, attempts: TAKE_READY_ATTEMPTS });
+    return take(false);
+  }
+
   private async trimAll(topic: string): Promise<void> {
     for (let round = 0; round < 64; round++) {
       const w = this.watched.get(topic);
       if (!w?.limit || this.closed) return;
       const excess = (await this.queue.lifecycle.readyCount(topic, AMQP_GROUP, w.limit.max + 16)) - w.limit.max;
       if (excess <= 0) return;
-      const got = await this.queue.consume({ topic, group: AMQP_GROUP, max: Math.min(16, excess), waitSeconds: 0, visibilitySeconds: 60 });
+      const got = await this.takeReady(topic, Math.min(16, excess), w.limit.max + 1);
       if (got.length === 0) return;
       const timeSec = Math.floor(this.clock.nowMs() / 1000);
       if (deadLettered(w)) for (const m of got) await this.deadLetterCopy(w, toAmqpMessage(w.q, m, this.log), DeathReason.MaxLength, timeSec);
